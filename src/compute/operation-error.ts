@@ -1,0 +1,34 @@
+// Errors of core operations, with a kind that REST maps to an HTTP status and gRPC to a code.
+export type OperationErrorKind =
+  | "invalid_argument"
+  | "failed_precondition"
+  | "not_found"
+  | "unavailable"
+  | "internal"
+  | "unauthenticated"
+  | "permission_denied";
+
+const HTTP_STATUS: Record<OperationErrorKind, number> = {
+  invalid_argument: 400,
+  failed_precondition: 412,
+  not_found: 404,
+  unavailable: 503,
+  internal: 500,
+  unauthenticated: 401,
+  permission_denied: 403,
+};
+
+export class OperationError extends Error {
+  override readonly name = "OperationError";
+  constructor(
+    readonly kind: OperationErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get httpStatus(): number {
+    return HTTP_STATUS[this.kind];
+  }
+}

@@ -1,0 +1,156 @@
+// Parses and validates ComputeSpec / ComputeConfig JSON before anything is touched.
+// Structural checks come from the valibot schemas; cross-field rules (mode x source, Neon
+// storage fields) are checked here so every rejection names the JSON path at fault.
+import * as v from "valibot";
+import {
+  ComputeConfigSchema,
+  ComputeCtlConfigSchema,
+  ComputeSpecSchema,
+  ConfigurationRequestSchema,
+} from "./schema.js";
+import { SpecError } from "./spec-error.js";
+import type {
+  ComputeCtlConfig,
+  ComputeMode,
+  ComputeSpec,
+  ComputeSpecJson,
+  DataSource,
+  GenericOption,
+} from "./types.js";
+
+export interface ParsedConfig {
+  spec: ComputeSpec | null;
+  computeCtlConfig: ComputeCtlConfig;
+}
+
+function issuePath(issue: v.BaseIssue<unknown>, prefix: string): string {
+  let path = prefix;
+  for (const item of issue.path ?? []) {
+    const key = (item as { key: unknown }).key;
+    path += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
+  }
+  return path;
+}
+
+function describeIssue(issue: v.BaseIssue<unknown>): string {
+  if (issue.kind === "schema" && issue.expected && issue.received) {
+    if (issue.received === "undefined") return `required field is missing (expected ${issue.expected})`;
+    return `expected ${issue.expected}, got ${issue.received}`;
+  }
+  return issue.message;
+}
+
+function check<S extends v.GenericSchema>(schema: S, input: unknown, prefix: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, input, { abortEarly: false });
+  if (result.success) return result.output;
+  // Report the deepest issue: unions report their own summary, nested ones are more precise.
+  const issue = result.issues[0];
+  throw new SpecError(issuePath(issue, prefix), describeIssue(issue));
+}
+
+function settingValue(settings: GenericOption[] | null | undefined, name: string): string | null {
+  return settings?.find((s) => s.name === name)?.value ?? null;
+}
+
+function resolveMode(json: ComputeSpecJson): ComputeMode {
+  if (json.mode === "Primary") return { kind: "primary" };
+  if (json.mode === "Replica") return { kind: "replica" };
+  return { kind: "static", lsn: json.mode.Static.toUpperCase() };
+}
+
+function hasNeonStorage(json: ComputeSpecJson): boolean {
+  return (
+    json.pageserver_connection_info != null ||
+    json.pageserver_connstring != null ||
+    settingValue(json.cluster.settings, "neon.pageserver_connstring") != null
+  );
+}
+
+function resolveSource(json: ComputeSpecJson): DataSource {
+  const src = json.source;
+  if (src == null) return hasNeonStorage(json) ? { kind: "neon" } : { kind: "initdb" };
+  if (src.kind === "primary") return { kind: "primary", connstring: src.connstring, slotName: src.slot_name ?? null };
+  return { kind: src.kind };
+}
+
+function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode): void {
+  const settings = json.cluster.settings;
+  if (!json.tenant_id && !settingValue(settings, "neon.tenant_id")) {
+    throw new SpecError("$.tenant_id", "tenant id should be provided for the neon source");
+  }
+  if (!json.timeline_id && !settingValue(settings, "neon.timeline_id")) {
+    throw new SpecError("$.timeline_id", "timeline id should be provided for the neon source");
+  }
+  if (!hasNeonStorage(json)) {
+    throw new SpecError("$.pageserver_connstring", "pageserver connection information should be provided");
+  }
+  if (json.pageserver_connection_info) {
+    const info = json.pageserver_connection_info;
+    const shards = Math.max(1, info.shard_count);
+    for (let n = 0; n < shards; n++) {
+      const key = n.toString(16).padStart(2, "0") + info.shard_count.toString(16).padStart(2, "0");
+      if (!info.shards[key]) {
+        throw new SpecError(`$.pageserver_connection_info.shards`, `shard ${key} is missing`);
+      }
+    }
+  }
+  if (mode.kind === "primary") {
+    const sks = json.safekeeper_connstrings.length
+      ? json.safekeeper_connstrings
+      : (settingValue(settings, "neon.safekeepers")?.split(",").filter(Boolean) ?? []);
+    if (sks.length === 0) throw new SpecError("$.safekeeper_connstrings", "safekeeper_connstrings is empty");
+    const seen = new Set<string>();
+    for (const sk of sks) {
+      if (seen.has(sk)) throw new SpecError("$.safekeeper_connstrings", `duplicate entry in safekeeper_connstrings: ${sk}!`);
+      seen.add(sk);
+    }
+  }
+}
+
+/** Cross-field rules: which modes make sense with which data source. */
+function checkCombination(json: ComputeSpecJson, mode: ComputeMode, source: DataSource): void {
+  if (source.kind === "initdb" && mode.kind !== "primary") {
+    throw new SpecError(
+      "$.mode",
+      `mode ${mode.kind} needs data from somewhere: the initdb source makes a new empty cluster; ` +
+        `use source {"kind":"primary","connstring":...} for a replica or the neon source for a static compute`,
+    );
+  }
+  if (source.kind === "primary" && mode.kind === "static") {
+    throw new SpecError(
+      "$.mode",
+      "mode Static needs a source that can serve a past LSN; a fresh base backup of a vanilla primary " +
+        "is consistent only at the moment it is taken, so use the neon source (pageserver) for static computes",
+    );
+  }
+  if (source.kind === "neon") checkNeonFields(json, mode);
+}
+
+export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
+  const json = check(ComputeSpecSchema, input, prefix);
+  const mode = resolveMode(json);
+  const source = resolveSource(json);
+  checkCombination(json, mode, source);
+  return Object.freeze({ json, mode, source });
+}
+
+function specFromWrapper(output: { spec: unknown }, raw: unknown): ComputeSpec | null {
+  if (output.spec == null) return null;
+  return parseSpec((raw as { spec: unknown }).spec, "$.spec");
+}
+
+/** `{"spec": ComputeSpec|null, "compute_ctl_config": {...}}` from `--config` or the control plane. */
+export function parseComputeConfig(input: unknown): ParsedConfig {
+  const out = check(ComputeConfigSchema, input, "$");
+  return { spec: specFromWrapper(out, input), computeCtlConfig: out.compute_ctl_config };
+}
+
+/** Body of `POST /configure`: the spec is required. */
+export function parseConfigurationRequest(input: unknown): ParsedConfig {
+  const out = check(ConfigurationRequestSchema, input, "$");
+  return { spec: specFromWrapper(out, input), computeCtlConfig: out.compute_ctl_config };
+}
+
+export function parseComputeCtlConfig(input: unknown): ComputeCtlConfig {
+  return check(ComputeCtlConfigSchema, input, "$.compute_ctl_config");
+}
