@@ -1,6 +1,6 @@
 // Locates the Postgres binaries: `postgres` from `--pgbin`, or on PATH, or the newest
 // /usr/lib/postgresql/<major>/bin; initdb, pg_ctl and friends are found beside it.
-import { accessSync, constants, readdirSync } from "node:fs";
+import { accessSync, constants, readdirSync, realpathSync } from "node:fs";
 import path from "node:path";
 
 export interface PgBinaries {
@@ -46,6 +46,7 @@ export function resolvePgBinaries(pgbin: string | undefined): PgBinaries {
   const postgres = pgbin ?? onPath("postgres") ?? newestDebianBin();
   if (!postgres) throw new Error("cannot find the postgres binary: pass --pgbin /path/to/postgres");
   if (!isExecutable(postgres)) throw new Error(`--pgbin ${postgres} is not an executable file`);
-  const bindir = path.dirname(path.resolve(postgres));
-  return { bindir, postgres: path.resolve(postgres), tool: (name) => path.join(bindir, name) };
+  const real = realpathSync(postgres);
+  const bindir = path.dirname(real);
+  return { bindir, postgres: real, tool: (name) => path.join(bindir, name) };
 }

@@ -1,0 +1,54 @@
+// What the API layers (REST, gRPC) may ask of the compute. Each operation is implemented once,
+// in the core (src/compute); handlers only translate requests and errors (OperationError).
+import type { ComputeStatus } from "../compute/status.js";
+import type { StateSnapshot } from "../compute/state-machine.js";
+
+/** The `/status` document (Neon's ComputeStatusResponse). */
+export interface StatusView {
+  start_time: string;
+  status: ComputeStatus;
+  last_active: string | null;
+  error: string | null;
+  tenant: string | null;
+  timeline: string | null;
+}
+
+export type TerminateMode = "fast" | "immediate";
+
+export interface TerminateResult {
+  lsn: string | null;
+  /** True when the compute was already terminated (REST answers 201). */
+  alreadyTerminated: boolean;
+}
+
+export interface RoleInfo {
+  name: string;
+  options: null;
+}
+export interface DatabaseInfo {
+  name: string;
+  owner: string;
+  options: null;
+  restrict_conn: boolean;
+  invalid: boolean;
+}
+
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export interface ComputeApi {
+  status(): StatusView;
+  /** Phase timings (`/metrics.json`). */
+  timings(): Record<string, number>;
+  /** Calls `listener` on every state change; returns the unsubscribe function. */
+  subscribe(listener: (s: StateSnapshot) => void): () => void;
+  /** Body as received (`{spec, compute_ctl_config}`); resolves when running, throws OperationError. */
+  configure(body: unknown): Promise<StatusView>;
+  terminate(mode: TerminateMode): Promise<TerminateResult>;
+  dbsAndRoles(): Promise<{ roles: RoleInfo[]; databases: DatabaseInfo[] }>;
+  /** The current metrics samples (autoscaling + Postgres set) from the exporter's collector. */
+  metricsSamples(): Promise<MetricSample[]>;
+}

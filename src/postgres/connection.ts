@@ -1,0 +1,100 @@
+// Connections from the agent to its own Postgres. Every session neutralises per-database and
+// per-role settings (`ALTER DATABASE ... SET default_transaction_read_only = on`, `role`,
+// `search_path`, `statement_timeout`) so a user's settings cannot break the agent, and names
+// itself with an application_name so it can be told apart in pg_stat_activity.
+import pg from "pg";
+import { parse } from "pg-connection-string";
+
+export interface ConnectionTarget {
+  /** The `-C/--connstr` URL. */
+  connstr: string;
+}
+
+export interface ConnectOptions {
+  database?: string;
+  applicationName: string;
+  /** Extra `-c` settings, e.g. { lock_timeout: "1s" }. */
+  settings?: Record<string, string>;
+  connectTimeoutMs?: number;
+}
+
+export interface ParsedConnstr {
+  user: string;
+  password: string | undefined;
+  host: string;
+  port: number;
+  database: string;
+}
+
+/** Parses a libpq URL (`postgresql://user[:pw]@host:port/db`, `?host=/socket/dir&port=N`). */
+export function parseConnstr(connstr: string): ParsedConnstr {
+  if (!/^postgres(ql)?:\/\//.test(connstr)) throw new Error("--connstr must be a postgresql:// URL");
+  let c: ReturnType<typeof parse>;
+  try {
+    c = parse(connstr);
+  } catch {
+    throw new Error("--connstr is not a valid postgresql:// URL");
+  }
+  return {
+    user: c.user || "postgres",
+    password: c.password || undefined,
+    host: c.host || "localhost",
+    port: Number(c.port || 5432),
+    database: c.database || "postgres",
+  };
+}
+
+function optionValue(v: string): string {
+  // libpq `options`: backslash escapes spaces and backslashes.
+  return v.replaceAll("\\", "\\\\").replaceAll(" ", "\\ ");
+}
+
+export function neutralisingOptions(user: string, extra: Record<string, string> = {}): string {
+  const settings: Record<string, string> = {
+    role: user,
+    default_transaction_read_only: "off",
+    search_path: "",
+    statement_timeout: "0",
+    ...extra,
+  };
+  return Object.entries(settings)
+    .map(([k, v]) => `-c ${k}=${v === "" ? "''" : optionValue(v)}`)
+    .join(" ");
+}
+
+export function clientConfig(target: ConnectionTarget, opts: ConnectOptions): pg.ClientConfig {
+  const c = parseConnstr(target.connstr);
+  return {
+    host: c.host,
+    port: c.port,
+    user: c.user,
+    password: c.password,
+    database: opts.database ?? c.database,
+    application_name: opts.applicationName,
+    options: neutralisingOptions(c.user, opts.settings),
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+  };
+}
+
+/** Opens a connection; the caller ends it. */
+export async function connect(target: ConnectionTarget, opts: ConnectOptions): Promise<pg.Client> {
+  const client = new pg.Client(clientConfig(target, opts));
+  // An idle client whose server goes away emits 'error'; without a listener that kills the process.
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+/** Runs `fn` with a fresh connection and always closes it. */
+export async function withConnection<T>(
+  target: ConnectionTarget,
+  opts: ConnectOptions,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = await connect(target, opts);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
