@@ -51,4 +51,14 @@ export interface ComputeApi {
   dbsAndRoles(): Promise<{ roles: RoleInfo[]; databases: DatabaseInfo[] }>;
   /** The current metrics samples (autoscaling + Postgres set) from the exporter's collector. */
   metricsSamples(): Promise<MetricSample[]>;
+  /** Postgres serves queries (`/ready`). */
+  ready(): boolean;
+  /** Postgres has been started, even if still recovering (`/startupz`). */
+  started(): boolean;
+  /** Prometheus text: the agent's families followed by the exporter's. */
+  prometheusText(): Promise<string>;
+  /** POST /grants: grants the missing schema privileges; returns the request echo. */
+  setGrants(body: unknown): Promise<unknown>;
+  /** POST /extensions: creates or updates an extension at a version. */
+  installExtension(body: unknown): Promise<{ extension: string; version: string }>;
 }

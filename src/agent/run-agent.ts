@@ -1,0 +1,76 @@
+// The composition root: loads the launch config, builds the runtime, starts the API servers and
+// the background services, runs the compute, and returns the process exit code.
+import type { Logger } from "pino";
+import type { AgentOptions } from "../cli/options.js";
+import { loadLaunchConfig } from "../cli/config-source.js";
+import { createComputeApi } from "../compute/compute-api-impl.js";
+import { ComputeRuntime } from "../compute/compute-runtime.js";
+import { startCompute } from "../compute/start-compute.js";
+import { AgentMetrics } from "../metrics/agent-metrics.js";
+import { ActivityMonitor } from "../monitor/activity-monitor.js";
+import { resolvePgBinaries } from "../postgres/binaries.js";
+import { postgresOsUser } from "../postgres/os-user.js";
+import { installSignalHandlers } from "./signals.js";
+import { startApiServers } from "./api-servers.js";
+import { createExporterAccess } from "./exporter-access.js";
+import { agentSources } from "./sources.js";
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+export async function runAgent(options: AgentOptions, log: Logger): Promise<number> {
+  const metrics = new AgentMetrics();
+  const launch = await loadLaunchConfig(options, log, (status) =>
+    metrics.cplaneRequests.inc({ rpc: "GetConfig", http_status: status }),
+  );
+  const pg = resolvePgBinaries(options.pgbin);
+  const osUser = postgresOsUser(options.pgUser);
+  const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
+  metrics.follow(rt.state);
+  const exporter = createExporterAccess(rt, log);
+  const api = createComputeApi(rt, metrics, exporter);
+
+  const skipGrace = new AbortController();
+  const removeSignals = installSignalHandlers(rt, () => skipGrace.abort());
+  const servers = await startApiServers(rt, api, log);
+
+  const monitor = new ActivityMonitor({
+    connstr: options.connstr,
+    intervalMs: options.monitorIntervalMs,
+    activity: rt.activity,
+    downtime: {
+      setCurrentDowntimeMs: (ms) => metrics.currentDowntimeMs.set(ms),
+      addDowntimeMs: (ms) => metrics.downtimeMsTotal.inc(ms),
+    },
+    log: log.child({ component: "activity_monitor" }),
+  });
+  const services = await import("./background-services.js");
+  const background = services.startBackgroundServices(rt, metrics, exporter, monitor);
+
+  if (launch.spec) void startCompute(rt, launch.spec, "launch");
+
+  const exit = await rt.exitRequested();
+  if (exit.delay === "grace" && !skipGrace.signal.aborted) {
+    log.info({ grace_s: options.exitGraceS }, "keeping the API up before exiting");
+    await sleep(options.exitGraceS * 1000, skipGrace.signal);
+  } else {
+    await sleep(200, skipGrace.signal);
+  }
+  await background.stop();
+  const pm = rt.postmaster;
+  if (pm?.running) {
+    log.info("stopping Postgres before exit");
+    await pm.stop("fast");
+  }
+  await servers.close();
+  removeSignals();
+  log.info({ exit_code: exit.code }, "compute_ctl exiting");
+  return exit.code;
+}

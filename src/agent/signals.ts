@@ -1,0 +1,32 @@
+// SIGTERM, SIGINT and SIGQUIT to the agent forward a fast shutdown to Postgres; the agent then
+// exits as soon as Postgres is gone (a second signal skips any remaining grace period).
+import type { ComputeRuntime } from "../compute/compute-runtime.js";
+
+const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGQUIT"];
+
+export function installSignalHandlers(rt: ComputeRuntime, onSignal: () => void): () => void {
+  const handler = (sig: NodeJS.Signals) => {
+    rt.log.info({ signal: sig }, `received ${sig} termination signal`);
+    rt.shutdown.abort(new Error(`received ${sig}`));
+    onSignal();
+    void stopForSignal(rt);
+  };
+  for (const s of SIGNALS) process.on(s, handler);
+  return () => {
+    for (const s of SIGNALS) process.off(s, handler);
+  };
+}
+
+async function stopForSignal(rt: ComputeRuntime): Promise<void> {
+  rt.state.tryTransition("termination_pending_fast");
+  const pm = rt.postmaster;
+  let code = 0;
+  if (pm?.running) {
+    const escalate = setTimeout(() => pm.signal("SIGQUIT"), 30_000);
+    const exit = await pm.stop("fast");
+    clearTimeout(escalate);
+    code = exit.signal ? 1 : (exit.code ?? 0);
+  }
+  rt.state.tryTransition("terminated");
+  rt.requestExit(code, "soon");
+}

@@ -1,0 +1,42 @@
+// The route tables, readable top to bottom. External: control plane, probes, scrapers (JWT on
+// the routes marked auth). Internal: Postgres extensions and local tools, no auth.
+import type { Route } from "./route.js";
+import { configureRoute } from "./routes/configure.js";
+import { dbsAndRolesRoute } from "./routes/dbs-and-roles.js";
+import { extensionsRoute } from "./routes/extensions.js";
+import { grantsRoute } from "./routes/grants.js";
+import { healthzRoute } from "./routes/healthz.js";
+import { metricsRoute } from "./routes/metrics.js";
+import { metricsJsonRoute } from "./routes/metrics-json.js";
+import { readyRoute } from "./routes/ready.js";
+import { startupzRoute } from "./routes/startupz.js";
+import { statusRoute } from "./routes/status.js";
+import { terminateRoute } from "./routes/terminate.js";
+
+export function externalRoutes(extra: readonly Route[] = []): Route[] {
+  return [
+    statusRoute,
+    metricsJsonRoute,
+    metricsRoute,
+    configureRoute,
+    terminateRoute,
+    readyRoute,
+    healthzRoute,
+    startupzRoute,
+    dbsAndRolesRoute,
+    ...extra,
+  ];
+}
+
+export function internalRoutes(extra: readonly Route[] = []): Route[] {
+  return [grantsRoute, extensionsRoute, ...extra];
+}
+
+export type RouteMatch = { route: Route } | { status: 404 | 405 };
+
+export function matchRoute(routes: readonly Route[], method: string, path: string): RouteMatch {
+  const samePath = routes.filter((r) => r.path === path);
+  if (samePath.length === 0) return { status: 404 };
+  const route = samePath.find((r) => r.method === method || (method === "HEAD" && r.method === "GET"));
+  return route ? { route } : { status: 405 };
+}

@@ -1,0 +1,12 @@
+// POST /grants (internal): grant the missing schema privileges to a role.
+import { readJson, sendJson } from "../http-io.js";
+import type { Route } from "../route.js";
+
+export const grantsRoute: Route = {
+  method: "POST",
+  path: "/grants",
+  auth: false,
+  async handle({ req, res, api }) {
+    sendJson(res, 201, await api.setGrants(await readJson(req)));
+  },
+};

@@ -1,0 +1,176 @@
+// Command-line flags (node:util parseArgs) and their help text. Every flag is documented here.
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { AgentOptions } from "./options.js";
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export const HELP = `compute_ctl - control agent for one serverless Postgres compute
+
+Usage: compute_ctl -D PGDATA -C CONNSTR [-S SPEC | -c CONFIG | -p URI -i ID] [options]
+
+Required:
+  -D, --pgdata DIR              Postgres data directory (wiped and recreated on every start)
+  -C, --connstr URL             superuser URL the agent uses to reach its own Postgres, e.g.
+                                postgresql://postgres@127.0.0.1:55432/postgres; with the initdb
+                                source its user is the cluster's bootstrap superuser
+
+Where the spec comes from (none: start empty and wait for POST /configure or Configure RPC):
+  -S, --spec FILE               a ComputeSpec JSON file
+  -c, --config FILE             a ComputeConfig JSON file {"spec": ..., "compute_ctl_config": ...}
+  -p, --control-plane-uri URI   fetch the config from GET {URI}/compute/api/v2/computes/{ID}/spec
+                                (Bearer $NEON_CONTROL_PLANE_TOKEN; needs --compute-id)
+  -i, --compute-id ID           compute id (control-plane URL and JWT compute_id claim)
+
+Postgres:
+  -b, --pgbin PATH              the postgres binary; initdb, pg_ctl, ... are found beside it
+                                (default: postgres on PATH, else /usr/lib/postgresql/<newest>/bin)
+      --pg-user NAME            OS user that runs Postgres when the agent runs as root (postgres)
+      --privileged-role-name N  the users' privileged role, ^[a-z_]+$ (neon_superuser)
+      --pg-ready-timeout S      seconds to wait for Postgres to accept connections (60)
+      --cache-dir DIR           template cache for the initdb source
+                                (default: $XDG_CACHE_HOME/compute_ctl or ~/.cache/compute_ctl)
+      --no-template-cache       always run initdb
+
+APIs:
+      --http-host ADDR          address of the HTTP and gRPC TCP listeners (0.0.0.0)
+      --external-http-port N    external REST port: control plane, probes, metrics (3080)
+      --internal-http-port N    internal REST port: grants, extensions (3081)
+      --grpc-port N             gRPC/Connect TCP port, JWT-protected (3082)
+      --grpc-socket PATH        gRPC/Connect Unix socket, no token needed
+                                (default: <tmpdir>/compute_ctl-<uid>/compute_ctl-<external port>.sock)
+      --require-auth            refuse to start when no JWT keys are configured
+      --autoscaling-metrics-allow CIDRS  comma-separated networks allowed to GET /autoscaling_metrics (all)
+      --autoscaling-metrics-rate R       per-client rate limit for /autoscaling_metrics, "N/s[,burst]" (off)
+      --no-exporter             do not start the metrics exporter process
+
+Autoscaling (only when the AUTOSCALING environment variable is set):
+      --vm-monitor-addr ADDR    vm-monitor WebSocket listen address (0.0.0.0:10301)
+      --cgroup NAME|PATH        cgroup v2 of Postgres: a name under /sys/fs/cgroup or an absolute
+                                path (neon-postgres)
+
+Behaviour:
+      --exit-grace-s S          seconds the API stays up after a fast termination or a failed
+                                start before the agent exits (30)
+      --monitor-interval-ms N   activity monitor period (500)
+      --log-format json|pretty  log format on stderr (json)
+      --dev                     development mode
+  -h, --help                    this help
+  -V, --version                 print the version
+
+Environment: NEON_CONTROL_PLANE_TOKEN, AUTOSCALING, LOG_LEVEL (info), BUILD_TAG.
+`;
+
+function intFlag(name: string, value: string | undefined, def: number): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} expects a non-negative number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
+  return path.join(base, "compute_ctl");
+}
+
+export function defaultGrpcSocket(externalPort: number): string {
+  return path.join(os.tmpdir(), `compute_ctl-${process.getuid?.() ?? 0}`, `compute_ctl-${externalPort}.sock`);
+}
+
+export type ParsedCli = { kind: "help" } | { kind: "version" } | { kind: "run"; options: AgentOptions };
+
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedCli {
+  let values: ReturnType<typeof parse>["values"];
+  function parse() {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        pgdata: { type: "string", short: "D" },
+        connstr: { type: "string", short: "C" },
+        spec: { type: "string", short: "S" },
+        config: { type: "string", short: "c" },
+        "compute-id": { type: "string", short: "i" },
+        "control-plane-uri": { type: "string", short: "p" },
+        pgbin: { type: "string", short: "b" },
+        "external-http-port": { type: "string" },
+        "internal-http-port": { type: "string" },
+        "http-host": { type: "string" },
+        "grpc-port": { type: "string" },
+        "grpc-socket": { type: "string" },
+        "privileged-role-name": { type: "string" },
+        "pg-user": { type: "string" },
+        "pg-ready-timeout": { type: "string" },
+        "cache-dir": { type: "string" },
+        "no-template-cache": { type: "boolean" },
+        "require-auth": { type: "boolean" },
+        "autoscaling-metrics-allow": { type: "string" },
+        "autoscaling-metrics-rate": { type: "string" },
+        "no-exporter": { type: "boolean" },
+        "vm-monitor-addr": { type: "string" },
+        cgroup: { type: "string" },
+        "exit-grace-s": { type: "string" },
+        "monitor-interval-ms": { type: "string" },
+        "log-format": { type: "string" },
+        dev: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    });
+  }
+  try {
+    values = parse().values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  if (!values.pgdata) throw new UsageError("--pgdata (-D) is required");
+  if (!values.connstr) throw new UsageError("--connstr (-C) is required");
+  const sources = [values.spec, values.config, values["control-plane-uri"]].filter(Boolean);
+  if (sources.length > 1) throw new UsageError("--spec, --config and --control-plane-uri are mutually exclusive");
+  if (values["control-plane-uri"] && !values["compute-id"]) {
+    throw new UsageError("--control-plane-uri needs --compute-id");
+  }
+  const role = values["privileged-role-name"] ?? "neon_superuser";
+  if (!/^[a-z_]+$/.test(role)) throw new UsageError(`--privileged-role-name must match ^[a-z_]+$, got ${JSON.stringify(role)}`);
+  const logFormat = values["log-format"] ?? "json";
+  if (logFormat !== "json" && logFormat !== "pretty") throw new UsageError(`--log-format must be json or pretty`);
+  const externalHttpPort = intFlag("external-http-port", values["external-http-port"], 3080);
+  return {
+    kind: "run",
+    options: {
+      pgdata: path.resolve(values.pgdata),
+      connstr: values.connstr,
+      specPath: values.spec ?? null,
+      configPath: values.config ?? null,
+      computeId: values["compute-id"] ?? null,
+      controlPlaneUri: values["control-plane-uri"] ?? null,
+      pgbin: values.pgbin ?? env.POSTGRES_PATH,
+      externalHttpPort,
+      internalHttpPort: intFlag("internal-http-port", values["internal-http-port"], 3081),
+      httpHost: values["http-host"] ?? "0.0.0.0",
+      grpcPort: intFlag("grpc-port", values["grpc-port"], 3082),
+      grpcSocket: values["grpc-socket"] ?? defaultGrpcSocket(externalHttpPort),
+      privilegedRoleName: role,
+      pgUser: values["pg-user"] ?? "postgres",
+      dev: values.dev ?? false,
+      exitGraceS: intFlag("exit-grace-s", values["exit-grace-s"], 30),
+      pgReadyTimeoutS: intFlag("pg-ready-timeout", values["pg-ready-timeout"], 60),
+      monitorIntervalMs: intFlag("monitor-interval-ms", values["monitor-interval-ms"], 500),
+      requireAuth: values["require-auth"] ?? false,
+      logFormat,
+      cacheDir: values["no-template-cache"] ? null : (values["cache-dir"] ?? defaultCacheDir()),
+      vmMonitorAddr: values["vm-monitor-addr"] ?? "0.0.0.0:10301",
+      cgroup: values.cgroup ?? "neon-postgres",
+      autoscaling: env.AUTOSCALING !== undefined,
+      autoscalingMetricsAllow: values["autoscaling-metrics-allow"] ?? null,
+      autoscalingMetricsRate: values["autoscaling-metrics-rate"] ?? null,
+      exporter: !(values["no-exporter"] ?? false),
+    },
+  };
+}

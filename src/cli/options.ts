@@ -1,0 +1,33 @@
+// The agent's configuration as parsed from the command line and environment.
+import type { LogFormat } from "../log/logger.js";
+
+export interface AgentOptions {
+  pgdata: string;
+  connstr: string;
+  specPath: string | null;
+  configPath: string | null;
+  computeId: string | null;
+  controlPlaneUri: string | null;
+  pgbin: string | undefined;
+  externalHttpPort: number;
+  internalHttpPort: number;
+  httpHost: string;
+  grpcPort: number;
+  grpcSocket: string;
+  privilegedRoleName: string;
+  pgUser: string;
+  dev: boolean;
+  /** Seconds the API stays up after a fast termination or a startup failure. */
+  exitGraceS: number;
+  pgReadyTimeoutS: number;
+  monitorIntervalMs: number;
+  requireAuth: boolean;
+  logFormat: LogFormat;
+  cacheDir: string | null;
+  vmMonitorAddr: string;
+  cgroup: string;
+  autoscaling: boolean;
+  autoscalingMetricsAllow: string | null;
+  autoscalingMetricsRate: string | null;
+  exporter: boolean;
+}

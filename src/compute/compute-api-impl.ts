@@ -1,0 +1,60 @@
+// The ComputeApi facade over the runtime: each method delegates to the one core operation; the
+// REST and gRPC layers share it. Heavy modules (reconciler) load on first use.
+import type { ComputeApi, MetricSample } from "../api/compute-api.js";
+import type { AgentMetrics } from "../metrics/agent-metrics.js";
+import type { ComputeRuntime } from "./compute-runtime.js";
+import { configureCompute } from "./configure-compute.js";
+import { OperationError } from "./operation-error.js";
+import { displayStatus } from "./status.js";
+import { isReady, statusView } from "./status-view.js";
+import { terminateCompute } from "./terminate-compute.js";
+
+export interface ExporterAccess {
+  /** The exporter's Prometheus text, or null when it is not running/reachable. */
+  metricsText(): Promise<string | null>;
+  samples(): Promise<MetricSample[]>;
+  merge(agentText: string, exporterText: string | null): string;
+}
+
+function requireRunning(rt: ComputeRuntime): void {
+  if (rt.state.status !== "running") {
+    throw new OperationError("failed_precondition", `invalid compute status: ${displayStatus(rt.state.status)}`);
+  }
+}
+
+function unavailable(err: unknown): never {
+  if (err instanceof OperationError) throw err;
+  throw new OperationError("unavailable", `Postgres is unreachable: ${(err as Error).message}`, { cause: err });
+}
+
+export function createComputeApi(rt: ComputeRuntime, metrics: AgentMetrics, exporter: ExporterAccess): ComputeApi {
+  const target = () => ({ connstr: rt.options.connstr });
+  return {
+    status: () => statusView(rt),
+    timings: () => rt.timings.toJSON(),
+    subscribe: (listener) => rt.state.subscribe((s) => listener(s)),
+    configure: (body) => configureCompute(rt, body),
+    terminate: (mode) => terminateCompute(rt, mode),
+    ready: () => isReady(rt),
+    started: () => rt.postmaster?.running === true,
+    async dbsAndRoles() {
+      const { listDbsAndRoles } = await import("../reconcile/index.js");
+      return listDbsAndRoles(target()).catch(unavailable);
+    },
+    async setGrants(body) {
+      requireRunning(rt);
+      const { setSchemaGrants } = await import("../reconcile/index.js");
+      return setSchemaGrants(target(), body);
+    },
+    async installExtension(body) {
+      requireRunning(rt);
+      const { installExtension } = await import("../reconcile/index.js");
+      return installExtension(target(), body);
+    },
+    metricsSamples: () => exporter.samples(),
+    async prometheusText() {
+      const [own, exp] = await Promise.all([metrics.text(), exporter.metricsText()]);
+      return exporter.merge(own, exp);
+    },
+  };
+}

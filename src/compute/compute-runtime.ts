@@ -1,0 +1,68 @@
+// The running compute's shared state: the state machine, the current spec, the postmaster
+// handle and the phase timings. A plain record: the operations that change it live in their
+// own modules (start-compute, configure-compute, terminate-compute, reconfigure-compute).
+import type { Logger } from "pino";
+import type { AgentOptions } from "../cli/options.js";
+import type { PgBinaries } from "../postgres/binaries.js";
+import type { OsUser } from "../postgres/os-user.js";
+import type { Postmaster } from "../postgres/postmaster.js";
+import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
+import type { SourceFactories } from "../startup/plan.js";
+import type { DataSourceStep } from "../startup/sources/data-source.js";
+import { PhaseTimings } from "./phase-timings.js";
+import { ComputeStateMachine } from "./state-machine.js";
+
+/** Wall-clock time the agent process started (total_startup_ms counts from here). */
+export const PROCESS_START = new Date(performance.timeOrigin);
+
+export interface ActivityView {
+  lastActive: Date | null;
+}
+
+export class ComputeRuntime {
+  readonly state = new ComputeStateMachine(PROCESS_START);
+  readonly timings = new PhaseTimings();
+  readonly activity: ActivityView = { lastActive: null };
+  spec: ComputeSpec | null = null;
+  postmaster: Postmaster | null = null;
+  source: DataSourceStep | null = null;
+  /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */
+  sourceConfLines: readonly string[] = [];
+  /** True while a live reconfiguration of a running compute is in progress. */
+  reconfiguring = false;
+  /** LSN returned by /terminate (Neon: from the final sync-safekeepers); null on vanilla. */
+  terminateLsn: string | null = null;
+  /** Set when the agent should exit once the compute is done: "grace" keeps the API up a while. */
+  exitRequest: { code: number; delay: "grace" | "soon" } | null = null;
+  /** Aborted when the agent shuts down; threads through every long-running task. */
+  readonly shutdown = new AbortController();
+  #exitListeners = new Set<() => void>();
+
+  constructor(
+    readonly options: AgentOptions,
+    readonly computeCtlConfig: ComputeCtlConfig,
+    readonly pg: PgBinaries,
+    readonly osUser: OsUser | null,
+    readonly log: Logger,
+    readonly sources: SourceFactories,
+  ) {}
+
+  requestExit(code: number, delay: "grace" | "soon"): void {
+    if (this.exitRequest) return;
+    this.exitRequest = { code, delay };
+    for (const l of this.#exitListeners) l();
+  }
+
+  /** Resolves when some part of the agent asked the process to exit. */
+  exitRequested(): Promise<{ code: number; delay: "grace" | "soon" }> {
+    const req = this.exitRequest;
+    if (req) return Promise.resolve(req);
+    return new Promise((resolve) => {
+      const l = () => {
+        this.#exitListeners.delete(l);
+        resolve(this.exitRequest as { code: number; delay: "grace" | "soon" });
+      };
+      this.#exitListeners.add(l);
+    });
+  }
+}

@@ -1,0 +1,43 @@
+// POST /configure and the Configure RPC: validate the body, then either start an empty compute
+// with it or reconfigure a running one; resolves once `running`, throws when it ends `failed`.
+import type { StatusView } from "../api/compute-api.js";
+import { parseConfigurationRequest } from "../spec/parse.js";
+import { SpecError } from "../spec/spec-error.js";
+import type { ComputeSpec } from "../spec/types.js";
+import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
+import { OperationError } from "./operation-error.js";
+import { reconfigureCompute } from "./reconfigure-compute.js";
+import { startCompute } from "./start-compute.js";
+import { displayStatus } from "./status.js";
+import { statusView } from "./status-view.js";
+
+function parseBody(body: unknown): ComputeSpec {
+  try {
+    const parsed = parseConfigurationRequest(body);
+    if (!parsed.spec) throw new SpecError("$.spec", "required field is missing");
+    return parsed.spec;
+  } catch (err) {
+    if (err instanceof SpecError) throw new OperationError("invalid_argument", err.message, { cause: err });
+    throw err;
+  }
+}
+
+export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
+  const spec = parseBody(body);
+  const status = rt.state.status;
+  if (status === "empty") {
+    const now = new Date();
+    rt.timings.record("wait_for_spec_ms", now.getTime() - PROCESS_START.getTime());
+    rt.state.transition("configuration_pending", { startTime: now });
+    void startCompute(rt, spec, "api");
+  } else if (status === "running") {
+    void reconfigureCompute(rt, spec);
+  } else {
+    throw new OperationError("failed_precondition", `invalid compute status: ${displayStatus(status)}`);
+  }
+  const end = await rt.state.waitFor((s) => s.status === "running" || s.status === "failed");
+  if (end.status === "failed") {
+    throw new OperationError("internal", `compute configuration failed: ${JSON.stringify(end.error)}`);
+  }
+  return statusView(rt);
+}

@@ -1,0 +1,61 @@
+// Runs the start pipeline for a spec and moves the state machine: `init` (spec at launch) or
+// `configuration` (spec from the API) -> `running` | `failed`. Also attaches supervision to the
+// postmaster as soon as it runs.
+import { maskSecrets } from "../log/logger.js";
+import type { Postmaster } from "../postgres/postmaster.js";
+import type { ComputeSpec } from "../spec/types.js";
+import { planStartup } from "../startup/plan.js";
+import type { StartupContext } from "../startup/startup-context.js";
+import { runSteps } from "../startup/steps/step.js";
+import type { ComputeRuntime } from "./compute-runtime.js";
+import { supervisePostmaster } from "./supervise-postmaster.js";
+
+export function errorText(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  while (e instanceof Error && parts.length < 4) {
+    if (!parts.some((p) => p.includes(e instanceof Error ? e.message : ""))) parts.push(e.message);
+    e = e.cause;
+  }
+  return maskSecrets(parts.join(": ") || String(err));
+}
+
+export async function startCompute(rt: ComputeRuntime, spec: ComputeSpec, via: "launch" | "api"): Promise<void> {
+  rt.spec = spec;
+  rt.timings.resetForStart();
+  rt.state.transition(via === "launch" ? "init" : "configuration");
+  const log = rt.log.child({ phase: "start" });
+  log.info(
+    { source: spec.source.kind, mode: spec.mode.kind, tenant: spec.json.tenant_id, timeline: spec.json.timeline_id },
+    "starting compute",
+  );
+  const plan = planStartup(spec, rt.sources);
+  rt.source = plan.source;
+  const ctx: StartupContext = {
+    spec,
+    options: rt.options,
+    pg: rt.pg,
+    osUser: rt.osUser,
+    log,
+    signal: rt.shutdown.signal,
+    source: plan.source,
+    record: (name, value) => rt.timings.record(name, value),
+    onPostmaster: (pm: Postmaster) => {
+      rt.postmaster = pm;
+      supervisePostmaster(rt, pm);
+    },
+  };
+  try {
+    await runSteps(plan.steps, ctx, { log, record: ctx.record });
+    rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];
+  } catch (err) {
+    const text = errorText(err);
+    log.error({ error: text }, "compute start failed");
+    rt.state.transition("failed", { error: text });
+    rt.requestExit(1, "grace");
+    return;
+  }
+  rt.timings.record("total_startup_ms", Date.now() - rt.state.snapshot.startTime.getTime());
+  rt.state.transition("running");
+  log.info({ metrics: rt.timings.toJSON() }, "compute start finished");
+}

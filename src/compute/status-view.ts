@@ -1,0 +1,26 @@
+// The `/status` document and the Status RPC's source, built from the state snapshot.
+import type { StatusView } from "../api/compute-api.js";
+import type { ComputeRuntime } from "./compute-runtime.js";
+
+function settingValue(rt: ComputeRuntime, name: string): string | null {
+  return rt.spec?.json.cluster.settings?.find((s) => s.name === name)?.value ?? null;
+}
+
+export function statusView(rt: ComputeRuntime): StatusView {
+  const s = rt.state.snapshot;
+  return {
+    start_time: s.startTime.toISOString(),
+    status: s.status,
+    last_active: rt.activity.lastActive?.toISOString() ?? null,
+    error: s.error,
+    tenant: rt.spec?.json.tenant_id ?? settingValue(rt, "neon.tenant_id"),
+    timeline: rt.spec?.json.timeline_id ?? settingValue(rt, "neon.timeline_id"),
+  };
+}
+
+/** `/ready`: Postgres serves queries (running, or a live reconfiguration of a running compute). */
+export function isReady(rt: ComputeRuntime): boolean {
+  const status = rt.state.status;
+  if (status === "running") return true;
+  return rt.reconfiguring && (status === "configuration_pending" || status === "configuration");
+}

@@ -1,0 +1,49 @@
+// Forwards Postgres's stderr into the agent's structured log, one entry per message, with
+// Postgres's severity mapped to a log level. The last lines are kept for error reports
+// (e.g. why Postgres refused to start).
+import type { Readable } from "node:stream";
+import readline from "node:readline";
+import type { Logger } from "pino";
+import { maskSecrets } from "../log/logger.js";
+
+const LEVELS: Record<string, "debug" | "info" | "warn" | "error" | "fatal"> = {
+  DEBUG: "debug",
+  LOG: "info",
+  INFO: "info",
+  NOTICE: "info",
+  STATEMENT: "info",
+  DETAIL: "info",
+  HINT: "info",
+  CONTEXT: "info",
+  WARNING: "warn",
+  ERROR: "error",
+  FATAL: "fatal",
+  PANIC: "fatal",
+};
+
+const SEVERITY = /^(?:.*?\s)?(DEBUG\d?|LOG|INFO|NOTICE|WARNING|ERROR|FATAL|PANIC|STATEMENT|DETAIL|HINT|CONTEXT):\s+(.*)$/;
+
+export class PostgresStderr {
+  readonly #recent: string[] = [];
+  readonly done: Promise<void>;
+
+  constructor(stream: Readable, log: Logger) {
+    const rl = readline.createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+    rl.on("line", (raw) => {
+      const line = maskSecrets(raw);
+      this.#recent.push(line);
+      if (this.#recent.length > 50) this.#recent.shift();
+      const m = SEVERITY.exec(line);
+      const severity = m ? m[1].replace(/\d$/, "") : "LOG";
+      const level = LEVELS[severity] ?? "info";
+      log[level]({ pg_severity: severity }, m ? m[2] : line);
+    });
+    this.done = new Promise((resolve) => rl.once("close", resolve));
+  }
+
+  /** The most relevant recent error text: FATAL/ERROR lines first, else the last lines. */
+  errorSummary(): string {
+    const bad = this.#recent.filter((l) => /\b(FATAL|PANIC|ERROR):/.test(l));
+    return (bad.length ? bad : this.#recent.slice(-3)).join("\n");
+  }
+}

@@ -1,0 +1,40 @@
+// From a validated spec to the list of start steps and the data source that feeds them.
+import type { ComputeSpec } from "../spec/types.js";
+import type { DataSourceStep } from "./sources/data-source.js";
+import { initdbSource } from "./sources/initdb.js";
+import { applySpecStep } from "./steps/apply-spec.js";
+import { fetchDataStep } from "./steps/fetch-data.js";
+import { preparePgdataStep } from "./steps/prepare-pgdata.js";
+import { startPostgresStep } from "./steps/start-postgres.js";
+import type { Step } from "./steps/step.js";
+import { writeConfigStep } from "./steps/write-config.js";
+import type { StartupContext } from "./startup-context.js";
+
+export interface StartupPlan {
+  readonly source: DataSourceStep;
+  readonly steps: readonly Step<StartupContext>[];
+}
+
+export interface SourceFactories {
+  initdb(): DataSourceStep;
+  primary(): DataSourceStep;
+  neon(): DataSourceStep;
+}
+
+export function planStartup(spec: ComputeSpec, sources: SourceFactories): StartupPlan {
+  const source = sources[spec.source.kind]();
+  return {
+    source,
+    steps: [preparePgdataStep, fetchDataStep, writeConfigStep, startPostgresStep, applySpecStep],
+  };
+}
+
+export const defaultInitdbOnly: SourceFactories = {
+  initdb: initdbSource,
+  primary: () => {
+    throw new Error("the primary source is not available in this build");
+  },
+  neon: () => {
+    throw new Error("the neon source is not available in this build");
+  },
+};

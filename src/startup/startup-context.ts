@@ -1,0 +1,24 @@
+// What the start pipeline's steps share: inputs derived from the spec and options, and the
+// outputs earlier steps hand to later ones (source result, the running postmaster).
+import type { Logger } from "pino";
+import type { AgentOptions } from "../cli/options.js";
+import type { PgBinaries } from "../postgres/binaries.js";
+import type { OsUser } from "../postgres/os-user.js";
+import type { Postmaster } from "../postgres/postmaster.js";
+import type { ComputeSpec } from "../spec/types.js";
+import type { DataSourceStep, SourceResult } from "./sources/data-source.js";
+
+export interface StartupContext {
+  readonly spec: ComputeSpec;
+  readonly options: AgentOptions;
+  readonly pg: PgBinaries;
+  readonly osUser: OsUser | null;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly source: DataSourceStep;
+  record(name: string, value: number): void;
+  /** Called once the postmaster runs, so termination can reach it even if a later step fails. */
+  onPostmaster(pm: Postmaster): void;
+  sourceResult?: SourceResult;
+  postmaster?: Postmaster;
+}

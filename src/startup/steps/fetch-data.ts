@@ -1,0 +1,20 @@
+// Fills the empty data directory from the spec's data source (initdb, base backup, Neon).
+import type { StartupContext } from "../startup-context.js";
+import type { Step } from "./step.js";
+
+export const fetchDataStep: Step<StartupContext> = {
+  name: "fetch_data",
+  metric: "fetch_data_ms",
+  async run(ctx) {
+    ctx.sourceResult = await ctx.source.prepare({
+      pgdata: ctx.options.pgdata,
+      spec: ctx.spec,
+      pg: ctx.pg,
+      osUser: ctx.osUser,
+      connstr: ctx.options.connstr,
+      log: ctx.log.child({ source: ctx.source.name }),
+      signal: ctx.signal,
+      record: ctx.record,
+    });
+  },
+};

@@ -1,0 +1,29 @@
+// A named step of the start pipeline and the runner that times each one. Steps run in order;
+// each records its duration under its metric name and logs it.
+import type { Logger } from "pino";
+
+export interface Step<C> {
+  readonly name: string;
+  /** Phase timing name in `/metrics.json` (e.g. `start_postgres_ms`). */
+  readonly metric: string;
+  run(ctx: C): Promise<void>;
+}
+
+export async function runSteps<C>(
+  steps: readonly Step<C>[],
+  ctx: C,
+  opts: { log: Logger; record(name: string, ms: number): void },
+): Promise<void> {
+  for (const step of steps) {
+    const t0 = performance.now();
+    try {
+      await step.run(ctx);
+    } catch (err) {
+      opts.log.error({ step: step.name, err }, "start step failed");
+      throw err;
+    }
+    const ms = performance.now() - t0;
+    opts.record(step.metric, ms);
+    opts.log.info({ step: step.name, duration_ms: Math.round(ms * 10) / 10 }, "start step done");
+  }
+}

@@ -1,0 +1,50 @@
+// Writes postgresql.conf and pg_hba.conf for the spec into the data directory, owned by the
+// Postgres OS user. Also used by live reconfiguration (followed by a reload).
+import { chown, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { AgentOptions } from "../../cli/options.js";
+import { parseConnstr } from "../../postgres/connection.js";
+import type { OsUser } from "../../postgres/os-user.js";
+import { renderPgHba, renderPostgresqlConf } from "../../spec/render-conf.js";
+import type { ComputeSpec } from "../../spec/types.js";
+import type { StartupContext } from "../startup-context.js";
+import type { Step } from "./step.js";
+
+async function writeOwned(file: string, content: string, osUser: OsUser | null): Promise<void> {
+  await writeFile(file, content, { mode: 0o600 });
+  if (osUser) await chown(file, osUser.uid, osUser.gid);
+}
+
+export async function writePostgresqlConf(
+  spec: ComputeSpec,
+  options: AgentOptions,
+  sourceLines: readonly string[],
+  osUser: OsUser | null,
+): Promise<void> {
+  const c = parseConnstr(options.connstr);
+  const conf = renderPostgresqlConf(
+    spec,
+    {
+      port: c.port,
+      socketDir: c.host.startsWith("/") ? c.host : null,
+      privilegedRoleName: options.privilegedRoleName,
+      internalHttpPort: options.internalHttpPort,
+    },
+    sourceLines,
+  );
+  await writeOwned(path.join(options.pgdata, "postgresql.conf"), conf, osUser);
+}
+
+export const writeConfigStep: Step<StartupContext> = {
+  name: "write_config",
+  metric: "write_config_ms",
+  async run(ctx) {
+    const { pgdata } = ctx.options;
+    const hbaFile = path.join(pgdata, "pg_hba.conf");
+    const existing = ctx.source.name === "initdb" ? null : await readFile(hbaFile, "utf8").catch(() => null);
+    await Promise.all([
+      writePostgresqlConf(ctx.spec, ctx.options, ctx.sourceResult?.confLines ?? [], ctx.osUser),
+      writeOwned(hbaFile, renderPgHba(parseConnstr(ctx.options.connstr).user, existing), ctx.osUser),
+    ]);
+  },
+};
