@@ -1,7 +1,8 @@
 // Work that runs beside the compute once it is running: the activity monitor (and, as they are
 // wired, migrations, the metrics exporter and the vm-monitor). Stopped before the agent exits.
-import type { ComputeRuntime } from "../compute/compute-runtime.js";
+
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
+import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
 

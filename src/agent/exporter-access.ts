@@ -1,7 +1,7 @@
 // How the agent reads the metrics exporter (process on a Unix socket in PGDATA).
 import type { Logger } from "pino";
-import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
+import type { ComputeRuntime } from "../compute/compute-runtime.js";
 
 export function createExporterAccess(_rt: ComputeRuntime, _log: Logger): ExporterAccess {
   return {

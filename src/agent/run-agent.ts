@@ -1,8 +1,8 @@
 // The composition root: loads the launch config, builds the runtime, starts the API servers and
 // the background services, runs the compute, and returns the process exit code.
 import type { Logger } from "pino";
-import type { AgentOptions } from "../cli/options.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
+import type { AgentOptions } from "../cli/options.js";
 import { createComputeApi } from "../compute/compute-api-impl.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { startCompute } from "../compute/start-compute.js";
@@ -10,9 +10,9 @@ import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser } from "../postgres/os-user.js";
-import { installSignalHandlers } from "./signals.js";
 import { startApiServers } from "./api-servers.js";
 import { createExporterAccess } from "./exporter-access.js";
+import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -34,6 +34,12 @@ export async function runAgent(options: AgentOptions, log: Logger): Promise<numb
   const osUser = postgresOsUser(options.pgUser);
   const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
   metrics.follow(rt.state);
+  rt.state.subscribe((s, prev) =>
+    log.info(
+      { from: prev.status, to: s.status, error: s.error ?? undefined },
+      `compute status ${prev.status} -> ${s.status}`,
+    ),
+  );
   const exporter = createExporterAccess(rt, log);
   const api = createComputeApi(rt, metrics, exporter);
 

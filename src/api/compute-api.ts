@@ -1,7 +1,8 @@
 // What the API layers (REST, gRPC) may ask of the compute. Each operation is implemented once,
 // in the core (src/compute); handlers only translate requests and errors (OperationError).
-import type { ComputeStatus } from "../compute/status.js";
+
 import type { StateSnapshot } from "../compute/state-machine.js";
+import type { ComputeStatus } from "../compute/status.js";
 
 /** The `/status` document (Neon's ComputeStatusResponse). */
 export interface StatusView {

@@ -67,7 +67,8 @@ Environment: NEON_CONTROL_PLANE_TOKEN, AUTOSCALING, LOG_LEVEL (info), BUILD_TAG.
 function intFlag(name: string, value: string | undefined, def: number): number {
   if (value === undefined) return def;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} expects a non-negative number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UsageError(`--${name} expects a non-negative number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -132,14 +133,17 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (!values.pgdata) throw new UsageError("--pgdata (-D) is required");
   if (!values.connstr) throw new UsageError("--connstr (-C) is required");
   const sources = [values.spec, values.config, values["control-plane-uri"]].filter(Boolean);
-  if (sources.length > 1) throw new UsageError("--spec, --config and --control-plane-uri are mutually exclusive");
+  if (sources.length > 1)
+    throw new UsageError("--spec, --config and --control-plane-uri are mutually exclusive");
   if (values["control-plane-uri"] && !values["compute-id"]) {
     throw new UsageError("--control-plane-uri needs --compute-id");
   }
   const role = values["privileged-role-name"] ?? "neon_superuser";
-  if (!/^[a-z_]+$/.test(role)) throw new UsageError(`--privileged-role-name must match ^[a-z_]+$, got ${JSON.stringify(role)}`);
+  if (!/^[a-z_]+$/.test(role))
+    throw new UsageError(`--privileged-role-name must match ^[a-z_]+$, got ${JSON.stringify(role)}`);
   const logFormat = values["log-format"] ?? "json";
-  if (logFormat !== "json" && logFormat !== "pretty") throw new UsageError(`--log-format must be json or pretty`);
+  if (logFormat !== "json" && logFormat !== "pretty")
+    throw new UsageError(`--log-format must be json or pretty`);
   const externalHttpPort = intFlag("external-http-port", values["external-http-port"], 3080);
   return {
     kind: "run",

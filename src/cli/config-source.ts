@@ -58,7 +58,9 @@ export async function fetchFromControlPlane(opts: ControlPlaneOptions): Promise<
       continue;
     }
     if (!res.ok) {
-      throw new ConfigSourceError(`control plane answered HTTP ${res.status} for ${url}: ${body.slice(0, 500)}`);
+      throw new ConfigSourceError(
+        `control plane answered HTTP ${res.status} for ${url}: ${body.slice(0, 500)}`,
+      );
     }
     let json: { status?: string; spec?: unknown; compute_ctl_config?: unknown };
     try {
@@ -76,13 +78,21 @@ export async function fetchFromControlPlane(opts: ControlPlaneOptions): Promise<
 }
 
 export async function loadLaunchConfig(
-  opts: { specPath: string | null; configPath: string | null; controlPlaneUri: string | null; computeId: string | null },
+  opts: {
+    specPath: string | null;
+    configPath: string | null;
+    controlPlaneUri: string | null;
+    computeId: string | null;
+  },
   log: Logger,
   onAttempt?: (httpStatus: string) => void,
 ): Promise<ParsedConfig> {
   try {
     if (opts.specPath) {
-      return { spec: parseSpec(await readJsonFile(opts.specPath, "--spec")), computeCtlConfig: { jwks: { keys: [] } } };
+      return {
+        spec: parseSpec(await readJsonFile(opts.specPath, "--spec")),
+        computeCtlConfig: { jwks: { keys: [] } },
+      };
     }
     if (opts.configPath) return parseComputeConfig(await readJsonFile(opts.configPath, "--config"));
     if (opts.controlPlaneUri && opts.computeId) {

@@ -18,16 +18,25 @@ export interface ExporterAccess {
 
 function requireRunning(rt: ComputeRuntime): void {
   if (rt.state.status !== "running") {
-    throw new OperationError("failed_precondition", `invalid compute status: ${displayStatus(rt.state.status)}`);
+    throw new OperationError(
+      "failed_precondition",
+      `invalid compute status: ${displayStatus(rt.state.status)}`,
+    );
   }
 }
 
 function unavailable(err: unknown): never {
   if (err instanceof OperationError) throw err;
-  throw new OperationError("unavailable", `Postgres is unreachable: ${(err as Error).message}`, { cause: err });
+  throw new OperationError("unavailable", `Postgres is unreachable: ${(err as Error).message}`, {
+    cause: err,
+  });
 }
 
-export function createComputeApi(rt: ComputeRuntime, metrics: AgentMetrics, exporter: ExporterAccess): ComputeApi {
+export function createComputeApi(
+  rt: ComputeRuntime,
+  metrics: AgentMetrics,
+  exporter: ExporterAccess,
+): ComputeApi {
   const target = () => ({ connstr: rt.options.connstr });
   return {
     status: () => statusView(rt),

@@ -15,7 +15,11 @@ export async function reconfigureCompute(rt: ComputeRuntime, spec: ComputeSpec):
     rt.state.transition("configuration");
     const t0 = performance.now();
     // The data source stays what it was; mode and source changes need a restart (or /promote).
-    const effective: ComputeSpec = Object.freeze({ ...spec, mode: rt.spec?.mode ?? spec.mode, source: rt.spec?.source ?? spec.source });
+    const effective: ComputeSpec = Object.freeze({
+      ...spec,
+      mode: rt.spec?.mode ?? spec.mode,
+      source: rt.spec?.source ?? spec.source,
+    });
     await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser);
     rt.postmaster?.signal("SIGHUP");
     if (specAppliesSql(effective)) {

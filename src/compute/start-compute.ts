@@ -20,13 +20,22 @@ export function errorText(err: unknown): string {
   return maskSecrets(parts.join(": ") || String(err));
 }
 
-export async function startCompute(rt: ComputeRuntime, spec: ComputeSpec, via: "launch" | "api"): Promise<void> {
+export async function startCompute(
+  rt: ComputeRuntime,
+  spec: ComputeSpec,
+  via: "launch" | "api",
+): Promise<void> {
   rt.spec = spec;
   rt.timings.resetForStart();
   rt.state.transition(via === "launch" ? "init" : "configuration");
   const log = rt.log.child({ phase: "start" });
   log.info(
-    { source: spec.source.kind, mode: spec.mode.kind, tenant: spec.json.tenant_id, timeline: spec.json.timeline_id },
+    {
+      source: spec.source.kind,
+      mode: spec.mode.kind,
+      tenant: spec.json.tenant_id,
+      timeline: spec.json.timeline_id,
+    },
     "starting compute",
   );
   const plan = planStartup(spec, rt.sources);

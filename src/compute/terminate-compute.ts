@@ -41,7 +41,10 @@ export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode):
         });
     }
   }
-  rt.log.info({ mode, duration_ms: Math.round(performance.now() - t0), lsn: rt.terminateLsn }, "compute terminated");
+  rt.log.info(
+    { mode, duration_ms: Math.round(performance.now() - t0), lsn: rt.terminateLsn },
+    "compute terminated",
+  );
   rt.state.transition("terminated");
   rt.requestExit(code, mode === "fast" ? "grace" : "soon");
   return { lsn: rt.terminateLsn, alreadyTerminated: false };

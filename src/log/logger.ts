@@ -1,11 +1,18 @@
 // The agent's structured log: pino JSON on stderr by default, `--log-format pretty` for humans.
 // Secrets never reach it: known secret fields are redacted by path, and URLs with passwords are
 // masked by `maskSecrets` wherever free text (errors, Postgres output) is logged.
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type LogFormat = "json" | "pretty";
 
-const SECRET_KEYS = ["password", "encrypted_password", "storage_auth_token", "token", "authorization", "connstr"];
+const SECRET_KEYS = [
+  "password",
+  "encrypted_password",
+  "storage_auth_token",
+  "token",
+  "authorization",
+  "connstr",
+];
 
 export const REDACT_PATHS = [
   ...SECRET_KEYS,
@@ -25,7 +32,9 @@ export function maskSecrets(text: string): string {
     .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, "$1***");
 }
 
-export function createLogger(opts: { format?: LogFormat; level?: string; destination?: number } = {}): Logger {
+export function createLogger(
+  opts: { format?: LogFormat; level?: string; destination?: number } = {},
+): Logger {
   const level = opts.level ?? process.env.LOG_LEVEL ?? "info";
   const base = {
     level,

@@ -88,7 +88,8 @@ export class ActivityMonitor {
       }
       const { rows } = await this.#client.query(ACTIVITY_SQL, [this.#superuser]);
       const r = rows[0];
-      if (r.active > 0 || r.walsenders > 0 || r.subscriptions > 0 || r.autovacuum > 0) this.#moveLastActive(new Date());
+      if (r.active > 0 || r.walsenders > 0 || r.subscriptions > 0 || r.autovacuum > 0)
+        this.#moveLastActive(new Date());
       else if (r.idle_since) this.#moveLastActive(new Date(r.idle_since));
       if (this.#down) this.opts.log.info("Postgres is reachable again");
       this.#down = false;
@@ -101,7 +102,8 @@ export class ActivityMonitor {
       const current = now - this.#lastUp;
       this.opts.downtime.setCurrentDowntimeMs(current);
       this.opts.downtime.addDowntimeMs(now - this.#lastChecked);
-      if (!this.#down) this.opts.log.warn({ err, current_ms: current }, "activity monitor cannot reach Postgres");
+      if (!this.#down)
+        this.opts.log.warn({ err, current_ms: current }, "activity monitor cannot reach Postgres");
       this.#down = true;
     }
     this.#lastChecked = now;

@@ -94,7 +94,12 @@ export class Postmaster {
 
   describeFailure(): string {
     const e = this.#exit;
-    const how = e === null ? "did not become ready" : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+    const how =
+      e === null
+        ? "did not become ready"
+        : e.signal
+          ? `was killed by ${e.signal}`
+          : `exited with code ${e.code}`;
     const text = this.stderr.errorSummary();
     return `Postgres ${how}${text ? `: ${text}` : ""}`;
   }

@@ -49,7 +49,8 @@ export function waitForReady(opts: WaitReadyOptions): Promise<void> {
     watcher.on("error", () => {});
     const poll = setInterval(check, opts.pollMs ?? 10);
     const timer = setTimeout(
-      () => finish(new PostgresStartError(`timed out after ${opts.timeoutMs} ms waiting for Postgres to start`)),
+      () =>
+        finish(new PostgresStartError(`timed out after ${opts.timeoutMs} ms waiting for Postgres to start`)),
       opts.timeoutMs,
     );
     opts.exited.then(() => finish(new PostgresStartError(opts.describeExit())));

@@ -1,8 +1,9 @@
 // Forwards Postgres's stderr into the agent's structured log, one entry per message, with
 // Postgres's severity mapped to a log level. The last lines are kept for error reports
 // (e.g. why Postgres refused to start).
-import type { Readable } from "node:stream";
+
 import readline from "node:readline";
+import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import { maskSecrets } from "../log/logger.js";
 
@@ -21,7 +22,8 @@ const LEVELS: Record<string, "debug" | "info" | "warn" | "error" | "fatal"> = {
   PANIC: "fatal",
 };
 
-const SEVERITY = /^(?:.*?\s)?(DEBUG\d?|LOG|INFO|NOTICE|WARNING|ERROR|FATAL|PANIC|STATEMENT|DETAIL|HINT|CONTEXT):\s+(.*)$/;
+const SEVERITY =
+  /^(?:.*?\s)?(DEBUG\d?|LOG|INFO|NOTICE|WARNING|ERROR|FATAL|PANIC|STATEMENT|DETAIL|HINT|CONTEXT):\s+(.*)$/;
 
 export class PostgresStderr {
   readonly #recent: string[] = [];
@@ -41,9 +43,14 @@ export class PostgresStderr {
     this.done = new Promise((resolve) => rl.once("close", resolve));
   }
 
-  /** The most relevant recent error text: FATAL/ERROR lines first, else the last lines. */
+  /**
+   * The recent messages that explain a failure: Postgres reports a rejected setting as a LOG
+   * line followed by a FATAL one, so the last few lines are kept, without their prefixes.
+   */
   errorSummary(): string {
-    const bad = this.#recent.filter((l) => /\b(FATAL|PANIC|ERROR):/.test(l));
-    return (bad.length ? bad : this.#recent.slice(-3)).join("\n");
+    return this.#recent
+      .slice(-5)
+      .map((l) => l.replace(/^.*?\b(LOG|FATAL|PANIC|ERROR|WARNING|DETAIL|HINT):\s+/, "$1: "))
+      .join("\n");
   }
 }

@@ -69,7 +69,8 @@ function hasNeonStorage(json: ComputeSpecJson): boolean {
 function resolveSource(json: ComputeSpecJson): DataSource {
   const src = json.source;
   if (src == null) return hasNeonStorage(json) ? { kind: "neon" } : { kind: "initdb" };
-  if (src.kind === "primary") return { kind: "primary", connstring: src.connstring, slotName: src.slot_name ?? null };
+  if (src.kind === "primary")
+    return { kind: "primary", connstring: src.connstring, slotName: src.slot_name ?? null };
   return { kind: src.kind };
 }
 
@@ -101,7 +102,8 @@ function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode): void {
     if (sks.length === 0) throw new SpecError("$.safekeeper_connstrings", "safekeeper_connstrings is empty");
     const seen = new Set<string>();
     for (const sk of sks) {
-      if (seen.has(sk)) throw new SpecError("$.safekeeper_connstrings", `duplicate entry in safekeeper_connstrings: ${sk}!`);
+      if (seen.has(sk))
+        throw new SpecError("$.safekeeper_connstrings", `duplicate entry in safekeeper_connstrings: ${sk}!`);
       seen.add(sk);
     }
   }

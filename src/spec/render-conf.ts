@@ -9,7 +9,9 @@ export const TEMP_OVERRIDE_FILE = "compute_ctl_temp_override.conf";
 
 export function renderSetting(opt: GenericOption): string {
   if (opt.value === null) return opt.name;
-  return opt.vartype === "string" ? `${opt.name} = ${quoteConfValue(opt.value)}` : `${opt.name} = ${opt.value}`;
+  return opt.vartype === "string"
+    ? `${opt.name} = ${quoteConfValue(opt.value)}`
+    : `${opt.name} = ${opt.value}`;
 }
 
 export interface AgentConfLines {
@@ -21,7 +23,11 @@ export interface AgentConfLines {
   internalHttpPort: number;
 }
 
-export function renderPostgresqlConf(spec: ComputeSpec, agent: AgentConfLines, sourceLines: readonly string[]): string {
+export function renderPostgresqlConf(
+  spec: ComputeSpec,
+  agent: AgentConfLines,
+  sourceLines: readonly string[],
+): string {
   const out: string[] = [];
   const json = spec.json;
   if (json.cluster.postgresql_conf) out.push(json.cluster.postgresql_conf.replace(/\n?$/, ""));

@@ -2,13 +2,13 @@
 import type { ComputeSpec } from "../spec/types.js";
 import type { DataSourceStep } from "./sources/data-source.js";
 import { initdbSource } from "./sources/initdb.js";
+import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { fetchDataStep } from "./steps/fetch-data.js";
 import { preparePgdataStep } from "./steps/prepare-pgdata.js";
 import { startPostgresStep } from "./steps/start-postgres.js";
 import type { Step } from "./steps/step.js";
 import { writeConfigStep } from "./steps/write-config.js";
-import type { StartupContext } from "./startup-context.js";
 
 export interface StartupPlan {
   readonly source: DataSourceStep;

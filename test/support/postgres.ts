@@ -2,7 +2,16 @@
 // temp dir, started as the `postgres` OS user when the tests run as root. Every instance is
 // stopped by `stop()`; tests call it in `after`/`t.after`.
 import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, appendFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -35,7 +44,19 @@ async function template(): Promise<string> {
     const dir = path.join(tempDir("cct-tpl-"), "data");
     await execa(
       pgBinaries.tool("initdb"),
-      ["-D", dir, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"],
+      [
+        "-D",
+        dir,
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--no-sync",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--no-instructions",
+      ],
       { ...spawnOpts },
     );
     return dir;
@@ -52,7 +73,11 @@ export interface TestPostgres {
   /** Superuser URL over TCP 127.0.0.1. */
   tcpConnstr(database?: string, user?: string): string;
   client(database?: string): Promise<pg.Client>;
-  query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+    database?: string,
+  ): Promise<T[]>;
   process: ChildProcess;
   stop(mode?: "fast" | "immediate"): Promise<void>;
 }
@@ -150,4 +175,3 @@ export async function startTestPostgres(opts: TestPostgresOptions = {}): Promise
     },
   };
 }
-

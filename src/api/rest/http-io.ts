@@ -7,7 +7,8 @@ const MAX_BODY = 16 * 1024 * 1024;
 
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = req.headers["content-type"] ?? "";
-  if (type && !type.includes("json")) throw new OperationError("invalid_argument", "expected a JSON body (content-type application/json)");
+  if (type && !type.includes("json"))
+    throw new OperationError("invalid_argument", "expected a JSON body (content-type application/json)");
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -5,7 +5,10 @@ import path from "node:path";
 import type { StartupContext } from "../startup-context.js";
 import type { Step } from "./step.js";
 
-export async function recreateDataDir(pgdata: string, owner: { uid: number; gid: number } | null): Promise<void> {
+export async function recreateDataDir(
+  pgdata: string,
+  owner: { uid: number; gid: number } | null,
+): Promise<void> {
   await rm(pgdata, { recursive: true, force: true });
   // Parents get ordinary permissions (the Postgres user must be able to traverse them).
   await mkdir(path.dirname(pgdata), { recursive: true, mode: 0o755 });
