@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import type { ComputeApi } from "../api/compute-api.js";
 import { externalRoutes, internalRoutes } from "../api/rest/router.js";
-import { type RestServer, startRestServer } from "../api/rest/server.js";
+import { type RequestAuthorizer, type RestServer, startRestServer } from "../api/rest/server.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 
 export interface ApiServers {
@@ -12,8 +12,29 @@ export interface ApiServers {
   close(): Promise<void>;
 }
 
+/**
+ * JWT authorization from the launch-time keys. Without keys it is off (with a warning), unless
+ * --require-auth makes that a startup error. jose is loaded only when keys exist.
+ */
+export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise<RequestAuthorizer | null> {
+  const jwks = rt.computeCtlConfig.jwks;
+  if (jwks.keys.length === 0 && !rt.options.requireAuth) {
+    log.warn(
+      "no JWT keys in compute_ctl_config.jwks: API authorization is OFF (use --require-auth to forbid this)",
+    );
+    return null;
+  }
+  const { createAuthorizer } = await import("../api/auth/index.js");
+  return createAuthorizer({
+    jwks: jwks as { keys: import("jose").JWK[] },
+    computeId: rt.options.computeId,
+    requireAuth: rt.options.requireAuth,
+  });
+}
+
 export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: Logger): Promise<ApiServers> {
   const o = rt.options;
+  const authorizer = await launchAuthorizer(rt, log);
   const [external, internal] = await Promise.all([
     startRestServer({
       name: "external",
@@ -22,7 +43,7 @@ export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: 
       routes: externalRoutes(),
       api,
       log,
-      authorizer: null,
+      authorizer,
     }),
     startRestServer({
       name: "internal",

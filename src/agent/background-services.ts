@@ -1,5 +1,6 @@
-// Work that runs beside the compute once it is running: the activity monitor (and, as they are
-// wired, migrations, the metrics exporter and the vm-monitor). Stopped before the agent exits.
+// Work that runs beside the compute once it is running: the activity monitor, SQL migrations,
+// the metrics exporter and (AUTOSCALING) the vm-monitor. Each starts when the compute first
+// reaches `running` (so it does not compete with start-up) and stops with Postgres.
 
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
@@ -10,20 +11,70 @@ export interface BackgroundServices {
   stop(): Promise<void>;
 }
 
+interface Service {
+  name: string;
+  start(): Promise<{ stop(): Promise<void> } | null>;
+}
+
+function vmMonitorService(rt: ComputeRuntime): Service {
+  return {
+    name: "vm-monitor",
+    async start() {
+      if (!rt.options.autoscaling) return null;
+      const { startVmMonitor } = await import("../autoscaling/index.js");
+      const monitor = await startVmMonitor({
+        addr: rt.options.vmMonitorAddr,
+        cgroup: rt.options.cgroup,
+        connstr: rt.options.connstr,
+        disableLfcResizing: rt.spec?.json.disable_lfc_resizing === true,
+        log: rt.log.child({ component: "vm-monitor" }),
+        signal: rt.shutdown.signal,
+      });
+      rt.log.info({ port: monitor.port, addr: rt.options.vmMonitorAddr }, "vm-monitor listening");
+      return { stop: () => monitor.close() };
+    },
+  };
+}
+
 export function startBackgroundServices(
   rt: ComputeRuntime,
   _metrics: AgentMetrics,
   _exporter: ExporterAccess,
   monitor: ActivityMonitor,
 ): BackgroundServices {
-  const unsubscribe = rt.state.subscribe((s, prev) => {
-    if (s.status === "running" && prev.status !== "running") monitor.start();
-    if (s.status === "terminated" || s.status.startsWith("termination_pending")) void monitor.stop();
+  const services: Service[] = [vmMonitorService(rt)];
+  const running: { name: string; stop(): Promise<void> }[] = [];
+  let started = false;
+  const stopAll = async () => {
+    const list = running.splice(0);
+    await Promise.all([
+      monitor.stop(),
+      ...list.map((s) =>
+        s
+          .stop()
+          .catch((err: unknown) => rt.log.warn({ err, service: s.name }, "background service stop failed")),
+      ),
+    ]);
+  };
+  const unsubscribe = rt.state.subscribe((s) => {
+    if (s.status === "running" && !started) {
+      started = true;
+      monitor.start();
+      for (const svc of services) {
+        svc.start().then(
+          (h) => {
+            if (h) running.push({ name: svc.name, stop: h.stop });
+          },
+          (err: unknown) => rt.log.error({ err, service: svc.name }, "background service failed to start"),
+        );
+      }
+    }
+    if (s.status === "terminated" || s.status.startsWith("termination_pending")) void stopAll();
   });
   return {
     async stop() {
       unsubscribe();
-      await monitor.stop();
+      await stopAll();
     },
   };
 }

@@ -1,7 +1,16 @@
 // Starts the postmaster as a child and waits until it accepts connections.
+import { enterCgroup, resolveCgroupDir } from "../../autoscaling/cgroup-dir.js";
 import { Postmaster } from "../../postgres/postmaster.js";
 import type { StartupContext } from "../startup-context.js";
 import type { Step } from "./step.js";
+
+/** With AUTOSCALING, Postgres runs inside the vm-monitor's cgroup when it exists. */
+function placeInCgroup(ctx: StartupContext, pid: number): void {
+  const res = enterCgroup(pid, ctx.options.cgroup);
+  if (res.ok)
+    ctx.log.info({ cgroup: resolveCgroupDir(ctx.options.cgroup) }, "Postgres runs in the autoscaling cgroup");
+  else ctx.log.warn({ cgroup: ctx.options.cgroup }, `cannot start Postgres inside the cgroup: ${res.reason}`);
+}
 
 export const startPostgresStep: Step<StartupContext> = {
   name: "start_postgres",
@@ -16,7 +25,9 @@ export const startPostgresStep: Step<StartupContext> = {
       log: ctx.log,
       env,
       readyTimeoutMs: ctx.options.pgReadyTimeoutS * 1000,
-      onSpawn: () => {},
+      onSpawn: (pid) => {
+        if (ctx.options.autoscaling) placeInCgroup(ctx, pid);
+      },
     });
     ctx.onPostmaster(ctx.postmaster);
   },

@@ -1,0 +1,95 @@
+// End to end: live reconfiguration of a running compute through POST /configure.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { minimalSpec, postmasterPid, type RunningAgent, startAgent } from "./support/agent.js";
+
+const agents: RunningAgent[] = [];
+after(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+});
+
+function specWith(
+  settings: { name: string; value: string; vartype: string }[],
+  extra: Record<string, unknown> = {},
+) {
+  const spec = minimalSpec(extra);
+  (spec.cluster as { settings: unknown[] }).settings = settings;
+  return spec;
+}
+
+test("a string setting changed via /configure shows in SHOW without a restart", async () => {
+  const agent = await startAgent({
+    spec: specWith([{ name: "cctl.greeting", value: "hello", vartype: "string" }], {
+      skip_pg_catalog_updates: true,
+    }),
+    name: "reconfigure-setting",
+  });
+  agents.push(agent);
+  await agent.waitForStatus("running");
+  const pid = postmasterPid(agent.pgdata);
+  const value = "it's \\ new";
+  const res = await agent.post("/configure", {
+    spec: specWith([{ name: "cctl.greeting", value, vartype: "string" }], { skip_pg_catalog_updates: true }),
+    compute_ctl_config: { jwks: { keys: [] } },
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  // The reload is asynchronous in the postmaster; poll briefly for a fresh session.
+  let seen = "";
+  for (let i = 0; i < 50 && seen !== value; i++) {
+    [{ v: seen }] = await agent.query<{ v: string }>("SELECT current_setting('cctl.greeting') AS v");
+    if (seen !== value) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(seen, value);
+  assert.equal(postmasterPid(agent.pgdata), pid, "same postmaster");
+  const transitions = agent
+    .logEntries()
+    .filter((e) => typeof e.to === "string")
+    .map((e) => `${e.from}->${e.to}`);
+  assert.ok(transitions.includes("running->configuration_pending"));
+  assert.ok(transitions.includes("configuration_pending->configuration"));
+  assert.equal(transitions.at(-1), "configuration->running");
+});
+
+test("roles and databases are applied live; a failing spec ends in failed naming the object while Postgres keeps running", async () => {
+  const agent = await startAgent({ spec: minimalSpec(), name: "reconfigure-roles" });
+  agents.push(agent);
+  await agent.waitForStatus("running");
+  const pid = postmasterPid(agent.pgdata);
+  const spec = minimalSpec();
+  const cluster = spec.cluster as Record<string, unknown>;
+  cluster.roles = [{ name: "live_role", encrypted_password: null, options: null }];
+  cluster.databases = [{ name: "live_db", owner: "live_role", options: null }];
+  const ok = await agent.post("/configure", { spec, compute_ctl_config: { jwks: { keys: [] } } });
+  assert.equal(ok.status, 200, await ok.clone().text());
+  const [db] = await agent.query<{ owner: string }>(
+    "SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = 'live_db'",
+  );
+  assert.equal(db.owner, "live_role");
+
+  // Users' per-database settings must not break the agent's own sessions.
+  await agent.query("ALTER DATABASE live_db SET default_transaction_read_only = on");
+  await agent.query("ALTER DATABASE postgres SET statement_timeout = 1");
+  await agent.query("ALTER DATABASE postgres SET search_path = nowhere");
+  cluster.roles = [
+    { name: "live_role", encrypted_password: null, options: null },
+    { name: "second", encrypted_password: null, options: null },
+  ];
+  const again = await agent.post("/configure", { spec, compute_ctl_config: { jwks: { keys: [] } } });
+  assert.equal(again.status, 200, await again.clone().text());
+  await agent.query("ALTER DATABASE postgres RESET ALL");
+
+  cluster.databases = [{ name: "orphan_db", owner: "no_such_owner", options: null }];
+  const bad = await agent.post("/configure", { spec, compute_ctl_config: { jwks: { keys: [] } } });
+  assert.equal(bad.status, 500);
+  const st = await agent.status();
+  assert.equal(st.status, "failed");
+  assert.match(st.error ?? "", /orphan_db/);
+  assert.equal(postmasterPid(agent.pgdata), pid);
+  const [alive] = await agent.query<{ one: number }>("SELECT 1 AS one");
+  assert.equal(alive.one, 1, "Postgres keeps running");
+  const refused = await agent.post("/configure", {
+    spec: minimalSpec(),
+    compute_ctl_config: { jwks: { keys: [] } },
+  });
+  assert.equal(refused.status, 412);
+});
