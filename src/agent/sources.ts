@@ -2,15 +2,16 @@
 import type { AgentOptions } from "../cli/options.js";
 import type { SourceFactories } from "../startup/plan.js";
 import { initdbSource } from "../startup/sources/initdb.js";
+import { neonSource } from "../startup/sources/neon-source.js";
+import { primaryBasebackupSource } from "../startup/sources/primary-basebackup.js";
+import { cachedInitdbSource } from "../startup/sources/template-cache-source.js";
 
-export function agentSources(_options: AgentOptions): SourceFactories {
+export function agentSources(options: AgentOptions): SourceFactories {
+  const { cacheDir } = options;
   return {
-    initdb: initdbSource,
-    primary: () => {
-      throw new Error("the primary source is not wired yet");
-    },
-    neon: () => {
-      throw new Error("the neon source is not wired yet");
-    },
+    // --no-template-cache (cacheDir null): initdb on every start.
+    initdb: () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir)),
+    primary: () => primaryBasebackupSource(),
+    neon: () => neonSource(),
   };
 }

@@ -1,6 +1,9 @@
 // What the API layers (REST, gRPC) may ask of the compute. Each operation is implemented once,
 // in the core (src/compute); handlers only translate requests and errors (OperationError).
 
+import type { Readable } from "node:stream";
+import type { ComputeInfo } from "../compute/ops/compute-info.js";
+import type { InsightsResult } from "../compute/ops/insights.js";
 import type { StateSnapshot } from "../compute/state-machine.js";
 import type { ComputeStatus } from "../compute/status.js";
 
@@ -40,6 +43,16 @@ export interface MetricSample {
   value: number;
 }
 
+/** Phase durations of a replica promotion (Neon's PromoteState `completed`). */
+export interface PromoteResult {
+  status?: "completed";
+  lsn_wait_time_ms: number;
+  pg_promote_time_ms: number;
+  reconfigure_time_ms: number;
+  /** pg_current_wal_lsn() right after promotion, if known. */
+  lsn?: string;
+}
+
 export interface ComputeApi {
   status(): StatusView;
   /** Phase timings (`/metrics.json`). */
@@ -62,4 +75,18 @@ export interface ComputeApi {
   setGrants(body: unknown): Promise<unknown>;
   /** POST /extensions: creates or updates an extension at a version. */
   installExtension(body: unknown): Promise<{ extension: string; version: string }>;
+  /**
+   * GET /database_schema: a schema-only dump of `database`, resolved once output has started
+   * (not_found `database does not exist` before that); aborting `signal` or destroying the
+   * stream kills the dump.
+   */
+  databaseSchema(database: string, signal?: AbortSignal): Promise<Readable>;
+  /** GET /insights: top statements of pg_stat_statements (failed_precondition unless running). */
+  insights(): Promise<InsightsResult>;
+  /** POST /check_writability: writes a row (failed_precondition unless running). */
+  checkWritability(): Promise<void>;
+  /** GET /info: CPUs, memory, versions, uptime. */
+  info(): Promise<ComputeInfo>;
+  /** POST /promote: body `{spec, wal_flush_lsn}`; turns a running replica into a primary (single-flight). */
+  promote(body: unknown): Promise<PromoteResult>;
 }

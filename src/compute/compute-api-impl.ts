@@ -2,9 +2,11 @@
 // REST and gRPC layers share it. Heavy modules (reconciler) load on first use.
 import type { ComputeApi, MetricSample } from "../api/compute-api.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
-import type { ComputeRuntime } from "./compute-runtime.js";
+import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { configureCompute } from "./configure-compute.js";
 import { OperationError } from "./operation-error.js";
+import { promoteCompute } from "./promote-compute.js";
+import { computeInfo } from "./ops/compute-info.js";
 import { displayStatus } from "./status.js";
 import { isReady, statusView } from "./status-view.js";
 import { terminateCompute } from "./terminate-compute.js";
@@ -60,6 +62,22 @@ export function createComputeApi(
       const { installExtension } = await import("../reconcile/index.js");
       return installExtension(target(), body);
     },
+    async databaseSchema(database, signal) {
+      const { dumpDatabaseSchema } = await import("./ops/database-schema.js");
+      return dumpDatabaseSchema({ connstr: rt.options.connstr, pg: rt.pg, log: rt.log }, database, signal);
+    },
+    async insights() {
+      requireRunning(rt);
+      const { collectInsights } = await import("./ops/insights.js");
+      return collectInsights(target()).catch(unavailable);
+    },
+    async checkWritability() {
+      requireRunning(rt);
+      const { checkWritability } = await import("./ops/check-writability.js");
+      return checkWritability(target(), rt.log);
+    },
+    info: () => computeInfo(rt.pg, PROCESS_START),
+    promote: (body) => promoteCompute(rt, body),
     metricsSamples: () => exporter.samples(),
     async prometheusText() {
       const [own, exp] = await Promise.all([metrics.text(), exporter.metricsText()]);

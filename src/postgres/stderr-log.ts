@@ -44,13 +44,14 @@ export class PostgresStderr {
   }
 
   /**
-   * The recent messages that explain a failure: Postgres reports a rejected setting as a LOG
-   * line followed by a FATAL one, so the last few lines are kept, without their prefixes.
+   * The recent messages that explain a failure: FATAL/PANIC/ERROR lines (with their DETAIL and
+   * HINT) first, then the last few lines (Postgres reports a rejected setting as a LOG line
+   * followed by a FATAL one), without their prefixes.
    */
   errorSummary(): string {
-    return this.#recent
-      .slice(-5)
-      .map((l) => l.replace(/^.*?\b(LOG|FATAL|PANIC|ERROR|WARNING|DETAIL|HINT):\s+/, "$1: "))
-      .join("\n");
+    const strip = (l: string) => l.replace(/^.*?\b(LOG|FATAL|PANIC|ERROR|WARNING|DETAIL|HINT):\s+/, "$1: ");
+    const important = this.#recent.filter((l) => /\b(FATAL|PANIC|ERROR|DETAIL):/.test(l)).slice(-5);
+    const tail = this.#recent.slice(-5).filter((l) => !important.includes(l));
+    return [...important, ...tail].map(strip).join("\n");
   }
 }

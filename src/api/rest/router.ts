@@ -1,13 +1,19 @@
 // The route tables, readable top to bottom. External: control plane, probes, scrapers (JWT on
 // the routes marked auth). Internal: Postgres extensions and local tools, no auth.
 import type { Route } from "./route.js";
+import { checkWritabilityRoute } from "./routes/check-writability.js";
 import { configureRoute } from "./routes/configure.js";
+import { databaseSchemaRoute } from "./routes/database-schema.js";
 import { dbsAndRolesRoute } from "./routes/dbs-and-roles.js";
 import { extensionsRoute } from "./routes/extensions.js";
 import { grantsRoute } from "./routes/grants.js";
 import { healthzRoute } from "./routes/healthz.js";
+import { infoRoute } from "./routes/info.js";
+import { insightsRoute } from "./routes/insights.js";
 import { metricsRoute } from "./routes/metrics.js";
 import { metricsJsonRoute } from "./routes/metrics-json.js";
+import { openapiRoute } from "./routes/openapi.js";
+import { promoteRoute } from "./routes/promote.js";
 import { readyRoute } from "./routes/ready.js";
 import { startupzRoute } from "./routes/startupz.js";
 import { statusRoute } from "./routes/status.js";
@@ -24,6 +30,12 @@ export function externalRoutes(extra: readonly Route[] = []): Route[] {
     healthzRoute,
     startupzRoute,
     dbsAndRolesRoute,
+    databaseSchemaRoute,
+    insightsRoute,
+    checkWritabilityRoute,
+    infoRoute,
+    openapiRoute,
+    promoteRoute,
     ...extra,
   ];
 }

@@ -1,0 +1,86 @@
+// POST /promote and the Promote RPC: turn a running replica into a primary. Waits for the given
+// replay LSN, pg_promote, checks it is writable (src/postgres/promote.ts, single-flight), then
+// switches the spec's mode to the supplied primary spec: the config is rewritten without the
+// replica's lines and the spec's roles/databases are applied, as on a live reconfiguration.
+import type { ReplicaPromoter } from "../postgres/promote.js";
+import { parseSpec } from "../spec/parse.js";
+import { SpecError } from "../spec/spec-error.js";
+import type { ComputeSpec } from "../spec/types.js";
+import { specAppliesSql } from "../startup/steps/apply-spec.js";
+import { writePostgresqlConf } from "../startup/steps/write-config.js";
+import type { ComputeRuntime } from "./compute-runtime.js";
+import { OperationError } from "./operation-error.js";
+
+export interface PromoteOutcome {
+  status: "completed";
+  lsn_wait_time_ms: number;
+  pg_promote_time_ms: number;
+  reconfigure_time_ms: number;
+  lsn: string;
+}
+
+function parsePromoteBody(body: unknown): { spec: ComputeSpec; walFlushLsn: string | null } {
+  if (typeof body !== "object" || body === null) throw new OperationError("invalid_argument", "expected a JSON object");
+  const b = body as { spec?: unknown; wal_flush_lsn?: unknown };
+  if (b.wal_flush_lsn != null && typeof b.wal_flush_lsn !== "string") {
+    throw new OperationError("invalid_argument", "invalid spec at $.wal_flush_lsn: expected an LSN string");
+  }
+  try {
+    if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing");
+    return { spec: parseSpec(b.spec, "$.spec"), walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null };
+  } catch (err) {
+    if (err instanceof SpecError) throw new OperationError("invalid_argument", err.message);
+    throw err;
+  }
+}
+
+let promoter: ReplicaPromoter | null = null;
+
+export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise<PromoteOutcome> {
+  const { spec, walFlushLsn } = parsePromoteBody(body);
+  const current = rt.spec;
+  if (rt.state.status !== "running" || !current) {
+    throw new OperationError("failed_precondition", `cannot promote in status ${rt.state.status}`);
+  }
+  if (spec.mode.kind !== "primary") {
+    throw new OperationError("invalid_argument", "invalid spec at $.spec.mode: promote needs a Primary spec");
+  }
+  const { ReplicaPromoter } = await import("../postgres/promote.js");
+  const done = promoter?.result();
+  if (current.mode.kind !== "replica" && !done) {
+    throw new OperationError("failed_precondition", `compute is a ${current.mode.kind}, not a replica`);
+  }
+  promoter ??= new ReplicaPromoter();
+  const res = await promoter.promote({
+    target: { connstr: rt.options.connstr },
+    walFlushLsn,
+    log: rt.log.child({ phase: "promote" }),
+    signal: rt.shutdown.signal,
+  });
+  const t0 = performance.now();
+  if (rt.spec?.mode.kind !== "primary") {
+    const promoted: ComputeSpec = Object.freeze({ json: spec.json, mode: spec.mode, source: current.source });
+    rt.sourceConfLines = [];
+    await writePostgresqlConf(promoted, rt.options, [], rt.osUser);
+    rt.postmaster?.signal("SIGHUP");
+    if (specAppliesSql(promoted)) {
+      const { applySpec } = await import("../reconcile/index.js");
+      await applySpec({
+        target: { connstr: rt.options.connstr },
+        spec: promoted.json,
+        privilegedRole: rt.options.privilegedRoleName,
+        concurrency: promoted.json.reconfigure_concurrency,
+        log: rt.log.child({ phase: "promote" }),
+        applicationName: "compute_ctl:promote",
+      });
+    }
+    rt.spec = promoted;
+  }
+  return {
+    status: "completed",
+    lsn_wait_time_ms: res.lsn_wait_time_ms,
+    pg_promote_time_ms: res.pg_promote_time_ms,
+    reconfigure_time_ms: Math.round(performance.now() - t0),
+    lsn: res.lsn,
+  };
+}
