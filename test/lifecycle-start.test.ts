@@ -166,3 +166,19 @@ test("REST basics: unknown path 404, wrong method 405, x-request-id on every ans
   assert.equal(mine.headers.get("x-request-id"), "abc-123");
   assert.equal((await agent.get("/ready")).status, 503);
 });
+
+test("migrations run once in the background after start and are recorded in the postgres database", async () => {
+  const agent = await startAgent({ spec: minimalSpec(), name: "migrations" });
+  agents.push(agent);
+  await agent.waitForStatus("running");
+  let id = 0;
+  for (let i = 0; i < 100 && id === 0; i++) {
+    const rows = await agent
+      .query<{ id: string }>("SELECT id FROM neon_migration.migration_id WHERE key = 0")
+      .catch(() => [{ id: "0" }]);
+    id = Number(rows[0]?.id ?? 0);
+    if (id === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(id > 0, "migration id bumped");
+  assert.match(agent.logs(), /migrations done/);
+});

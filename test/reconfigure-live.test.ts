@@ -67,16 +67,22 @@ test("roles and databases are applied live; a failing spec ends in failed naming
   assert.equal(db.owner, "live_role");
 
   // Users' per-database settings must not break the agent's own sessions.
-  await agent.query("ALTER DATABASE live_db SET default_transaction_read_only = on");
-  await agent.query("ALTER DATABASE postgres SET statement_timeout = 1");
-  await agent.query("ALTER DATABASE postgres SET search_path = nowhere");
+  // (Issued from template1: these settings would hit the test's own sessions too.)
+  for (const sql of [
+    "ALTER DATABASE live_db SET default_transaction_read_only = on",
+    "ALTER DATABASE postgres SET statement_timeout = 1",
+    "ALTER DATABASE postgres SET search_path = nowhere",
+    "ALTER DATABASE postgres SET role = live_role",
+  ]) {
+    await agent.query(sql, [], "template1");
+  }
   cluster.roles = [
     { name: "live_role", encrypted_password: null, options: null },
     { name: "second", encrypted_password: null, options: null },
   ];
   const again = await agent.post("/configure", { spec, compute_ctl_config: { jwks: { keys: [] } } });
   assert.equal(again.status, 200, await again.clone().text());
-  await agent.query("ALTER DATABASE postgres RESET ALL");
+  await agent.query("ALTER DATABASE postgres RESET ALL", [], "template1");
 
   cluster.databases = [{ name: "orphan_db", owner: "no_such_owner", options: null }];
   const bad = await agent.post("/configure", { spec, compute_ctl_config: { jwks: { keys: [] } } });

@@ -6,6 +6,7 @@ import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
+import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {
   stop(): Promise<void>;
@@ -36,13 +37,32 @@ function vmMonitorService(rt: ComputeRuntime): Service {
   };
 }
 
+/** SQL migrations, once per cluster, in the background after start (primary only). */
+function migrationsService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
+  return {
+    name: "migrations",
+    async start() {
+      if (!rt.spec || !specAppliesSql(rt.spec)) return null;
+      const { runMigrations } = await import("../reconcile/index.js");
+      const report = await runMigrations({
+        target: { connstr: rt.options.connstr },
+        log: rt.log.child({ component: "migrations" }),
+        privilegedRole: rt.options.privilegedRoleName,
+        onFailure: (id) => metrics.migrationFailed.inc({ migration_id: String(id) }),
+      });
+      rt.log.info({ applied: report.applied, failed: report.failed }, "migrations done");
+      return null;
+    },
+  };
+}
+
 export function startBackgroundServices(
   rt: ComputeRuntime,
-  _metrics: AgentMetrics,
+  metrics: AgentMetrics,
   _exporter: ExporterAccess,
   monitor: ActivityMonitor,
 ): BackgroundServices {
-  const services: Service[] = [vmMonitorService(rt)];
+  const services: Service[] = [migrationsService(rt, metrics), vmMonitorService(rt)];
   const running: { name: string; stop(): Promise<void> }[] = [];
   let started = false;
   const stopAll = async () => {

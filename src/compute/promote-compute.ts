@@ -20,14 +20,18 @@ export interface PromoteOutcome {
 }
 
 function parsePromoteBody(body: unknown): { spec: ComputeSpec; walFlushLsn: string | null } {
-  if (typeof body !== "object" || body === null) throw new OperationError("invalid_argument", "expected a JSON object");
+  if (typeof body !== "object" || body === null)
+    throw new OperationError("invalid_argument", "expected a JSON object");
   const b = body as { spec?: unknown; wal_flush_lsn?: unknown };
   if (b.wal_flush_lsn != null && typeof b.wal_flush_lsn !== "string") {
     throw new OperationError("invalid_argument", "invalid spec at $.wal_flush_lsn: expected an LSN string");
   }
   try {
     if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing");
-    return { spec: parseSpec(b.spec, "$.spec"), walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null };
+    return {
+      spec: parseSpec(b.spec, "$.spec"),
+      walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null,
+    };
   } catch (err) {
     if (err instanceof SpecError) throw new OperationError("invalid_argument", err.message);
     throw err;
