@@ -1,6 +1,7 @@
 // The agent's structured log: pino JSON on stderr by default, `--log-format pretty` for humans.
-// Secrets never reach it: known secret fields are redacted by path, and URLs with passwords are
-// masked by `maskSecrets` wherever free text (errors, Postgres output) is logged.
+// Secrets never reach it: known secret fields are replaced at any depth of a logged object,
+// and `maskSecrets` masks passwords, tokens and password hashes in free text (every logged
+// string, error messages, Postgres output).
 import { type Logger, pino } from "pino";
 
 export type LogFormat = "json" | "pretty";
@@ -23,13 +24,42 @@ export const REDACT_PATHS = [
   "spec.cluster.roles[*].encrypted_password",
 ];
 
-/** Masks passwords in URLs (`postgresql://u:secret@h`), `password=...` pairs and bearer tokens. */
+/**
+ * Masks passwords in URLs (`postgresql://u:secret@h`), `password=...` pairs, `PASSWORD '...'`
+ * clauses, bearer tokens, and md5 / SCRAM password hashes.
+ */
 export function maskSecrets(text: string): string {
-  return text
-    .replace(/(\w+:\/\/[^:/@\s]*:)[^@\s]*@/g, "$1***@")
-    .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, "$1***")
-    .replace(/(PASSWORD\s+)('(?:[^']|'')*'|E'(?:[^']|'')*')/g, "$1'***'")
-    .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, "$1***");
+  return (
+    text
+      .replace(/(\w+:\/\/[^:/@\s]*:)[^@\s]*@/g, "$1***@")
+      .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, "$1***")
+      .replace(/(PASSWORD\s+)('(?:[^']|'')*'|E'(?:[^']|'')*')/g, "$1'***'")
+      .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/g, "$1***")
+      // Password hashes are recognisable wherever they appear (a DETAIL line, an error message).
+      .replace(/SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+/g, "SCRAM-SHA-256$***")
+      .replace(/\bmd5[0-9a-f]{32}\b/g, "md5***")
+      .replace(/\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, "***jwt***")
+  );
+}
+
+const SECRET_KEY_SET = new Set([...SECRET_KEYS, "connstring", "primary_conninfo", "pgpassword"]);
+const MAX_DEPTH = 8;
+
+/**
+ * The whole logged object with every secret field replaced and free text masked, at any depth:
+ * pino's redact paths only reach the depths they list, and a spec or request body logged one
+ * level deeper would otherwise carry its passwords into the log.
+ */
+export function redactDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return maskSecrets(value);
+  if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
+  if (value instanceof Error || value instanceof Date || Buffer.isBuffer(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = v != null && SECRET_KEY_SET.has(k.toLowerCase()) ? "***" : redactDeep(v, depth + 1);
+  }
+  return out;
 }
 
 export function createLogger(
@@ -41,6 +71,7 @@ export function createLogger(
     base: { pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: "***" },
     serializers: { err: (e: unknown) => serializeError(e) },
+    formatters: { log: (obj: Record<string, unknown>) => redactDeep(obj) as Record<string, unknown> },
   };
   if (opts.format === "pretty") {
     return pino({

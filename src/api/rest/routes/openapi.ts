@@ -1,0 +1,36 @@
+// GET /openapi.json: the REST API's description (docs/openapi.yaml) as JSON. Read and converted
+// on the first request only: the agent's start never pays for it, and every later answer is the
+// same bytes.
+import { readFile } from "node:fs/promises";
+import { installedFile } from "../../../compute/ops/install-root.js";
+import { sendText } from "../http-io.js";
+import type { Route } from "../route.js";
+
+export const OPENAPI_FILE = "docs/openapi.yaml";
+
+let document: Promise<string> | null = null;
+
+async function loadDocument(): Promise<string> {
+  const file = installedFile(OPENAPI_FILE);
+  const { parse } = await import("yaml");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read the OpenAPI description ${file}: ${(err as Error).message}`);
+  }
+  return JSON.stringify(parse(text));
+}
+
+export const openapiRoute: Route = {
+  method: "GET",
+  path: "/openapi.json",
+  auth: false,
+  async handle({ res }) {
+    document ??= loadDocument();
+    document.catch(() => {
+      document = null;
+    });
+    sendText(res, 200, "application/json", await document);
+  },
+};

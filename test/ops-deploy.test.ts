@@ -1,0 +1,178 @@
+// The deployment files agree with the agent: the Kubernetes manifest's container args parse
+// with the agent's own CLI parser and its probes hit the right paths on the external port; the
+// ConfigMap's spec is valid and mounted where -S points; the systemd unit's ExecStart parses,
+// its directories are the ones systemd creates, and its KillMode lets the agent (not systemd)
+// shut Postgres down.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, test } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { parseCli } from "../src/cli/args.js";
+import type { AgentOptions } from "../src/cli/options.js";
+import { parseSpec } from "../src/spec/parse.js";
+import { REPO } from "./support/agent.js";
+
+function runOptions(argv: string[]): AgentOptions {
+  const parsed = parseCli(argv, {});
+  assert.equal(parsed.kind, "run", `args parse to a run: ${argv.join(" ")}`);
+  return (parsed as { options: AgentOptions }).options;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: walking untyped manifest YAML
+type Obj = Record<string, any>;
+
+describe("deploy/kubernetes", () => {
+  const docs = parseAllDocuments(readFileSync(path.join(REPO, "deploy/kubernetes/compute-ctl.yaml"), "utf8"));
+  for (const d of docs) assert.deepEqual(d.errors, [], "YAML parses without errors");
+  const objects = docs.map((d) => d.toJS() as Obj);
+  const byKind = (kind: string) => {
+    const o = objects.find((x) => x.kind === kind);
+    assert.ok(o, `a ${kind}`);
+    return o;
+  };
+  const sts = byKind("StatefulSet");
+  const pod = sts.spec.template.spec;
+  const container = pod.containers.find((c: Obj) => c.name === "compute-ctl");
+  const options = runOptions(container.args.map(String));
+  const portNumber = (port: string | number) =>
+    typeof port === "number" ? port : container.ports.find((p: Obj) => p.name === port)?.containerPort;
+
+  test("probes: startup /startupz, liveness /healthz, readiness /ready, all on the external port", () => {
+    const probes = {
+      startupProbe: "/startupz",
+      livenessProbe: "/healthz",
+      readinessProbe: "/ready",
+    } as const;
+    for (const [probe, wanted] of Object.entries(probes)) {
+      const get = container[probe]?.httpGet;
+      assert.ok(get, `${probe} is an HTTP GET`);
+      assert.equal(get.path, wanted, `${probe} path`);
+      assert.equal(portNumber(get.port), options.externalHttpPort, `${probe} port is --external-http-port`);
+      assert.ok((container[probe].timeoutSeconds ?? 1) >= 1);
+    }
+    // The startup budget is long (a base backup, a replica's WAL replay); liveness restarts
+    // only after several misses.
+    const startup = container.startupProbe;
+    assert.ok(
+      startup.periodSeconds * startup.failureThreshold >= 300,
+      "startup budget of at least 5 minutes",
+    );
+    assert.ok(container.livenessProbe.failureThreshold >= 3);
+  });
+
+  test("container ports and the Service match the agent's flags", () => {
+    const ports = new Map<string, number>(container.ports.map((p: Obj) => [p.name, p.containerPort]));
+    assert.equal(ports.get("http"), options.externalHttpPort);
+    assert.equal(ports.get("http-internal"), options.internalHttpPort);
+    assert.equal(ports.get("grpc"), options.grpcPort);
+    const pgPort = Number(new URL(options.connstr).port);
+    assert.equal(ports.get("postgres"), pgPort, "the -C port is Postgres's port");
+    assert.equal(options.httpHost, "0.0.0.0", "reachable from the kubelet and the Service");
+    const svc = byKind("Service");
+    assert.deepEqual(svc.spec.selector, sts.spec.selector.matchLabels);
+    assert.deepEqual(
+      sts.spec.selector.matchLabels,
+      Object.fromEntries(Object.entries(sts.spec.template.metadata.labels)),
+    );
+    for (const p of svc.spec.ports)
+      assert.ok(ports.has(p.targetPort), `Service port ${p.name} targets a container port`);
+    assert.ok(
+      !svc.spec.ports.some((p: Obj) => p.targetPort === "http-internal"),
+      "internal API not published",
+    );
+  });
+
+  test("the spec comes from the ConfigMap, is valid, and the volumes cover every path the agent writes", () => {
+    assert.ok(options.specPath);
+    const mounts: Obj[] = container.volumeMounts;
+    const specMount = mounts.find((m) => options.specPath?.startsWith(`${m.mountPath}/`));
+    assert.ok(specMount, "-S is inside a mount");
+    const volume = pod.volumes.find((v: Obj) => v.name === specMount.name);
+    const cm = byKind("ConfigMap");
+    assert.equal(volume.configMap.name, cm.metadata.name);
+    const key = path.posix.relative(specMount.mountPath, options.specPath);
+    const spec = parseSpec(JSON.parse(cm.data[key]));
+    assert.equal(spec.source.kind, "initdb");
+    assert.match(
+      spec.json.cluster.postgresql_conf ?? "",
+      /listen_addresses = '\*'/,
+      "Postgres reachable through the Service",
+    );
+    const under = (p: string | null) => mounts.some((m) => p?.startsWith(`${m.mountPath}/`));
+    assert.ok(under(options.pgdata), "pgdata on a volume");
+    assert.ok(under(options.cacheDir), "template cache on a volume");
+    assert.ok(under(options.grpcSocket), "gRPC socket on a volume");
+    assert.ok(Buffer.byteLength(options.grpcSocket) < 100, "socket path fits sun_path");
+    assert.ok(
+      mounts.some((m) => m.mountPath === "/dev/shm"),
+      "/dev/shm sized for Postgres",
+    );
+  });
+
+  test("runs as the image's postgres user with time for the agent's shutdown ladder", () => {
+    const dockerfile = readFileSync(path.join(REPO, "Dockerfile"), "utf8");
+    const uid = Number(/useradd[^\n]*--uid (\d+)/.exec(dockerfile)?.[1]);
+    assert.equal(pod.securityContext.runAsUser, uid);
+    assert.equal(pod.securityContext.fsGroup, uid);
+    // The agent escalates fast -> immediate after 30 s (src/agent/signals.ts).
+    assert.ok(pod.terminationGracePeriodSeconds > 30);
+  });
+});
+
+/** systemd unit file -> sections of key -> values (continuation lines joined). */
+function parseUnit(text: string): Map<string, Map<string, string[]>> {
+  const sections = new Map<string, Map<string, string[]>>();
+  let section: Map<string, string[]> | null = null;
+  const lines = text.replace(/\\\n/g, " ").split("\n");
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      section = new Map();
+      sections.set(header[1], section);
+      continue;
+    }
+    const kv = /^([A-Za-z]+)=(.*)$/.exec(line);
+    assert.ok(kv && section, `unit line: ${line}`);
+    section.set(kv[1], [...(section.get(kv[1]) ?? []), kv[2].trim()]);
+  }
+  return sections;
+}
+
+describe("deploy/systemd", () => {
+  const unit = parseUnit(readFileSync(path.join(REPO, "deploy/systemd/compute-ctl.service"), "utf8"));
+  const service = unit.get("Service");
+  assert.ok(service, "[Service]");
+  const one = (k: string) => {
+    const v = service.get(k);
+    assert.equal(v?.length, 1, `exactly one ${k}=`);
+    return (v as string[])[0];
+  };
+
+  test("KillMode=mixed: SIGTERM to the agent only, SIGKILL to what is left after TimeoutStopSec", () => {
+    assert.equal(one("KillMode"), "mixed");
+    assert.equal(one("KillSignal"), "SIGTERM");
+    // Longer than the agent's fast -> immediate escalation (30 s).
+    assert.ok(Number(one("TimeoutStopSec")) > 30);
+    assert.equal(one("Restart"), "on-failure");
+    assert.equal(one("User"), "postgres");
+    assert.equal(unit.get("Install")?.get("WantedBy")?.[0], "multi-user.target");
+  });
+
+  test("ExecStart parses with the agent's CLI; its paths are the directories systemd creates", () => {
+    const [bin, ...argv] = one("ExecStart").split(/\s+/);
+    assert.equal(path.posix.basename(bin), "compute_ctl");
+    assert.ok(bin.endsWith("/bin/compute_ctl"));
+    const o = runOptions(argv);
+    assert.ok(o.configPath, "config from a file");
+    const state = `/var/lib/${one("StateDirectory")}`;
+    const cache = `/var/cache/${one("CacheDirectory")}`;
+    const run = `/run/${one("RuntimeDirectory")}`;
+    assert.ok(o.pgdata.startsWith(`${state}/`), `${o.pgdata} under ${state}`);
+    assert.equal(o.cacheDir, cache);
+    assert.ok(o.grpcSocket.startsWith(`${run}/`), "gRPC socket outside PrivateTmp, visible to local clients");
+    assert.deepEqual([o.externalHttpPort, o.internalHttpPort, o.grpcPort], [3080, 3081, 3082]);
+  });
+});
