@@ -172,7 +172,7 @@ test("migrations run once in the background after start and are recorded in the 
   agents.push(agent);
   await agent.waitForStatus("running");
   let id = 0;
-  for (let i = 0; i < 100 && id === 0; i++) {
+  for (let i = 0; i < 400 && id === 0; i++) {
     const rows = await agent
       .query<{ id: string }>("SELECT id FROM neon_migration.migration_id WHERE key = 0")
       .catch(() => [{ id: "0" }]);
