@@ -7,6 +7,11 @@ import path from "node:path";
 import { AGENT_BIN } from "../../test/support/agent.js";
 import { freePort } from "../../test/support/ports.js";
 
+/** The agent under test: bin/compute_ctl, or another build named by COMPUTE_CTL_BIN. */
+export function agentBin(): string {
+  return process.env.COMPUTE_CTL_BIN || AGENT_BIN;
+}
+
 export interface LogLine {
   /** ms since the agent was spawned. */
   at: number;
@@ -36,6 +41,8 @@ export interface SpawnAgentOptions {
   spec?: unknown;
   args?: readonly string[];
   pgPort?: number;
+  /** Extra environment variables (e.g. NODE_OPTIONS). */
+  env?: Record<string, string>;
 }
 
 export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess> {
@@ -67,7 +74,10 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
   }
   args.push(...(opts.args ?? []));
   const spawnedAt = performance.now();
-  const proc = spawn(AGENT_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(agentBin(), args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
   let buf = "";
@@ -107,7 +117,8 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
         const check = () => {
           const hit = lines.find((l) => match(l.entry));
           if (hit) done(() => resolve(hit));
-          else if (gone) done(() => reject(new Error(`agent exited before the expected log line:\n${tail()}`)));
+          else if (gone)
+            done(() => reject(new Error(`agent exited before the expected log line:\n${tail()}`)));
         };
         const timer = setTimeout(
           () => done(() => reject(new Error(`timed out waiting for a log line:\n${tail()}`))),

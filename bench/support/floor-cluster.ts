@@ -4,7 +4,7 @@
 // of postmaster.pid for readiness) unless the benchmark names a tool (`pg_ctl start -w`).
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { chown, constants, copyFile, mkdir, readdir, writeFile } from "node:fs/promises";
+import { chown, constants, copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import pg from "pg";
@@ -169,13 +169,41 @@ export async function planFor(spec: ComputeSpec, pgPort: number): Promise<string
   const client = new pg.Client({ host: "127.0.0.1", port: pgPort, user: "postgres", database: "postgres" });
   await client.connect();
   try {
-    const snapshot = await readCatalogSnapshot(client, { privilegedRole: PRIVILEGED_ROLE, roleNames: [] });
+    const snapshot = await readCatalogSnapshot(client, {
+      privilegedRole: PRIVILEGED_ROLE,
+      roleNames: [],
+      subscriptions: false,
+    });
     return psqlScript(
       planSpec({ spec: spec.json, snapshot, privilegedRole: PRIVILEGED_ROLE }),
       snapshot.systemDatabase,
     );
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Starts a scratch cluster from `template` with the spec's config, plans the spec against it and
+ * writes the statements to `<root>/spec.sql`; returns that path.
+ */
+export async function writePlanScript(
+  root: string,
+  spec: ComputeSpec,
+  pgPort: number,
+  template: string,
+): Promise<string> {
+  const pgdata = path.join(root, "plan-pgdata");
+  await plainCopy(template, pgdata);
+  await writeConfig(pgdata, configFiles(spec, pgPort));
+  try {
+    await startPostgresDirect(pgdata);
+    const file = path.join(root, "spec.sql");
+    await writeFile(file, await planFor(spec, pgPort));
+    return file;
+  } finally {
+    await stopPostgresFast(pgdata).catch(() => killPostgres(pgdata));
+    await rm(pgdata, { recursive: true, force: true });
   }
 }
 

@@ -56,13 +56,31 @@ function migrationsService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
   };
 }
 
+/** The metrics exporter process, supervised; stopped with Postgres. */
+function exporterService(rt: ComputeRuntime): Service {
+  return {
+    name: "exporter",
+    async start() {
+      if (!rt.options.exporter) return null;
+      const { startExporter } = await import("../exporter/exporter-supervisor.js");
+      const handle = startExporter({
+        pgdata: rt.options.pgdata,
+        connstr: rt.options.connstr,
+        log: rt.log.child({ component: "exporter" }),
+        runAs: rt.osUser,
+      });
+      return { stop: () => handle.stop() };
+    },
+  };
+}
+
 export function startBackgroundServices(
   rt: ComputeRuntime,
   metrics: AgentMetrics,
   _exporter: ExporterAccess,
   monitor: ActivityMonitor,
 ): BackgroundServices {
-  const services: Service[] = [migrationsService(rt, metrics), vmMonitorService(rt)];
+  const services: Service[] = [migrationsService(rt, metrics), exporterService(rt), vmMonitorService(rt)];
   const running: { name: string; stop(): Promise<void> }[] = [];
   let started = false;
   const stopAll = async () => {

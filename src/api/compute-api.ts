@@ -1,7 +1,9 @@
 // What the API layers (REST, gRPC) may ask of the compute. Each operation is implemented once,
 // in the core (src/compute); handlers only translate requests and errors (OperationError).
 
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
+import type { Logger } from "pino";
 import type { ComputeInfo } from "../compute/ops/compute-info.js";
 import type { InsightsResult } from "../compute/ops/insights.js";
 import type { StateSnapshot } from "../compute/state-machine.js";
@@ -69,6 +71,8 @@ export interface ComputeApi {
   ready(): boolean;
   /** Postgres has been started, even if still recovering (`/startupz`). */
   started(): boolean;
+  /** GET /autoscaling_metrics: forwards the exporter's answer (access checks, 502 when it is down). */
+  forwardAutoscalingMetrics(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void>;
   /** Prometheus text: the agent's families followed by the exporter's. */
   prometheusText(): Promise<string>;
   /** POST /grants: grants the missing schema privileges; returns the request echo. */

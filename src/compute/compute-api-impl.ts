@@ -1,5 +1,7 @@
 // The ComputeApi facade over the runtime: each method delegates to the one core operation; the
 // REST and gRPC layers share it. Heavy modules (reconciler) load on first use.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
 import type { ComputeApi, MetricSample } from "../api/compute-api.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
@@ -16,6 +18,7 @@ export interface ExporterAccess {
   metricsText(): Promise<string | null>;
   samples(): Promise<MetricSample[]>;
   merge(agentText: string, exporterText: string | null): string;
+  forward(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void>;
 }
 
 function requireRunning(rt: ComputeRuntime): void {
@@ -79,6 +82,7 @@ export function createComputeApi(
     info: () => computeInfo(rt.pg, PROCESS_START),
     promote: (body) => promoteCompute(rt, body),
     metricsSamples: () => exporter.samples(),
+    forwardAutoscalingMetrics: (req, res, log) => exporter.forward(req, res, log),
     async prometheusText() {
       const [own, exp] = await Promise.all([metrics.text(), exporter.metricsText()]);
       return exporter.merge(own, exp);

@@ -1,6 +1,7 @@
 // The route tables, readable top to bottom. External: control plane, probes, scrapers (JWT on
 // the routes marked auth). Internal: Postgres extensions and local tools, no auth.
 import type { Route } from "./route.js";
+import { autoscalingMetricsRoute } from "./routes/autoscaling-metrics.js";
 import { checkWritabilityRoute } from "./routes/check-writability.js";
 import { configureRoute } from "./routes/configure.js";
 import { databaseSchemaRoute } from "./routes/database-schema.js";
@@ -36,6 +37,7 @@ export function externalRoutes(extra: readonly Route[] = []): Route[] {
     infoRoute,
     openapiRoute,
     promoteRoute,
+    autoscalingMetricsRoute,
     ...extra,
   ];
 }

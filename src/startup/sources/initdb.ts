@@ -1,20 +1,21 @@
 // The local default source: a new, empty cluster made by initdb (UTF8, C.UTF-8), whose
-// bootstrap superuser is the `-C` user.
-import { execa } from "execa";
+// bootstrap superuser is the `-C` user. `template-cache-source.ts` wraps it with a cache.
 import { parseConnstr } from "../../postgres/connection.js";
 import { asUser } from "../../postgres/os-user.js";
 import type { DataSourceStep, SourceContext, SourceResult } from "./data-source.js";
 
-export function initdbArgs(pgdata: string, superuser: string): string[] {
+/** LC_ALL initdb runs under (the cluster's default collation and ctype). */
+export const INITDB_LOCALE = "C.UTF-8";
+
+/** initdb's arguments except the data directory: what the resulting cluster depends on. */
+export function initdbOptions(superuser: string): string[] {
   // --no-sync: every start is a fresh start, a crash means a new cluster anyway.
   return [
-    "-D",
-    pgdata,
     "-U",
     superuser,
     "-E",
     "UTF8",
-    "--locale=C.UTF-8",
+    `--locale=${INITDB_LOCALE}`,
     "-A",
     "trust",
     "--no-sync",
@@ -22,18 +23,30 @@ export function initdbArgs(pgdata: string, superuser: string): string[] {
   ];
 }
 
+export function initdbArgs(pgdata: string, superuser: string): string[] {
+  return ["-D", pgdata, ...initdbOptions(superuser)];
+}
+
+/** The bootstrap superuser: the user of the `-C` connection string. */
+export function initdbSuperuser(ctx: SourceContext): string {
+  return parseConnstr(ctx.connstr).user;
+}
+
 export async function runInitdb(ctx: SourceContext, pgdata = ctx.pgdata): Promise<void> {
-  const superuser = parseConnstr(ctx.connstr).user;
-  const res = await execa(ctx.pg.tool("initdb"), initdbArgs(pgdata, superuser), {
+  // execa is loaded here, not at module load: it costs tens of ms of the agent's start time and
+  // a start from the template cache never runs a tool.
+  const { execa } = await import("execa");
+  const res = await execa(ctx.pg.tool("initdb"), initdbArgs(pgdata, initdbSuperuser(ctx)), {
     ...asUser(ctx.osUser),
     reject: false,
     all: true,
     cancelSignal: ctx.signal,
-    env: { LC_ALL: "C.UTF-8" },
+    env: { LC_ALL: INITDB_LOCALE },
   });
   if (res.exitCode !== 0) throw new Error(`initdb failed (exit ${res.exitCode}): ${res.all?.trim()}`);
 }
 
+/** initdb straight into the data directory, no cache (`--no-template-cache`). */
 export function initdbSource(): DataSourceStep {
   return {
     name: "initdb",

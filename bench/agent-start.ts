@@ -1,0 +1,270 @@
+// The agent's own cost: exec -> HTTP port accepting connections (no spec) against a bare Node
+// HTTP server, idle RSS and CPU of a running compute's agent (and of the exporter process when
+// the agent runs one), what the agent's static imports cost, and how late readiness is detected
+// after Postgres writes `ready` into postmaster.pid.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { waitForReady } from "../src/postgres/readiness.js";
+import { REPO } from "../test/support/agent.js";
+import { freePort } from "../test/support/ports.js";
+import { type BenchSection, fmt, type Stats, summarize } from "./stats.js";
+import { agentBin, spawnAgent } from "./support/agent-process.js";
+import { exampleSpec } from "./support/example-spec.js";
+import {
+  configFiles,
+  killPostgres,
+  pgBinaries,
+  pgOsUser,
+  plainCopy,
+  stopPostgresFast,
+  writeConfig,
+} from "./support/floor-cluster.js";
+import { interleave, verdict } from "./support/interleave.js";
+import { benchRoot, templateDataDir } from "./support/scratch-dirs.js";
+
+const RUNS = Number(process.env.BENCH_AGENT_START_RUNS ?? 10);
+const IDLE_SAMPLE_S = Number(process.env.BENCH_IDLE_SECONDS ?? 10);
+const CLK_TCK = 100;
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** ms from spawn until `port` accepts a TCP connection (1 ms between attempts). */
+async function timeToAccept(start: () => ChildProcess, port: number): Promise<number> {
+  const t0 = performance.now();
+  const child = start();
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  try {
+    while (!(await canConnect(port))) {
+      if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before listening`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return performance.now() - t0;
+  } finally {
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
+
+async function agentStart(root: string): Promise<number> {
+  const dir = benchRoot("start-", root);
+  const port = await freePort();
+  const args = [
+    "-D",
+    path.join(dir, "pgdata"),
+    "-C",
+    `postgresql://postgres@127.0.0.1:${await freePort()}/postgres`,
+    "--http-host",
+    "127.0.0.1",
+    "--external-http-port",
+    String(port),
+    "--internal-http-port",
+    String(await freePort()),
+    "--grpc-port",
+    String(await freePort()),
+    "--grpc-socket",
+    path.join(dir, "grpc.sock"),
+    "--exit-grace-s",
+    "0",
+  ];
+  try {
+    return await timeToAccept(() => spawn(agentBin(), args, { stdio: "ignore" }), port);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bareNodeStart(): Promise<number> {
+  const port = await freePort();
+  const code = `require("node:http").createServer((q, s) => s.end()).listen(${port}, "127.0.0.1")`;
+  return timeToAccept(() => spawn(process.execPath, ["-e", code], { stdio: "ignore" }), port);
+}
+
+interface ProcSample {
+  cpuTicks: number;
+  rssKb: number;
+}
+
+function sample(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { cpuTicks: Number(f[11]) + Number(f[12]), rssKb: Number(rss?.[1] ?? 0) };
+}
+
+/** Descendant processes of `pid` whose command line mentions the exporter. */
+function exporterPids(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      try {
+        if (/exporter/.test(readFileSync(`/proc/${c}/cmdline`, "utf8"))) out.push(c);
+      } catch {
+        // gone
+      }
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+interface Idle {
+  agentRssMb: number;
+  agentCpuPct: number;
+  exporter: { rssMb: number; cpuPct: number } | null;
+}
+
+async function idleFootprint(root: string): Promise<Idle> {
+  const dir = benchRoot("idle-", root);
+  const agent = await spawnAgent({
+    root: dir,
+    spec: exampleSpec().json,
+    args: ["--cache-dir", path.join(root, "cache")],
+  });
+  try {
+    await agent.waitRunning();
+    await new Promise((r) => setTimeout(r, 3000));
+    const pid = agent.proc.pid ?? -1;
+    const exporters = exporterPids(pid);
+    const before = [pid, ...exporters].map(sample);
+    await new Promise((r) => setTimeout(r, IDLE_SAMPLE_S * 1000));
+    const after = [pid, ...exporters].map(sample);
+    const pct = (i: number) => ((after[i].cpuTicks - before[i].cpuTicks) / CLK_TCK / IDLE_SAMPLE_S) * 100;
+    return {
+      agentRssMb: after[0].rssKb / 1024,
+      agentCpuPct: pct(0),
+      exporter: exporters.length ? { rssMb: after[1].rssKb / 1024, cpuPct: pct(1) } : null,
+    };
+  } finally {
+    await agent.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** ms a fresh Node process spends importing `specifier` (resolved from the repository). */
+async function importCost(specifier: string): Promise<number> {
+  const code = `const t=performance.now();import(${JSON.stringify(specifier)}).then(()=>process.stdout.write(String(performance.now()-t)))`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", code], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  await new Promise((r) => child.once("exit", r));
+  return Number(out);
+}
+
+async function importCosts(): Promise<[string, Stats][]> {
+  const specs = ["./dist/src/agent/run-agent.js", "pino", "pg", "prom-client", "valibot", "execa"];
+  const res: [string, Stats][] = [];
+  for (const s of specs) {
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) samples.push(await importCost(s));
+    res.push([s, summarize(samples)]);
+  }
+  return res;
+}
+
+/** ms between Postgres writing `ready` (postmaster.pid mtime) and waitForReady resolving. */
+async function readinessLatency(root: string, template: string): Promise<number> {
+  const pgdata = path.join(root, "ready-pgdata");
+  rmSync(pgdata, { recursive: true, force: true });
+  await plainCopy(template, pgdata);
+  await writeConfig(pgdata, configFiles(exampleSpec(), await freePort()));
+  const child = spawn(pgBinaries.postgres, ["-D", pgdata], {
+    ...(pgOsUser ? { uid: pgOsUser.uid, gid: pgOsUser.gid } : {}),
+    stdio: "ignore",
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  try {
+    await waitForReady({ pgdata, timeoutMs: 60_000, exited, describeExit: () => "postgres exited" });
+    const detectedNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    const written = statSync(path.join(pgdata, "postmaster.pid"), { bigint: true }).mtimeNs;
+    return Number(detectedNs - written) / 1e6;
+  } finally {
+    await stopPostgresFast(pgdata).catch(() => killPostgres(pgdata));
+    rmSync(pgdata, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<BenchSection> {
+  const root = benchRoot("ccb-agent-");
+  try {
+    const start = await interleave({ ours: () => agentStart(root), node: bareNodeStart }, { runs: RUNS });
+    const idle = await idleFootprint(root);
+    const template = templateDataDir(path.join(root, "cache"));
+    const ready: number[] = [];
+    for (let i = 0; i < 7; i++) ready.push(await readinessLatency(root, template));
+    const imports = await importCosts();
+    return section(start, idle, summarize(ready), imports);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function section(
+  start: Record<"ours" | "node", Stats>,
+  idle: Idle,
+  ready: Stats,
+  imports: [string, Stats][],
+): BenchSection {
+  const startOk = start.ours.median < 150;
+  const rssOk = idle.agentRssMb < 80;
+  const cpuOk = idle.agentCpuPct < 1;
+  const readyOk = ready.median < 10;
+  const exporterRows = idle.exporter
+    ? [
+        `| Exporter process idle RSS | ${idle.exporter.rssMb.toFixed(1)} MB | | < 60 MB | ${verdict(idle.exporter.rssMb < 60)} |`,
+        `| Exporter process idle CPU | ${idle.exporter.cpuPct.toFixed(2)}% of a core | | < 1% | ${verdict(idle.exporter.cpuPct < 1)} |`,
+      ]
+    : ["| Exporter process | not running (the agent did not start one) | | | |"];
+  const markdown = [
+    "Start: exec of `bin/compute_ctl` (no spec) until its external HTTP port accepts a TCP connection (1 ms between attempts). Idle: a running compute from the example spec, activity monitor on, sampled over " +
+      `${IDLE_SAMPLE_S} s after 3 s of rest (CPU from /proc utime+stime). Readiness: time from Postgres writing \`ready\` into postmaster.pid (its mtime) until \`waitForReady\` resolved.`,
+    "",
+    "| Case | Ours | Floor | Target | Verdict |",
+    "|---|---|---|---|---|",
+    `| Agent start, exec -> HTTP accepting | ${fmt(start.ours)} | bare \`node\` HTTP server: ${fmt(start.node)} | < 150 ms | ${verdict(startOk)} |`,
+    `| Agent idle RSS | ${idle.agentRssMb.toFixed(1)} MB | | < 80 MB | ${verdict(rssOk)} |`,
+    `| Agent idle CPU | ${idle.agentCpuPct.toFixed(2)}% of a core | | < 1% | ${verdict(cpuOk)} |`,
+    ...exporterRows,
+    `| Readiness detected after \`ready\` | ${fmt(ready)} | | < 10 ms | ${verdict(readyOk)} |`,
+    "",
+    "What a fresh `node` process spends importing the agent's module graph and its heaviest dependencies (each alone, median of 5):",
+    "",
+    "| Import | Median |",
+    "|---|---|",
+    ...imports.map(([s, st]) => `| \`${s}\` | ${st.median.toFixed(0)} ms |`),
+  ].join("\n");
+  return { title: "Agent start, idle footprint, readiness detection", markdown };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const s = await run();
+  console.log(`## ${s.title}\n\n${s.markdown}`);
+}

@@ -1,0 +1,81 @@
+// Copies a cluster tree entry by entry as a manifest lists it, and proves while copying that the
+// source is the tree the manifest describes: after each file is copied its source is lstat'ed
+// and compared with its entry (a file changed during the copy changes its ctime, so the check
+// comes after the copy); directories are compared last, which also catches entries added to or
+// removed from them. One pass, no second read of the data.
+//
+// How: synchronous copyFile/chown/lstat calls in slices of ~8 ms, yielding to the event loop
+// between slices so the API stays responsive. Measured on this kind of machine (2 cores, tmpfs,
+// the 39 MB / ~1,000-file cluster): the same work through the async API (three libuv pool round
+// trips per file) costs twice the CPU (~150 vs ~70 ms) and twice the wall time; spawning
+// `cp -a` takes 120-250 ms and `fs.cp` 300-600 ms. copyFile uses copy_file_range/sendfile, and
+// FICLONE makes it a reflink where the filesystem can.
+import { chownSync, constants, copyFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import {
+  checkEntry,
+  lstatExactSync,
+  type ManifestEntry,
+  TemplateDamagedError,
+} from "./template-cache-manifest.js";
+
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Longest stretch of synchronous copying before the event loop gets a turn. */
+const SLICE_MS = 8;
+
+function verify(srcRoot: string, entry: ManifestEntry): void {
+  let st: ReturnType<typeof lstatExactSync>;
+  try {
+    st = lstatExactSync(path.join(srcRoot, entry.path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      throw new TemplateDamagedError(`${entry.path}: missing`, { cause: err });
+    throw err;
+  }
+  checkEntry(entry, st);
+}
+
+function copyEntry(srcRoot: string, entry: ManifestEntry, destRoot: string, owner: Owner | null): void {
+  const dest = path.join(destRoot, entry.path);
+  if (entry.type === "dir") {
+    mkdirSync(dest, { mode: entry.mode });
+  } else {
+    try {
+      // The copy gets the source's mode.
+      copyFileSync(path.join(srcRoot, entry.path), dest, constants.COPYFILE_FICLONE);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT")
+        throw new TemplateDamagedError(`${entry.path}: missing`, { cause: err });
+      throw err;
+    }
+  }
+  if (owner) chownSync(dest, owner.uid, owner.gid);
+  if (entry.type === "file") verify(srcRoot, entry);
+}
+
+/**
+ * Copies `entries` (directories before their contents) from `srcRoot` into the existing, empty
+ * directory `destRoot`, owned by `owner` (null: by us), verifying each source entry. Throws
+ * TemplateDamagedError when the source does not match.
+ */
+export async function copyVerified(
+  srcRoot: string,
+  entries: readonly ManifestEntry[],
+  destRoot: string,
+  owner: Owner | null,
+): Promise<void> {
+  let slice = performance.now();
+  for (const entry of entries) {
+    if (entry.path !== "") copyEntry(srcRoot, entry, destRoot, owner);
+    if (performance.now() - slice > SLICE_MS) {
+      await yieldToEventLoop();
+      slice = performance.now();
+    }
+  }
+  for (const entry of entries) if (entry.type === "dir") verify(srcRoot, entry);
+}

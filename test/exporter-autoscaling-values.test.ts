@@ -1,0 +1,155 @@
+// The vanilla autoscaling set measures something real: reading a table larger than shared_buffers
+// (16MB here) moves lfc_misses/lfc_hits, and touching N distinct pages of a real table
+// raises the 5-minute working-set window by N (within 15%) over its baseline
+// and lfc_writes (buffer allocations) by about N.
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { pino } from "pino";
+import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
+import { curlSocket, waitFor } from "./support/exporter-harness.js";
+import { strictParse } from "./support/exporter-prom-strict.js";
+import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
+
+const SAMPLE_MS = 250;
+let pg: TestPostgres;
+let exporter: ExporterHandle;
+let stateDir: string;
+
+async function scrape(): Promise<{
+  values: Map<string, number>;
+  window: (s: number) => number;
+  sampleAge: number;
+}> {
+  const r = await curlSocket(exporter.socketPath, "/metrics");
+  assert.equal(r.status, 200);
+  const fams = strictParse(r.body);
+  const values = new Map<string, number>();
+  for (const f of fams.values()) if (f.samples.length === 1) values.set(f.name, f.samples[0].value);
+  const windows = fams.get("lfc_approximate_working_set_size_windows")?.samples ?? [];
+  return {
+    values,
+    window: (s) => windows.find((w) => w.labels.duration_seconds === String(s))?.value ?? Number.NaN,
+    sampleAge: values.get("compute_exporter_wss_sample_age_seconds") ?? -1,
+  };
+}
+
+/** Waits until the sampler has taken samples after now (so it has seen what happened before). */
+async function samplesAfterNow(): Promise<void> {
+  const since = Date.now();
+  await new Promise((r) => setTimeout(r, 2 * SAMPLE_MS + 100));
+  await waitFor(
+    "a fresh buffer sample",
+    async () => {
+      const s = await scrape();
+      return s.sampleAge >= 0 && Date.now() - s.sampleAge * 1000 > since + SAMPLE_MS;
+    },
+    5000,
+  );
+}
+
+before(async () => {
+  // No autovacuum: a background pass over the tables would add pages to the windows.
+  pg = await startTestPostgres({ settings: { shared_buffers: "16MB", autovacuum: "off" } });
+  // Made before the exporter starts, so none of this is in the estimator's history; the last scan
+  // (normal buffer strategy, larger than shared_buffers) pushes ws out of shared buffers.
+  await pg.query(`CREATE TABLE big AS SELECT g AS id, repeat('x', 500) AS pad FROM generate_series(1, 60000) g;
+    CREATE TABLE ws AS SELECT g AS id, repeat('y', 300) AS pad FROM generate_series(1, 20000) g;
+    CREATE TABLE filler AS SELECT g AS id, repeat('z', 500) AS pad FROM generate_series(1, 40000) g;
+    ANALYZE big; ANALYZE ws; ANALYZE filler;
+    SET enable_seqscan = off; SELECT count(*) FROM filler WHERE ctid < '(100000,0)'::tid`);
+  stateDir = tempDir("cct-exps-");
+  exporter = launch();
+  await waitFor("the exporter", async () => (await scrape()).sampleAge >= 0, 20_000, 100);
+});
+
+function launch(): ExporterHandle {
+  return startExporter({
+    pgdata: pg.pgdata,
+    connstr: pg.connstr(),
+    log: pino({ level: "silent" }),
+    runAs: pgOsUser,
+    stateFile: path.join(stateDir, "wss.hll"),
+    args: ["--wss-sample-ms", String(SAMPLE_MS), "--ttl-ms", "100"],
+  });
+}
+
+after(async () => {
+  await exporter?.stop();
+  await pg?.stop();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+test("reading a table larger than shared_buffers grows lfc_misses and lfc_hits", async () => {
+  const [{ pages }] = await pg.query<{ pages: number }>(
+    "SELECT (pg_relation_size('big') / 8192)::int AS pages",
+  );
+  assert.ok(pages * 8192 > 16 * 1024 * 1024, `table of ${pages} pages exceeds shared_buffers`);
+  const before = (await scrape()).values;
+  // The reading session ends before we look: a backend flushes its statistics at exit.
+  await pg.query("SELECT count(*) FROM big");
+  await pg.query("SELECT count(*) FROM big");
+  const grown = await waitFor(
+    "statistics to show the reads",
+    async () => {
+      const v = (await scrape()).values;
+      return (v.get("lfc_misses") ?? 0) - (before.get("lfc_misses") ?? 0) >= pages ? v : null;
+    },
+    15_000,
+    200,
+  );
+  assert.ok((grown.get("lfc_hits") ?? 0) > (before.get("lfc_hits") ?? 0), "hits grew");
+  const used = grown.get("lfc_used") ?? 0;
+  assert.ok(used >= 1 && used <= 16, `lfc_used ${used} MB chunks within shared_buffers`);
+});
+
+test("touching N distinct pages raises the 5-minute working-set window by N (within 15%)", async () => {
+  await samplesAfterNow();
+  const base = await scrape();
+  const baseline = base.window(300);
+  const [{ n }] = await pg.query<{ n: number }>("SELECT (pg_relation_size('ws') / 8192)::int AS n");
+  assert.ok(n > 500 && n < 1500, `ws has ${n} pages, well below 2048 buffers`);
+  const c = await pg.client();
+  try {
+    // A TID range scan reads every page through the normal buffer strategy (no ring buffer).
+    await c.query("SET enable_seqscan = off");
+    const plan = await c.query(`EXPLAIN SELECT count(*) FROM ws WHERE ctid < '(${n},0)'::tid`);
+    assert.match(plan.rows.map((r) => r["QUERY PLAN"]).join("\n"), /Tid Range Scan/);
+    await c.query(`SELECT count(*) FROM ws WHERE ctid < '(${n},0)'::tid`);
+  } finally {
+    await c.end();
+  }
+  await samplesAfterNow();
+  const s = await scrape();
+  const grew = s.window(300) - baseline;
+  assert.ok(
+    Math.abs(grew - n) <= 0.15 * n,
+    `5-minute window grew by ${grew} for ${n} pages (baseline ${baseline})`,
+  );
+  assert.ok(s.window(60) >= grew * 0.85, `1-minute window ${s.window(60)} holds them too`);
+  // Loading pages outside a ring buffer allocates buffers: lfc_writes follows (via the bgwriter).
+  await waitFor(
+    "buffers_alloc to count the loads",
+    async () =>
+      ((await scrape()).values.get("lfc_writes") ?? 0) - (base.values.get("lfc_writes") ?? 0) >= n * 0.9,
+    15_000,
+    200,
+  );
+
+  // Touching the same pages again adds no distinct pages.
+  await pg.query(`SET enable_seqscan = off; SELECT count(*) FROM ws WHERE ctid < '(${n},0)'::tid`);
+  await samplesAfterNow();
+  const again = (await scrape()).window(300) - baseline;
+  assert.ok(Math.abs(again - grew) <= 0.05 * n, `re-reading the same pages: ${again} vs ${grew}`);
+});
+
+test("a restarted exporter keeps the working-set history (state file)", async () => {
+  const before = (await scrape()).window(300);
+  assert.ok(before > 500, `history to keep: ${before}`);
+  await exporter.stop(); // SIGTERM: the estimator is saved on the way out
+  exporter = launch();
+  await waitFor("the restarted exporter", async () => (await scrape()).sampleAge >= 0, 20_000, 100);
+  const after = (await scrape()).window(300);
+  assert.ok(after >= before * 0.95, `5-minute window after the restart ${after}, before ${before}`);
+});

@@ -1,0 +1,168 @@
+// A hung Postgres (postmaster and every backend SIGSTOPped): scrapes still answer within their
+// deadline, from the last good values marked stale (header and health families), the exporter's
+// connection attempts stay bounded by its backoff however often it is scraped, and after SIGCONT
+// fresh values return with exactly one exporter session in pg_stat_activity.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { pino } from "pino";
+import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
+import {
+  curlSocket,
+  httpGet,
+  startForwarder,
+  type TestForwarder,
+  waitFor,
+} from "./support/exporter-harness.js";
+import { strictParse } from "./support/exporter-prom-strict.js";
+import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
+
+const DEADLINE_MS = 500;
+let pg: TestPostgres;
+let exporter: ExporterHandle;
+let forwarder: TestForwarder;
+let dir: string;
+let stopped: number[] = [];
+
+function childrenOf(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the parenthesised command: state, ppid, ...
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === ppid) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+function resume(): void {
+  for (const pid of stopped) {
+    try {
+      process.kill(pid, "SIGCONT");
+    } catch {
+      // gone
+    }
+  }
+  stopped = [];
+}
+
+async function health(): Promise<Map<string, number>> {
+  const r = await curlSocket(exporter.socketPath, "/metrics");
+  const out = new Map<string, number>();
+  for (const f of strictParse(r.body).values()) {
+    for (const s of f.samples)
+      out.set(
+        `${f.name}${s.labels.collection ? `:${s.labels.collection}` : ""}${s.labels.kind ? `:${s.labels.kind}` : ""}`,
+        s.value,
+      );
+  }
+  return out;
+}
+
+before(async () => {
+  pg = await startTestPostgres();
+  dir = tempDir("cct-exph-");
+  exporter = startExporter({
+    pgdata: dir,
+    connstr: pg.connstr(),
+    log: pino({ level: "silent" }),
+    runAs: pgOsUser,
+    stateFile: null,
+    args: [
+      ...["--scrape-deadline-ms", String(DEADLINE_MS), "--ttl-ms", "200"],
+      ...["--statement-timeout-ms", "1000", "--connect-timeout-ms", "1000"],
+    ],
+  });
+  forwarder = await startForwarder({ socketPath: exporter.socketPath, timeoutMs: 2000 });
+  await waitFor(
+    "fresh metrics",
+    async () =>
+      (await httpGet(`${forwarder.url}/autoscaling_metrics`)).headers["x-exporter-stale"] === "false",
+    20_000,
+    100,
+  );
+});
+
+after(async () => {
+  resume();
+  await forwarder?.close();
+  await exporter?.stop();
+  await pg?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("hung Postgres: scrapes answer within the deadline with stale markers, no connection pile-up, recovery after SIGCONT", async (t) => {
+  await health(); // make sure the Postgres set has been collected once too
+  const before = await health();
+  assert.equal(before.get("compute_exporter_up"), 1);
+  const postmaster = pg.process.pid as number;
+  process.kill(postmaster, "SIGSTOP");
+  stopped.push(postmaster);
+  for (const pid of childrenOf(postmaster)) {
+    process.kill(pid, "SIGSTOP");
+    stopped.push(pid);
+  }
+  try {
+    const hungAt = Date.now();
+    let scrapes = 0;
+    let sawStale = false;
+    while (Date.now() - hungAt < 5000) {
+      // Several scrapes at once, through the forwarder and straight on the socket.
+      const t0 = Date.now();
+      const answers = await Promise.all([
+        httpGet(`${forwarder.url}/autoscaling_metrics`),
+        httpGet(`${forwarder.url}/autoscaling_metrics`),
+        curlSocket(exporter.socketPath, "/autoscaling_metrics"),
+        curlSocket(exporter.socketPath, "/autoscaling_metrics"),
+      ]);
+      const took = Date.now() - t0;
+      for (const r of answers) {
+        scrapes++;
+        assert.equal(r.status, 200, "last good values are served");
+        assert.equal(strictParse(r.body).size, 6);
+        if (r.headers["x-exporter-stale"] === "true") sawStale = true;
+      }
+      assert.ok(took < DEADLINE_MS + 1000, `answered in ${took} ms`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.ok(sawStale, "answers were marked stale");
+    const during = await health();
+    assert.equal(during.get("compute_exporter_up"), 0);
+    assert.equal(during.get("compute_exporter_stale:autoscaling"), 1);
+    assert.ok((during.get("compute_exporter_data_age_seconds:autoscaling") ?? 0) > 3);
+    const errors =
+      (during.get("compute_exporter_errors_total:autoscaling:timeout") ?? 0) +
+      (during.get("compute_exporter_errors_total:autoscaling:connect") ?? 0);
+    assert.ok(errors >= 1, "failures counted");
+    const attempts =
+      (during.get("compute_exporter_postgres_connect_attempts_total") ?? 0) -
+      (before.get("compute_exporter_postgres_connect_attempts_total") ?? 0);
+    t.diagnostic(`${scrapes} scrapes, ${attempts} connection attempts while hung`);
+    assert.ok(scrapes >= 20, `${scrapes} scrapes`);
+    assert.ok(attempts <= 5, `${attempts} connection attempts for ${scrapes} scrapes`);
+  } finally {
+    resume();
+  }
+  await waitFor(
+    "fresh values after SIGCONT",
+    async () =>
+      (await httpGet(`${forwarder.url}/autoscaling_metrics`)).headers["x-exporter-stale"] === "false",
+    15_000,
+    100,
+  );
+  const sessions = async () =>
+    (
+      await pg.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'compute_ctl:exporter'",
+      )
+    )[0].n;
+  await waitFor("abandoned sessions to end", async () => (await sessions()) === 1, 10_000, 100);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await sessions(), 1, "exactly one exporter session");
+  assert.equal((await health()).get("compute_exporter_up"), 1);
+});
