@@ -11,6 +11,7 @@ import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser } from "../postgres/os-user.js";
 import { startApiServers } from "./api-servers.js";
+import { startBackgroundServices } from "./background-services.js";
 import { createExporterAccess } from "./exporter-access.js";
 import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
@@ -45,8 +46,6 @@ export async function runAgent(options: AgentOptions, log: Logger): Promise<numb
 
   const skipGrace = new AbortController();
   const removeSignals = installSignalHandlers(rt, () => skipGrace.abort());
-  const servers = await startApiServers(rt, api, log);
-
   const monitor = new ActivityMonitor({
     connstr: options.connstr,
     intervalMs: options.monitorIntervalMs,
@@ -57,10 +56,22 @@ export async function runAgent(options: AgentOptions, log: Logger): Promise<numb
     },
     log: log.child({ component: "activity_monitor" }),
   });
-  const services = await import("./background-services.js");
-  const background = services.startBackgroundServices(rt, metrics, exporter, monitor);
+  const background = startBackgroundServices(rt, metrics, exporter, monitor);
 
+  // The start pipeline and the API listeners come up concurrently.
   if (launch.spec) void startCompute(rt, launch.spec, "launch");
+  let servers: Awaited<ReturnType<typeof startApiServers>>;
+  try {
+    servers = await startApiServers(rt, api, log);
+  } catch (err) {
+    // Without an API the compute cannot be managed: stop what the pipeline started.
+    rt.shutdown.abort(err);
+    await rt.state.waitFor((st) => st.status !== "init" && st.status !== "configuration");
+    await background.stop();
+    if (rt.postmaster?.running) await rt.postmaster.stop("fast");
+    removeSignals();
+    throw err;
+  }
 
   const exit = await rt.exitRequested();
   if (exit.delay === "grace" && !skipGrace.signal.aborted) {

@@ -1,9 +1,8 @@
-// The data sources this agent offers, by spec `source.kind`.
+// The data sources this agent offers, by spec `source.kind`. Base-backup sources load lazily.
 import type { AgentOptions } from "../cli/options.js";
 import type { SourceFactories } from "../startup/plan.js";
 import { initdbSource } from "../startup/sources/initdb.js";
-import { neonSource } from "../startup/sources/neon-source.js";
-import { primaryBasebackupSource } from "../startup/sources/primary-basebackup.js";
+import { lazySource } from "../startup/sources/lazy-source.js";
 import { cachedInitdbSource } from "../startup/sources/template-cache-source.js";
 
 export function agentSources(options: AgentOptions): SourceFactories {
@@ -11,7 +10,11 @@ export function agentSources(options: AgentOptions): SourceFactories {
   return {
     // --no-template-cache (cacheDir null): initdb on every start.
     initdb: () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir)),
-    primary: () => primaryBasebackupSource(),
-    neon: () => neonSource(),
+    primary: lazySource("primary-basebackup", async () =>
+      (await import("../startup/sources/primary-basebackup.js")).primaryBasebackupSource(),
+    ),
+    neon: lazySource("neon-basebackup", async () =>
+      (await import("../startup/sources/neon-source.js")).neonSource(),
+    ),
   };
 }

@@ -54,6 +54,10 @@ export async function startCompute(
       supervisePostmaster(rt, pm);
     },
   };
+  // Time from the start of this start (agent exec, or the spec's arrival) to the first step.
+  rt.timings.record("agent_start_ms", Date.now() - rt.state.snapshot.startTime.getTime());
+  // Warm up modules the last step needs while data is copied and Postgres starts.
+  if (spec.mode.kind === "primary") void import("../reconcile/index.js").catch(() => {});
   try {
     await runSteps(plan.steps, ctx, { log, record: ctx.record });
     rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];

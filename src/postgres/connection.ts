@@ -2,7 +2,7 @@
 // per-role settings (`ALTER DATABASE ... SET default_transaction_read_only = on`, `role`,
 // `search_path`, `statement_timeout`) so a user's settings cannot break the agent, and names
 // itself with an application_name so it can be told apart in pg_stat_activity.
-import pg from "pg";
+import type pg from "pg";
 import { parse } from "pg-connection-string";
 
 export interface ConnectionTarget {
@@ -78,7 +78,9 @@ export function clientConfig(target: ConnectionTarget, opts: ConnectOptions): pg
 
 /** Opens a connection; the caller ends it. */
 export async function connect(target: ConnectionTarget, opts: ConnectOptions): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(target, opts));
+  // pg (and the fetch machinery it touches) loads on the first connection, not at agent start.
+  const { default: pgModule } = await import("pg");
+  const client = new pgModule.Client(clientConfig(target, opts));
   // An idle client whose server goes away emits 'error'; without a listener that kills the process.
   client.on("error", () => {});
   await client.connect();
