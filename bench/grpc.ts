@@ -150,7 +150,13 @@ function ensureH2load(): void {
     execFileSync("h2load", ["--version"], { stdio: "ignore" });
   } catch {
     console.error("bench grpc: h2load missing, installing nghttp2-client");
-    execFileSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "inherit" });
+    try {
+      execFileSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "inherit" });
+    } catch {
+      // A fresh machine may have no package lists yet.
+      execFileSync("apt-get", ["update", "-q"], { stdio: "inherit" });
+      execFileSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "inherit" });
+    }
   }
 }
 

@@ -33,7 +33,9 @@ async function eventually<T>(fn: () => Promise<T | null>, ms: number, what: stri
 /** A hot standby needs max_connections >= the primary's (100 by default). */
 function replicaSpec(extra: Record<string, unknown>): Record<string, unknown> {
   const spec = minimalSpec(extra);
-  (spec.cluster as { settings: unknown[] }).settings = [{ name: "max_connections", value: "100", vartype: "integer" }];
+  (spec.cluster as { settings: unknown[] }).settings = [
+    { name: "max_connections", value: "100", vartype: "integer" },
+  ];
   return spec;
 }
 
@@ -59,7 +61,10 @@ test("a replica from a primary base backup follows the primary, refuses writes, 
   assert.ok(timings.basebackup_ms > 0 && timings.basebackup_bytes > 0);
 
   const [{ lsn }] = await primary.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
-  const promoteSpec = replicaSpec({ mode: "Primary", source: { kind: "primary", connstring: primary.tcpConnstr() } });
+  const promoteSpec = replicaSpec({
+    mode: "Primary",
+    source: { kind: "primary", connstring: primary.tcpConnstr() },
+  });
   const res = await agent.post("/promote", { spec: promoteSpec, wal_flush_lsn: lsn });
   assert.equal(res.status, 200, await res.clone().text());
   const body = (await res.json()) as { status: string; pg_promote_time_ms: number };

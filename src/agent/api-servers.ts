@@ -35,6 +35,10 @@ export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise
 export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: Logger): Promise<ApiServers> {
   const o = rt.options;
   const authorizer = await launchAuthorizer(rt, log);
+  // gRPC/Connect loads its libraries on its own schedule so the REST port is up first.
+  const grpcStarting = import("../api/grpc/index.js").then(({ startGrpcServer }) =>
+    startGrpcServer({ api, socketPath: o.grpcSocket, host: o.httpHost, port: o.grpcPort, authorizer, log }),
+  );
   const [external, internal] = await Promise.all([
     startRestServer({
       name: "external",
@@ -55,11 +59,19 @@ export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: 
       authorizer: null,
     }),
   ]);
+  let grpc: Awaited<typeof grpcStarting>;
+  try {
+    grpc = await grpcStarting;
+  } catch (err) {
+    await Promise.all([external.close(), internal.close()]);
+    throw err;
+  }
+  log.info({ port: grpc.port, socket: grpc.socketPath }, "gRPC/Connect listening");
   return {
     external,
     internal,
     close: async () => {
-      await Promise.all([external.close(), internal.close()]);
+      await Promise.all([external.close(), internal.close(), grpc.close()]);
     },
   };
 }

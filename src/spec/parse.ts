@@ -74,16 +74,19 @@ function resolveSource(json: ComputeSpecJson): DataSource {
   return { kind: src.kind };
 }
 
-function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode): void {
+function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode, prefix: string): void {
   const settings = json.cluster.settings;
   if (!json.tenant_id && !settingValue(settings, "neon.tenant_id")) {
-    throw new SpecError("$.tenant_id", "tenant id should be provided for the neon source");
+    throw new SpecError(`${prefix}.tenant_id`, "tenant id should be provided for the neon source");
   }
   if (!json.timeline_id && !settingValue(settings, "neon.timeline_id")) {
-    throw new SpecError("$.timeline_id", "timeline id should be provided for the neon source");
+    throw new SpecError(`${prefix}.timeline_id`, "timeline id should be provided for the neon source");
   }
   if (!hasNeonStorage(json)) {
-    throw new SpecError("$.pageserver_connstring", "pageserver connection information should be provided");
+    throw new SpecError(
+      `${prefix}.pageserver_connstring`,
+      "pageserver connection information should be provided",
+    );
   }
   if (json.pageserver_connection_info) {
     const info = json.pageserver_connection_info;
@@ -91,7 +94,7 @@ function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode): void {
     for (let n = 0; n < shards; n++) {
       const key = n.toString(16).padStart(2, "0") + info.shard_count.toString(16).padStart(2, "0");
       if (!info.shards[key]) {
-        throw new SpecError(`$.pageserver_connection_info.shards`, `shard ${key} is missing`);
+        throw new SpecError(`${prefix}.pageserver_connection_info.shards`, `shard ${key} is missing`);
       }
     }
   }
@@ -99,40 +102,49 @@ function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode): void {
     const sks = json.safekeeper_connstrings.length
       ? json.safekeeper_connstrings
       : (settingValue(settings, "neon.safekeepers")?.split(",").filter(Boolean) ?? []);
-    if (sks.length === 0) throw new SpecError("$.safekeeper_connstrings", "safekeeper_connstrings is empty");
+    if (sks.length === 0)
+      throw new SpecError(`${prefix}.safekeeper_connstrings`, "safekeeper_connstrings is empty");
     const seen = new Set<string>();
     for (const sk of sks) {
       if (seen.has(sk))
-        throw new SpecError("$.safekeeper_connstrings", `duplicate entry in safekeeper_connstrings: ${sk}!`);
+        throw new SpecError(
+          `${prefix}.safekeeper_connstrings`,
+          `duplicate entry in safekeeper_connstrings: ${sk}!`,
+        );
       seen.add(sk);
     }
   }
 }
 
 /** Cross-field rules: which modes make sense with which data source. */
-function checkCombination(json: ComputeSpecJson, mode: ComputeMode, source: DataSource): void {
+function checkCombination(
+  json: ComputeSpecJson,
+  mode: ComputeMode,
+  source: DataSource,
+  prefix: string,
+): void {
   if (source.kind === "initdb" && mode.kind !== "primary") {
     throw new SpecError(
-      "$.mode",
+      `${prefix}.mode`,
       `mode ${mode.kind} needs data from somewhere: the initdb source makes a new empty cluster; ` +
         `use source {"kind":"primary","connstring":...} for a replica or the neon source for a static compute`,
     );
   }
   if (source.kind === "primary" && mode.kind === "static") {
     throw new SpecError(
-      "$.mode",
+      `${prefix}.mode`,
       "mode Static needs a source that can serve a past LSN; a fresh base backup of a vanilla primary " +
         "is consistent only at the moment it is taken, so use the neon source (pageserver) for static computes",
     );
   }
-  if (source.kind === "neon") checkNeonFields(json, mode);
+  if (source.kind === "neon") checkNeonFields(json, mode, prefix);
 }
 
 export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
   const json = check(ComputeSpecSchema, input, prefix);
   const mode = resolveMode(json);
   const source = resolveSource(json);
-  checkCombination(json, mode, source);
+  checkCombination(json, mode, source, prefix);
   return Object.freeze({ json, mode, source });
 }
 

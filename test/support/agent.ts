@@ -2,7 +2,15 @@
 // tests, with its Postgres on a free port and its data directory in a temp dir. Every agent is
 // stopped (and its Postgres with it) by `stop()`.
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -86,7 +94,9 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     await freePort(),
     await freePort(),
   ];
-  const grpcSocket = path.join(root, "grpc.sock");
+  // The agent refuses a socket directory owned by someone else (root is the Postgres user's).
+  const socketDir = mkdtempSync(path.join(os.tmpdir(), "ccs-"));
+  const grpcSocket = path.join(socketDir, "grpc.sock");
   const connstr = `postgresql://postgres@127.0.0.1:${pgPort}/postgres`;
   const args = [
     "-D",
@@ -226,6 +236,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
       }
       killPostgresOf(pgdata);
       rmSync(root, { recursive: true, force: true });
+      rmSync(socketDir, { recursive: true, force: true });
     },
   };
   return agent;

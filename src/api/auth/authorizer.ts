@@ -5,6 +5,7 @@ import { errors, type JWK, type JWTPayload, jwtVerify } from "jose";
 import { OperationError } from "../../compute/operation-error.js";
 import { checkClaims } from "./claims.js";
 import { importVerificationKeys, type VerificationKey } from "./verification-keys.js";
+import { VerifiedTokens } from "./verified-tokens.js";
 
 export interface AuthorizerOptions {
   jwks: { keys: readonly JWK[] };
@@ -66,11 +67,17 @@ export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authori
     return { enabled: false, verify: async () => {} };
   }
   const keys = await importVerificationKeys(opts.jwks.keys);
+  const verified = new VerifiedTokens();
   return {
     enabled: true,
     async verify(authorization) {
-      const claims = await verifyToken(bearerToken(authorization), keys);
+      const token = bearerToken(authorization);
+      if (verified.has(token)) return;
+      const claims = await verifyToken(token, keys);
       checkClaims(claims, opts.computeId);
+      const expiresAtMs =
+        claims.exp === undefined ? undefined : (claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
+      verified.add(token, expiresAtMs);
     },
   };
 }

@@ -1,0 +1,36 @@
+// The core's status view and timings -> compute.v1.ComputeState.
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type ComputeState, ComputeStateSchema, ComputeStatus } from "../../../gen/compute/v1/status_pb.js";
+import type { ComputeStatus as CoreStatus } from "../../compute/status.js";
+import type { StatusView } from "../compute-api.js";
+
+const STATUS: Record<CoreStatus, ComputeStatus> = {
+  empty: ComputeStatus.EMPTY,
+  configuration_pending: ComputeStatus.CONFIGURATION_PENDING,
+  configuration: ComputeStatus.CONFIGURATION,
+  init: ComputeStatus.INIT,
+  running: ComputeStatus.RUNNING,
+  failed: ComputeStatus.FAILED,
+  termination_pending_fast: ComputeStatus.TERMINATION_PENDING_FAST,
+  termination_pending_immediate: ComputeStatus.TERMINATION_PENDING_IMMEDIATE,
+  terminated: ComputeStatus.TERMINATED,
+};
+
+export function statusToProto(status: CoreStatus): ComputeStatus {
+  return STATUS[status];
+}
+
+const timestamp = (iso: string | null) => (iso === null ? undefined : timestampFromDate(new Date(iso)));
+
+export function computeStateToProto(view: StatusView, timings: Record<string, number>): ComputeState {
+  return create(ComputeStateSchema, {
+    status: statusToProto(view.status),
+    startTime: timestamp(view.start_time),
+    lastActive: timestamp(view.last_active),
+    error: view.error ?? undefined,
+    tenant: view.tenant ?? undefined,
+    timeline: view.timeline ?? undefined,
+    timings,
+  });
+}

@@ -1,0 +1,14 @@
+// Listening sockets for the APIs: HTTP/2 and HTTP/1.1 on one port, and the private Unix socket.
+export {
+  createDualProtocolListener,
+  type DualProtocolListener,
+  type RequestHandler,
+  type StreamClaim,
+} from "./dual-protocol-listener.js";
+export { HTTP2_PREFACE, sniffProtocol, type WireProtocol } from "./sniff-protocol.js";
+export {
+  type BoundUnixSocket,
+  listenUnixSocket,
+  MAX_SOCKET_PATH_BYTES,
+  prepareSocketPath,
+} from "./unix-socket.js";

@@ -1,0 +1,160 @@
+// An in-memory ComputeApi for API-layer tests: the real ComputeStateMachine and spec parser, with
+// the Postgres work replaced by short waits. Configure and Terminate walk the same status
+// transitions the agent does, so streams see real state changes in order.
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ComputeApi, MetricSample, StatusView, TerminateResult } from "../../src/api/compute-api.js";
+import { OperationError } from "../../src/compute/operation-error.js";
+import { ComputeStateMachine, type StateSnapshot } from "../../src/compute/state-machine.js";
+import { displayStatus } from "../../src/compute/status.js";
+import { parseConfigurationRequest, parseSpec } from "../../src/spec/parse.js";
+import type { ComputeSpec } from "../../src/spec/types.js";
+
+export interface FakeComputeApi extends ComputeApi {
+  readonly machine: ComputeStateMachine;
+  /** Subscriptions not yet released (WatchStatus/StreamMetrics must release theirs). */
+  readonly activeSubscriptions: number;
+  /** How many times metricsSamples() ran. */
+  readonly collections: number;
+  /** The last accepted spec, as the core received it. */
+  readonly lastSpec: ComputeSpec | null;
+}
+
+export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComputeApi {
+  const stepMs = opts.stepMs ?? 30;
+  const machine = new ComputeStateMachine();
+  let spec: ComputeSpec | null = null;
+  let subscriptions = 0;
+  let collections = 0;
+  let finalLsn: string | null = null;
+  const timings: Record<string, number> = {};
+
+  const requireStatus = (...allowed: string[]) => {
+    if (!allowed.includes(machine.status)) {
+      throw new OperationError(
+        "failed_precondition",
+        `invalid compute status: ${displayStatus(machine.status)}`,
+      );
+    }
+  };
+  const status = (): StatusView => {
+    const s = machine.snapshot;
+    const json = spec?.json;
+    return {
+      start_time: s.startTime.toISOString(),
+      status: s.status,
+      last_active: null,
+      error: s.error,
+      tenant: json?.tenant_id ?? null,
+      timeline: json?.timeline_id ?? null,
+    };
+  };
+
+  return {
+    machine,
+    get activeSubscriptions() {
+      return subscriptions;
+    },
+    get collections() {
+      return collections;
+    },
+    get lastSpec() {
+      return spec;
+    },
+    status,
+    timings: () => ({ ...timings }),
+    subscribe(listener: (s: StateSnapshot) => void) {
+      subscriptions++;
+      const unsubscribe = machine.subscribe((s) => listener(s));
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        subscriptions--;
+        unsubscribe();
+      };
+    },
+    async configure(body) {
+      const parsed = parseConfigurationRequest(body);
+      requireStatus("empty", "running");
+      const started = performance.now();
+      spec = parsed.spec;
+      machine.transition("configuration_pending", { startTime: new Date() });
+      await sleep(stepMs);
+      machine.transition("configuration");
+      await sleep(stepMs);
+      timings.config_ms = Math.round(performance.now() - started);
+      timings.total_startup_ms = timings.config_ms;
+      machine.transition("running");
+      return status();
+    },
+    async terminate(mode): Promise<TerminateResult> {
+      if (machine.status === "terminated") return { lsn: finalLsn, alreadyTerminated: true };
+      requireStatus("empty", "running");
+      machine.transition(mode === "fast" ? "termination_pending_fast" : "termination_pending_immediate");
+      await sleep(stepMs);
+      finalLsn = spec?.mode.kind === "primary" ? "0/16B5BA8" : null;
+      machine.transition("terminated");
+      return { lsn: finalLsn, alreadyTerminated: false };
+    },
+    async dbsAndRoles() {
+      const json = spec?.json;
+      return {
+        roles: [{ name: "postgres" }, ...(json?.cluster.roles ?? [])].map((r) => ({
+          name: r.name,
+          options: null,
+        })),
+        databases: [{ name: "postgres", owner: "postgres" }, ...(json?.cluster.databases ?? [])].map((d) => ({
+          name: d.name,
+          owner: d.owner,
+          options: null,
+          restrict_conn: false,
+          invalid: false,
+        })),
+      };
+    },
+    async metricsSamples(): Promise<MetricSample[]> {
+      collections++;
+      return [
+        { name: "compute_ctl_up", labels: { status: displayStatus(machine.status) }, value: 1 },
+        { name: "fake_collections_total", labels: {}, value: collections },
+      ];
+    },
+    ready: () => machine.status === "running",
+    started: () => machine.status === "running",
+    async forwardAutoscalingMetrics(_req, res) {
+      res.writeHead(502, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "the fake compute has no metrics exporter" }));
+    },
+    prometheusText: async () => `compute_ctl_up{status="${displayStatus(machine.status)}"} 1\n`,
+    async setGrants() {
+      throw new OperationError("internal", "grants are not part of the fake compute");
+    },
+    async installExtension() {
+      throw new OperationError("internal", "extensions are not part of the fake compute");
+    },
+    async databaseSchema(database) {
+      const known = ["postgres", ...(spec?.json.cluster.databases.map((d) => d.name) ?? [])];
+      if (!known.includes(database)) throw new OperationError("not_found", "database does not exist");
+      return Readable.from([`-- schema of ${database}\n`, "CREATE TABLE t (id int);\n"]);
+    },
+    async insights() {
+      requireStatus("running");
+      return { pg_stat_statements: [{ queryid: "42", query: "SELECT 1", calls: 3, mean_exec_time: 0.5 }] };
+    },
+    async checkWritability() {
+      requireStatus("running");
+    },
+    async promote(body) {
+      const parsed = parseSpec((body as { spec: unknown }).spec, "$.spec");
+      requireStatus("running");
+      if (spec?.mode.kind !== "replica")
+        throw new OperationError("failed_precondition", "compute is not a replica");
+      spec = parsed;
+      return { lsn_wait_time_ms: 1, pg_promote_time_ms: 2, reconfigure_time_ms: 3, lsn: "0/3000060" };
+    },
+    async info() {
+      return { num_cpus: 2, memory_bytes: 1 << 30, pg_version: "15.0", agent_version: "test", uptime_s: 1 };
+    },
+  };
+}
