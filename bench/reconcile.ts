@@ -11,6 +11,7 @@ import { connect } from "../src/postgres/connection.js";
 import { applySpec, type Plan, planSpec, readCatalogSnapshot } from "../src/reconcile/index.js";
 import type { ComputeSpecJson } from "../src/spec/types.js";
 import { pgBinaries, startTestPostgres, type TestPostgres } from "../test/support/postgres.js";
+import { specJson } from "../test/support/spec-json.js";
 import { type BenchSection, fmt, repeat, type Stats, summarize } from "./stats.js";
 
 const PRIV = "neon_superuser";
@@ -21,29 +22,18 @@ const log = pino({ level: "silent" });
 
 function spec(roles: number, databases: number): ComputeSpecJson {
   const roleName = (i: number) => `role_${String(i).padStart(4, "0")}`;
-  return {
-    format_version: 1,
-    suspend_timeout_seconds: -1,
-    features: [],
-    skip_pg_catalog_updates: false,
-    safekeeper_connstrings: [],
-    mode: "Primary",
-    reconfigure_concurrency: 1,
-    drop_subscriptions_before_start: false,
-    audit_log_level: "Disabled",
-    cluster: {
-      roles: Array.from({ length: roles }, (_, i) => ({
-        name: roleName(i),
-        encrypted_password: HASH,
-        options: null,
-      })),
-      databases: Array.from({ length: databases }, (_, i) => ({
-        name: `db_${String(i).padStart(4, "0")}`,
-        owner: roleName(i % roles),
-        options: null,
-      })),
-    },
-  } as ComputeSpecJson;
+  return specJson({
+    roles: Array.from({ length: roles }, (_, i) => ({
+      name: roleName(i),
+      encrypted_password: HASH,
+      options: null,
+    })),
+    databases: Array.from({ length: databases }, (_, i) => ({
+      name: `db_${String(i).padStart(4, "0")}`,
+      owner: roleName(i % roles),
+      options: null,
+    })),
+  });
 }
 
 /** The plan as a psql script: the same statements, in order, one session (\connect per database). */

@@ -8,6 +8,7 @@ import { connect } from "../src/postgres/connection.js";
 import { type ApplyReport, applySpec, ReconcileError } from "../src/reconcile/index.js";
 import type { ComputeSpecJson, Database, DeltaOp, Role } from "../src/spec/types.js";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
+import { specJson } from "./support/spec-json.js";
 
 const log = pino({ level: "silent" });
 const PRIV = "my_superuser";
@@ -15,19 +16,7 @@ const HASH = "6b1d16b78004bbd51fa06af9eda75972";
 const HASH2 = "0123456789abcdef0123456789abcdef";
 
 function spec(roles: Role[], databases: Database[], deltas: DeltaOp[] | null = null): ComputeSpecJson {
-  return {
-    format_version: 1,
-    suspend_timeout_seconds: -1,
-    features: [],
-    skip_pg_catalog_updates: false,
-    safekeeper_connstrings: [],
-    mode: "Primary",
-    reconfigure_concurrency: 1,
-    drop_subscriptions_before_start: false,
-    audit_log_level: "Disabled",
-    cluster: { roles, databases },
-    delta_operations: deltas,
-  } as ComputeSpecJson;
+  return specJson({ roles, databases }, { delta_operations: deltas });
 }
 
 describe("reconcile apply", () => {

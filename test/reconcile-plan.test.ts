@@ -5,6 +5,7 @@ import type { CatalogSnapshot, PlannedStatement } from "../src/reconcile/index.j
 import { PlanError, planSpec } from "../src/reconcile/index.js";
 import { revokeGrantsBlock } from "../src/reconcile/role-references.js";
 import type { ComputeSpecJson, Database, DeltaOp, Role } from "../src/spec/types.js";
+import { specJson } from "./support/spec-json.js";
 
 const PRIV = "neon_superuser";
 const HASH = "6b1d16b78004bbd51fa06af9eda75972";
@@ -12,19 +13,7 @@ const SCRAM =
   "SCRAM-SHA-256$4096:Zm9vYmFy$o3jQxm/6oUSKCR2XXkHi3J1ZzRf9qkhZ9ggvldtbvDY=:2Oo8b7nCDXuNIVP2E1i5y3dUv/GrnLyzwmO8qx1WyZo=";
 
 function spec(roles: Role[], databases: Database[], deltas: DeltaOp[] | null = null): ComputeSpecJson {
-  return {
-    format_version: 1,
-    suspend_timeout_seconds: -1,
-    features: [],
-    skip_pg_catalog_updates: false,
-    safekeeper_connstrings: [],
-    mode: "Primary",
-    reconfigure_concurrency: 1,
-    drop_subscriptions_before_start: false,
-    audit_log_level: "Disabled",
-    cluster: { roles, databases },
-    delta_operations: deltas,
-  } as ComputeSpecJson;
+  return specJson({ roles, databases }, { delta_operations: deltas });
 }
 
 const attrs = {

@@ -7,6 +7,7 @@ import { pino } from "pino";
 import { type ApplyReport, applySpec } from "../src/reconcile/index.js";
 import type { ComputeSpecJson, DeltaOp } from "../src/spec/types.js";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
+import { specJson } from "./support/spec-json.js";
 
 const log = pino({ level: "silent" });
 const PRIV = "neon_superuser";
@@ -38,22 +39,13 @@ const TRICKY = [
 ];
 
 function spec(names: string[], deltas: DeltaOp[] | null = null): ComputeSpecJson {
-  return {
-    format_version: 1,
-    suspend_timeout_seconds: -1,
-    features: [],
-    skip_pg_catalog_updates: false,
-    safekeeper_connstrings: [],
-    mode: "Primary",
-    reconfigure_concurrency: 1,
-    drop_subscriptions_before_start: false,
-    audit_log_level: "Disabled",
-    cluster: {
+  return specJson(
+    {
       roles: names.map((name) => ({ name, encrypted_password: HASH, options: null })),
       databases: names.map((name) => ({ name, owner: name, options: null })),
     },
-    delta_operations: deltas,
-  } as ComputeSpecJson;
+    { delta_operations: deltas },
+  );
 }
 
 const DDL = /^\s*(CREATE|ALTER|DROP|GRANT|REVOKE|REASSIGN|DO|COMMENT|SECURITY)\b/i;

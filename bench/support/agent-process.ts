@@ -2,7 +2,8 @@
 // data directory on tmpfs and free ports, every log line timestamped on arrival so a benchmark
 // can measure "exec -> event" without polling the API (polling would add load and latency).
 import { type ChildProcess, spawn } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { AGENT_BIN } from "../../test/support/agent.js";
 import { freePort } from "../../test/support/ports.js";
@@ -49,6 +50,8 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
   const pgdata = path.join(opts.root, "pgdata");
   const [port, internalPort, grpcPort] = [await freePort(), await freePort(), await freePort()];
   const pgPort = opts.pgPort ?? (await freePort());
+  // The agent refuses a socket directory owned by another user (opts.root is the Postgres user's).
+  const socketDir = mkdtempSync(path.join(os.tmpdir(), "ccb-sock-"));
   const args = [
     "-D",
     pgdata,
@@ -63,7 +66,7 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
     "--grpc-port",
     String(grpcPort),
     "--grpc-socket",
-    path.join(opts.root, "grpc.sock"),
+    path.join(socketDir, "grpc.sock"),
     "--exit-grace-s",
     "0",
   ];
@@ -149,6 +152,7 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
         clearTimeout(t);
       }
       rmSync(pgdata, { recursive: true, force: true });
+      rmSync(socketDir, { recursive: true, force: true });
     },
   };
   const tail = () =>

@@ -35,10 +35,15 @@ export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise
 export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: Logger): Promise<ApiServers> {
   const o = rt.options;
   const authorizer = await launchAuthorizer(rt, log);
-  // gRPC/Connect loads its libraries on its own schedule so the REST port is up first.
-  const grpcStarting = import("../api/grpc/index.js").then(({ startGrpcServer }) =>
-    startGrpcServer({ api, socketPath: o.grpcSocket, host: o.httpHost, port: o.grpcPort, authorizer, log }),
-  );
+  // gRPC/Connect loads ~0.2 s of libraries on the main thread: with a spec at launch it waits
+  // until the start pipeline is done so it does not compete with the cold start (REST is up
+  // at once for probes and /status); an empty compute starts it right away.
+  const grpcStarting = rt.state
+    .waitFor((st) => st.status !== "init")
+    .then(() => import("../api/grpc/index.js"))
+    .then(({ startGrpcServer }) =>
+      startGrpcServer({ api, socketPath: o.grpcSocket, host: o.httpHost, port: o.grpcPort, authorizer, log }),
+    );
   const [external, internal] = await Promise.all([
     startRestServer({
       name: "external",
@@ -59,19 +64,23 @@ export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: 
       authorizer: null,
     }),
   ]);
-  let grpc: Awaited<typeof grpcStarting>;
-  try {
-    grpc = await grpcStarting;
-  } catch (err) {
-    await Promise.all([external.close(), internal.close()]);
-    throw err;
-  }
-  log.info({ port: grpc.port, socket: grpc.socketPath }, "gRPC/Connect listening");
+  const grpc = grpcStarting.then(
+    (server) => {
+      log.info({ port: server.port, socket: server.socketPath }, "gRPC/Connect listening");
+      return server;
+    },
+    (err: unknown) => {
+      // A control plane cannot manage a compute whose API did not come up: give up.
+      log.fatal({ err }, "gRPC/Connect server failed to start");
+      rt.requestExit(1, "soon");
+      return null;
+    },
+  );
   return {
     external,
     internal,
     close: async () => {
-      await Promise.all([external.close(), internal.close(), grpc.close()]);
+      await Promise.all([external.close(), internal.close(), grpc.then((g) => g?.close())]);
     },
   };
 }
