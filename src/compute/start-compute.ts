@@ -57,6 +57,7 @@ export async function startCompute(
   // Time from the start of this start (agent exec, or the spec's arrival) to the first step.
   rt.timings.record("agent_start_ms", Date.now() - rt.state.snapshot.startTime.getTime());
   // Warm up modules the last step needs while data is copied and Postgres starts.
+  void import("pg").catch(() => {});
   if (spec.mode.kind === "primary") void import("../reconcile/index.js").catch(() => {});
   try {
     await runSteps(plan.steps, ctx, { log, record: ctx.record });
