@@ -2,7 +2,7 @@
 // the configured cgroup (a directory the test controls: these machines have no cgroup v2 memory
 // controller).
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -43,9 +43,11 @@ test("without AUTOSCALING the vm-monitor port is not opened", async () => {
   assert.equal(await portOpen(port), false);
 });
 
-test("with AUTOSCALING the vm-monitor answers a (protocol-level fake autoscaler-agent) and Postgres enters the cgroup", async () => {
+test("with AUTOSCALING the vm-monitor answers a (protocol-level fake autoscaler-agent) and Postgres enters the cgroup", async (t) => {
   const port = await freePort();
-  const cg = path.join(tempDir("ccg-"), "neon-postgres");
+  const cgRoot = tempDir("ccg-");
+  t.after(() => rmSync(cgRoot, { recursive: true, force: true }));
+  const cg = path.join(cgRoot, "neon-postgres");
   mkdirSync(cg);
   writeFileSync(path.join(cg, "memory.stat"), "anon 0\nactive_anon 1000\ninactive_anon 1000\n");
   writeFileSync(path.join(cg, "cgroup.procs"), "");

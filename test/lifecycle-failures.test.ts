@@ -1,7 +1,7 @@
 // End to end: bad specs and failing starts.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
 import { AGENT_BIN, minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
@@ -12,8 +12,9 @@ after(async () => {
   await Promise.all(agents.map((a) => a.stop()));
 });
 
-test("a spec with a wrong type or a missing field exits 1 naming the JSON path; the data dir is untouched", () => {
+test("a spec with a wrong type or a missing field exits 1 naming the JSON path; the data dir is untouched", (t) => {
   const root = tempDir("ccf-");
+  t.after(() => rmSync(root, { recursive: true, force: true }));
   const pgdata = path.join(root, "pgdata");
   mkdirSync(pgdata);
   writeFileSync(path.join(pgdata, "precious"), "keep me");

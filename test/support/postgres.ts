@@ -41,7 +41,10 @@ let templatePromise: Promise<string> | null = null;
 /** One pristine initdb'd cluster per test process, copied for each instance. */
 async function template(): Promise<string> {
   templatePromise ??= (async () => {
-    const dir = path.join(tempDir("cct-tpl-"), "data");
+    const root = tempDir("cct-tpl-");
+    // One template per test process: removed when the process exits.
+    process.once("exit", () => rmSync(root, { recursive: true, force: true }));
+    const dir = path.join(root, "data");
     await execa(
       pgBinaries.tool("initdb"),
       [
