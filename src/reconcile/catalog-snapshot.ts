@@ -50,7 +50,7 @@ export interface CatalogSnapshot {
 
 // Each catalog a fresh backend touches costs it a relcache build, so only what the spec needs
 // is read: pg_shdepend only for role deletions, pg_subscription only for database deletions.
-function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean; setupTable: boolean }): string {
+function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean }): string {
   const parts = [
     "current_user AS agent_user",
     "pg_catalog.current_database() AS system_database",
@@ -69,10 +69,9 @@ function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean; setu
     // The extension's view, in whatever schema it was installed (pg_class is always cached).
     `EXISTS (SELECT FROM pg_catalog.pg_class WHERE relname = 'pg_stat_statements' AND relkind = 'v') AS pg_stat_statements`,
   ];
-  if (opts.setupTable) {
-    parts.push(`(SELECT coalesce(json_agg(json_build_array(s.datoid::int8, s.version)), '[]')
-       FROM neon_migration.database_setup s) AS database_setup`);
-  }
+  // Our bookkeeping table may not exist yet (a fresh cluster): ask, rather than fail a query
+  // that names it (that failure would put an ERROR into Postgres's log on every start).
+  parts.push(`pg_catalog.to_regclass('neon_migration.database_setup') IS NOT NULL AS has_setup_table`);
   if (opts.subscriptions) {
     parts.push(`(SELECT coalesce(json_agg(json_build_array(s.subdbid::int8, s.subname)), '[]')
        FROM pg_catalog.pg_subscription s) AS subscriptions`);
@@ -112,6 +111,7 @@ type Row = {
   privileged_memberships: [string, boolean][];
   subscriptions?: [number, string][];
   role_dependencies?: [number, number, number | null][];
+  has_setup_table: boolean;
   database_setup?: [number, number][];
   pg_stat_statements: boolean;
 };
@@ -130,17 +130,15 @@ export async function readCatalogSnapshot(
 ): Promise<CatalogSnapshot> {
   const dependencies = opts.roleNames.length > 0;
   const params = dependencies ? [opts.privilegedRole, opts.roleNames] : [opts.privilegedRole];
-  const query = (setupTable: boolean) =>
-    client.query<Row>(snapshotSql({ dependencies, subscriptions: opts.subscriptions, setupTable }), params);
-  // One round trip in the steady state, where our bookkeeping table exists; only the very first
-  // apply on a cluster pays a second one.
-  let r: Row;
-  try {
-    r = (await query(true)).rows[0];
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code !== "42P01" && code !== "3F000") throw err;
-    r = (await query(false)).rows[0];
+  const r = (
+    await client.query<Row>(snapshotSql({ dependencies, subscriptions: opts.subscriptions }), params)
+  ).rows[0];
+  if (r.has_setup_table) {
+    const setup = await client.query<{ rows: [number, number][] }>(
+      `SELECT coalesce(json_agg(json_build_array(s.datoid::int8, s.version)), '[]') AS rows
+         FROM neon_migration.database_setup s`,
+    );
+    r.database_setup = setup.rows[0].rows;
   }
   return {
     agentUser: r.agent_user,
