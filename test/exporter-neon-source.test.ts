@@ -125,7 +125,16 @@ test("a disabled LFC (the function returns NULL) reports -1 in every window, as 
 test("dropping the neon objects switches back to the vanilla source", async () => {
   await pg.query("DROP SCHEMA neon CASCADE");
   await waitFor("the vanilla source again", async () => (await source()) === "vanilla", 10_000, 100);
-  const fams = await families();
+  // The answer cached before the switch may still be served for up to its TTL.
+  const fams = await waitFor(
+    "vanilla HELP texts",
+    async () => {
+      const f = await families();
+      return /vanilla Postgres/.test(f.get("lfc_hits")?.help ?? "") ? f : null;
+    },
+    5000,
+    100,
+  );
   assert.match(fams.get("lfc_hits")?.help ?? "", /vanilla Postgres/);
   assert.equal(fams.get("compute_exporter_up")?.samples[0].value, 1);
   const failed = fams
