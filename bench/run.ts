@@ -20,6 +20,7 @@ const BENCHMARKS = [
   "grpc",
   "exporter",
   "basebackup",
+  "healthz",
 ] as const;
 
 const DOC = path.join(REPO, "docs/benchmarks.md");
