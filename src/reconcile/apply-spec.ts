@@ -19,7 +19,8 @@ export interface ApplySpecOptions {
   spec: ComputeSpecJson;
   privilegedRole: string;
   /** Connections used at once for per-database work and CREATE DATABASE. */
-  concurrency: number;
+  /** Per-database parallelism; "auto": a share of max_connections (at start), read on the first connection. */
+  concurrency: number | "auto";
   log: Logger;
   applicationName?: string;
 }
@@ -98,6 +99,12 @@ class Connections {
   }
 }
 
+/** A tenth of max_connections, between 1 and 16: leaves room for the users' own sessions. */
+async function concurrencyFromMaxConnections(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ n: number }>("SELECT current_setting('max_connections')::int AS n");
+  return Math.max(1, Math.min(16, Math.floor(Number(rows[0].n) / 10)));
+}
+
 async function runSqlPhase(phase: SqlPhase, conns: Connections, concurrency: number, record: Recorder) {
   if (phase.mode === "batch") return runBatch(conns.system, phase.statements, null, record);
   if (phase.mode === "sequential") return runSequential(conns.system, phase.statements, null, record);
@@ -141,8 +148,11 @@ export async function applySpec(opts: ApplySpecOptions): Promise<ApplyReport> {
   }
   const applicationName = opts.applicationName ?? "compute_ctl:apply_config";
   const open = (database?: string) => connect(opts.target, { applicationName, database });
-  const concurrency = Math.max(1, Math.floor(opts.concurrency));
   const system = await openOrFail(open, undefined, parseConnstr(opts.target.connstr).database);
+  const concurrency =
+    opts.concurrency === "auto"
+      ? await concurrencyFromMaxConnections(system)
+      : Math.max(1, Math.floor(opts.concurrency));
   let conns: Connections | null = null;
   try {
     const snapshot = await readCatalogSnapshot(system, {
