@@ -9,8 +9,8 @@ import { after, before, test } from "node:test";
 import { pino } from "pino";
 import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
 import { curlSocket, waitFor } from "./support/exporter-harness.js";
-import { strictParse } from "./support/exporter-prom-strict.js";
 import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
+import { strictParse } from "./support/prometheus-strict.js";
 
 const SAMPLE_MS = 250;
 let pg: TestPostgres;

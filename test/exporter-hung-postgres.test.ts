@@ -14,8 +14,8 @@ import {
   type TestForwarder,
   waitFor,
 } from "./support/exporter-harness.js";
-import { strictParse } from "./support/exporter-prom-strict.js";
 import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
+import { strictParse } from "./support/prometheus-strict.js";
 
 const DEADLINE_MS = 500;
 let pg: TestPostgres;

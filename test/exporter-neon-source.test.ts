@@ -9,8 +9,8 @@ import { after, before, test } from "node:test";
 import { pino } from "pino";
 import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
 import { curlSocket, waitFor } from "./support/exporter-harness.js";
-import { type StrictFamily, strictParse } from "./support/exporter-prom-strict.js";
 import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
+import { type StrictFamily, strictParse } from "./support/prometheus-strict.js";
 
 const FAKE_NEON_SQL = `
 CREATE SCHEMA neon;

@@ -10,8 +10,8 @@ import { pino } from "pino";
 import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
 import { POSTGRES_SET } from "../src/exporter/postgres-set.js";
 import { curlSocket, waitFor } from "./support/exporter-harness.js";
-import { type StrictFamily, strictParse } from "./support/exporter-prom-strict.js";
 import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
+import { type StrictFamily, strictParse } from "./support/prometheus-strict.js";
 
 let pgsrv: TestPostgres;
 let exporter: ExporterHandle;

@@ -142,8 +142,8 @@ test("the Prometheus output parses and compute_ctl_up has exactly one series at 
   agents.push(agent);
   await agent.waitForStatus("running");
   const text = await (await agent.get("/metrics")).text();
-  const { parsePrometheusStrict } = await import("./support/prometheus-strict.js");
-  const families = parsePrometheusStrict(text);
+  const { strictParse } = await import("./support/prometheus-strict.js");
+  const families = strictParse(text);
   const up = families.get("compute_ctl_up");
   assert.ok(up);
   const ones = up.samples.filter((s) => s.value === 1);

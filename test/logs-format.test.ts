@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseSpec } from "../src/spec/parse.js";
-import { defaultInitdbOnly, planStartup } from "../src/startup/plan.js";
+import { planStartup } from "../src/startup/plan.js";
+import { initdbSource } from "../src/startup/sources/initdb.js";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
 
 type Entry = Record<string, unknown>;
@@ -101,7 +102,11 @@ describe("JSON log (default)", () => {
   });
 
   test("every start phase is logged with its duration", () => {
-    const steps = planStartup(parseSpec(spec), defaultInitdbOnly).steps.map((s) => s.name);
+    const steps = planStartup(parseSpec(spec), {
+      initdb: initdbSource,
+      primary: initdbSource,
+      neon: initdbSource,
+    }).steps.map((s) => s.name);
     const done = agent.logEntries().filter((e) => e.msg === "start step done");
     assert.deepEqual(
       done.map((e) => e.step),

@@ -6,6 +6,7 @@ import type { AgentOptions } from "../cli/options.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
+import type { ReplicaPromoter } from "../postgres/promote.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
@@ -28,6 +29,8 @@ export class ComputeRuntime {
   source: DataSourceStep | null = null;
   /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */
   sourceConfLines: readonly string[] = [];
+  /** Single-flight promotion of this compute (set on the first /promote). */
+  promoter: ReplicaPromoter | null = null;
   /** True while a live reconfiguration of a running compute is in progress. */
   reconfiguring = false;
   /** LSN returned by /terminate (Neon: from the final sync-safekeepers); null on vanilla. */

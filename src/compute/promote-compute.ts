@@ -2,7 +2,6 @@
 // replay LSN, pg_promote, checks it is writable (src/postgres/promote.ts, single-flight), then
 // switches the spec's mode to the supplied primary spec: the config is rewritten without the
 // replica's lines and the spec's roles/databases are applied, as on a live reconfiguration.
-import type { ReplicaPromoter } from "../postgres/promote.js";
 import { parseSpec } from "../spec/parse.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
@@ -38,8 +37,6 @@ function parsePromoteBody(body: unknown): { spec: ComputeSpec; walFlushLsn: stri
   }
 }
 
-let promoter: ReplicaPromoter | null = null;
-
 export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise<PromoteOutcome> {
   const { spec, walFlushLsn } = parsePromoteBody(body);
   const current = rt.spec;
@@ -50,12 +47,12 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
     throw new OperationError("invalid_argument", "invalid spec at $.spec.mode: promote needs a Primary spec");
   }
   const { ReplicaPromoter } = await import("../postgres/promote.js");
-  const done = promoter?.result();
+  const done = rt.promoter?.result();
   if (current.mode.kind !== "replica" && !done) {
     throw new OperationError("failed_precondition", `compute is a ${current.mode.kind}, not a replica`);
   }
-  promoter ??= new ReplicaPromoter();
-  const res = await promoter.promote({
+  rt.promoter ??= new ReplicaPromoter();
+  const res = await rt.promoter.promote({
     target: { connstr: rt.options.connstr },
     walFlushLsn,
     log: rt.log.child({ phase: "promote" }),

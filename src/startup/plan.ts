@@ -1,7 +1,6 @@
 // From a validated spec to the list of start steps and the data source that feeds them.
 import type { ComputeSpec } from "../spec/types.js";
 import type { DataSourceStep } from "./sources/data-source.js";
-import { initdbSource } from "./sources/initdb.js";
 import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { fetchDataStep } from "./steps/fetch-data.js";
@@ -28,13 +27,3 @@ export function planStartup(spec: ComputeSpec, sources: SourceFactories): Startu
     steps: [preparePgdataStep, fetchDataStep, writeConfigStep, startPostgresStep, applySpecStep],
   };
 }
-
-export const defaultInitdbOnly: SourceFactories = {
-  initdb: initdbSource,
-  primary: () => {
-    throw new Error("the primary source is not available in this build");
-  },
-  neon: () => {
-    throw new Error("the neon source is not available in this build");
-  },
-};

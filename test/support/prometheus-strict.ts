@@ -1,112 +1,154 @@
-// A strict reader of Prometheus text format 0.0.4 for tests, independent of the product's own
-// writer/parser: HELP/TYPE at most once per family and before its samples, families contiguous,
-// valid names, label syntax and escapes, numeric values. Throws on the first violation.
+// A strict reader of Prometheus text format 0.0.4, independent of the exporter's own parser: it
+// rejects everything a careful scraper could choke on (HELP/TYPE repeated or after samples,
+// a family split in two, repeated series, bad names, bad escapes, bad values, missing final
+// newline) and returns the families for assertions.
+
 export interface StrictSample {
   name: string;
   labels: Record<string, string>;
   value: number;
 }
+
 export interface StrictFamily {
   name: string;
-  type: string | null;
   help: string | null;
+  type: string;
   samples: StrictSample[];
 }
 
 const METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const TYPES = new Set(["counter", "gauge", "histogram", "summary", "untyped"]);
+const FLOAT = /^(NaN|[+-]Inf|[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)$/;
+
+function fail(lineNo: number, line: string, why: string): never {
+  throw new Error(`strict Prometheus check, line ${lineNo} (${JSON.stringify(line.slice(0, 120))}): ${why}`);
+}
 
 function familyOf(sample: string, families: Map<string, StrictFamily>): string {
-  for (const suffix of ["_bucket", "_sum", "_count", "_total", "_created"]) {
+  for (const [suffix, types] of [
+    ["_bucket", ["histogram"]],
+    ["_sum", ["histogram", "summary"]],
+    ["_count", ["histogram", "summary"]],
+  ] as const) {
     if (sample.endsWith(suffix)) {
       const base = sample.slice(0, -suffix.length);
       const f = families.get(base);
-      if (f?.type && f.type !== "gauge" && f.type !== "untyped") return base;
+      if (f && (types as readonly string[]).includes(f.type)) return base;
     }
   }
   return sample;
 }
 
-function parseLabels(text: string, line: number): Record<string, string> {
+function parseLabels(body: string, lineNo: number, line: string): Record<string, string> {
   const labels: Record<string, string> = {};
   let i = 0;
-  while (i < text.length) {
-    const eq = text.indexOf("=", i);
-    if (eq < 0) throw new Error(`line ${line}: label without '='`);
-    const name = text.slice(i, eq).trim();
-    if (!LABEL.test(name)) throw new Error(`line ${line}: bad label name ${JSON.stringify(name)}`);
-    if (text[eq + 1] !== '"') throw new Error(`line ${line}: label value not quoted`);
+  while (i < body.length) {
+    const eq = body.indexOf("=", i);
+    if (eq < 0) fail(lineNo, line, "label without =");
+    const name = body.slice(i, eq);
+    if (!LABEL.test(name) || name.startsWith("__"))
+      fail(lineNo, line, `bad label name ${JSON.stringify(name)}`);
+    if (name in labels) fail(lineNo, line, `label ${name} repeated`);
+    if (body[eq + 1] !== '"') fail(lineNo, line, `label ${name} value not quoted`);
     let j = eq + 2;
     let value = "";
-    for (; j < text.length && text[j] !== '"'; j++) {
-      if (text[j] === "\\") {
-        const n = text[++j];
-        if (n === "n") value += "\n";
-        else if (n === "\\" || n === '"') value += n;
-        else throw new Error(`line ${line}: bad escape \\${n}`);
-      } else value += text[j];
+    for (;;) {
+      if (j >= body.length) fail(lineNo, line, `unterminated value of ${name}`);
+      const c = body[j];
+      if (c === '"') break;
+      if (c === "\n") fail(lineNo, line, "raw newline in label value");
+      if (c === "\\") {
+        const n = body[j + 1];
+        if (n === "\\") value += "\\";
+        else if (n === '"') value += '"';
+        else if (n === "n") value += "\n";
+        else fail(lineNo, line, `bad escape \\${n} in label ${name}`);
+        j += 2;
+        continue;
+      }
+      value += c;
+      j++;
     }
-    if (text[j] !== '"') throw new Error(`line ${line}: unterminated label value`);
-    if (name in labels) throw new Error(`line ${line}: duplicate label ${name}`);
     labels[name] = value;
     i = j + 1;
-    if (text[i] === ",") i++;
-    else if (i < text.length) throw new Error(`line ${line}: expected ',' between labels`);
+    if (i < body.length) {
+      if (body[i] !== ",") fail(lineNo, line, "labels not separated by a comma");
+      i++;
+    }
   }
   return labels;
 }
 
-export function parsePrometheusStrict(text: string): Map<string, StrictFamily> {
+/** Checks `text` strictly and returns its families by name. Throws on the first violation. */
+export function strictParse(text: string): Map<string, StrictFamily> {
+  if (text.length > 0 && !text.endsWith("\n"))
+    throw new Error("strict Prometheus check: text does not end with a newline");
   const families = new Map<string, StrictFamily>();
   const closed = new Set<string>();
+  const series = new Set<string>();
   let current: string | null = null;
-  const open = (name: string, line: number): StrictFamily => {
-    if (current !== name) {
-      if (closed.has(name)) throw new Error(`line ${line}: family ${name} is not contiguous`);
-      if (current) closed.add(current);
-      current = name;
-    }
-    let f = families.get(name);
-    if (!f) {
-      f = { name, type: null, help: null, samples: [] };
-      families.set(name, f);
-    }
-    return f;
+  const enter = (name: string, lineNo: number, line: string) => {
+    if (current === name) return;
+    if (closed.has(name) || families.has(name)) fail(lineNo, line, `family ${name} is not contiguous`);
+    if (current) closed.add(current);
+    current = name;
   };
-  if (text.length && !text.endsWith("\n")) throw new Error("text does not end with a newline");
-  text.split("\n").forEach((raw, idx) => {
-    const line = idx + 1;
-    if (raw.trim() === "") return;
-    if (raw.startsWith("#")) {
-      const m = /^# (HELP|TYPE) (\S+)(?: (.*))?$/.exec(raw);
-      if (!m) return; // plain comment
+  const lines = text.split("\n");
+  lines.pop();
+  lines.forEach((line, idx) => {
+    const lineNo = idx + 1;
+    // The 0.0.4 format ignores empty lines (prom-client writes one between families).
+    if (line === "") return;
+    if (line.startsWith("#")) {
+      const m = /^# (HELP|TYPE) (\S+)(?: (.*))?$/.exec(line);
+      if (!m) {
+        if (/^#\s*(HELP|TYPE)\b/.test(line)) fail(lineNo, line, "malformed HELP/TYPE line");
+        return; // plain comment
+      }
       const [, kind, name, rest = ""] = m;
-      if (!METRIC.test(name)) throw new Error(`line ${line}: bad metric name ${name}`);
-      const f = open(name, line);
+      if (!METRIC.test(name)) fail(lineNo, line, `bad metric name ${name}`);
+      if (current !== name) {
+        enter(name, lineNo, line);
+        families.set(name, { name, help: null, type: "untyped", samples: [] });
+      }
+      const f = families.get(name) as StrictFamily;
+      if (f.samples.length > 0) fail(lineNo, line, `${kind} after samples of ${name}`);
       if (kind === "HELP") {
-        if (f.help !== null) throw new Error(`line ${line}: second HELP for ${name}`);
-        f.help = rest;
+        if (f.help !== null) fail(lineNo, line, `second HELP for ${name}`);
+        if (/\\[^\\n]/.test(rest.replaceAll("\\\\", ""))) fail(lineNo, line, "bad escape in HELP");
+        f.help = rest.replaceAll("\\n", "\n").replaceAll("\\\\", "\\");
       } else {
-        if (f.type !== null) throw new Error(`line ${line}: second TYPE for ${name}`);
-        if (f.samples.length) throw new Error(`line ${line}: TYPE after samples of ${name}`);
-        if (!TYPES.has(rest)) throw new Error(`line ${line}: unknown type ${rest}`);
+        if ((f as StrictFamily & { typed?: boolean }).typed) fail(lineNo, line, `second TYPE for ${name}`);
+        if (!TYPES.has(rest)) fail(lineNo, line, `bad type ${rest}`);
         f.type = rest;
+        (f as StrictFamily & { typed?: boolean }).typed = true;
       }
       return;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$/.exec(raw);
-    if (!m) throw new Error(`line ${line}: malformed sample ${JSON.stringify(raw)}`);
-    const [, name, , labelText = "", valueText] = m;
-    const value = valueText === "+Inf" ? Infinity : valueText === "-Inf" ? -Infinity : Number(valueText);
-    if (Number.isNaN(value) && valueText !== "NaN") throw new Error(`line ${line}: bad value ${valueText}`);
-    const f = open(familyOf(name, families), line);
-    const labels = parseLabels(labelText, line);
-    const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
-    if (f.samples.some((s) => `${s.name}${JSON.stringify(Object.entries(s.labels).sort())}` === key)) {
-      throw new Error(`line ${line}: duplicate series ${key}`);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: (-?\d+))?$/.exec(line);
+    if (!m) fail(lineNo, line, "malformed sample line");
+    const [, name, labelBody = "", valueText] = m;
+    if (!FLOAT.test(valueText)) fail(lineNo, line, `bad value ${valueText}`);
+    const labels = parseLabels(labelBody, lineNo, line);
+    const famName = familyOf(name, families);
+    if (current !== famName) {
+      enter(famName, lineNo, line);
+      families.set(famName, { name: famName, help: null, type: "untyped", samples: [] });
     }
-    f.samples.push({ name, labels, value });
+    const key = `${name}{${Object.entries(labels)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(",")}}`;
+    if (series.has(key)) fail(lineNo, line, `series ${key} repeated`);
+    series.add(key);
+    const value =
+      valueText === "NaN"
+        ? Number.NaN
+        : valueText.endsWith("Inf")
+          ? (valueText[0] === "-" ? -1 : 1) * Number.POSITIVE_INFINITY
+          : Number(valueText);
+    (families.get(famName) as StrictFamily).samples.push({ name, labels, value });
   });
   return families;
 }

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { ComputeApi } from "../compute-api.js";
-import { sendError, sendThrown } from "./http-io.js";
+import { sendThrown } from "./http-io.js";
 import type { Route } from "./route.js";
 import { matchRoute } from "./router.js";
 
@@ -80,5 +80,3 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       }),
   };
 }
-
-export { sendError };
