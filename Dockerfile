@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # compute_ctl in a container: the agent (Node 20) next to PostgreSQL 15 from Debian bookworm's own
-# packages, running as the `postgres` user. Multi-stage: TypeScript is compiled in `build`; the
-# runtime gets only production dependencies. No native Node modules are used, so the same file
-# builds for linux/amd64 and linux/arm64 (docker buildx build --platform linux/amd64,linux/arm64 .).
+# packages, running as the `postgres` user. Multi-stage: `build` bundles the TypeScript and every
+# dependency with esbuild into dist/ (bin/build-bundle.mjs); the runtime gets that bundle and no
+# node_modules at all. No native Node modules are used, so the same file builds for linux/amd64
+# and linux/arm64 (docker buildx build --platform linux/amd64,linux/arm64 .).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -11,7 +12,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would build before the sources are here.
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY bin/build-bundle.mjs ./bin/build-bundle.mjs
 COPY src ./src
 COPY gen ./gen
 RUN npm run build
@@ -31,8 +32,8 @@ RUN set -eux; \
     rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+# package.json: the version (`--version`, /info) and the install root the agent finds docs by.
+COPY package.json ./
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 # Served at GET /openapi.json (found next to package.json).

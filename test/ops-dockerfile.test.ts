@@ -1,26 +1,18 @@
 // What can be checked of the container without a Docker engine: the Dockerfile parses into the
 // stages we expect, every COPY source exists and survives .dockerignore (or is produced by the
-// build stage), the runtime stage installs production dependencies only (so every package the
-// compiled code imports must be a production dependency), and the image's /app layout, rebuilt
-// from the COPY lines with a clean compile, runs the entrypoint.
+// build stage), the code bundled into the image imports production dependencies only, and the
+// image's /app layout, rebuilt from the COPY lines with a clean bundle and without any
+// node_modules, runs the entrypoint and serves its API.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-} from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { builtinModules } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { parseCli } from "../src/cli/args.js";
 import { REPO } from "./support/agent.js";
+import { freePort } from "./support/ports.js";
 
 interface Instruction {
   keyword: string;
@@ -121,7 +113,8 @@ const ignore = readFileSync(path.join(REPO, ".dockerignore"), "utf8")
   .filter((l) => l && !l.startsWith("#"));
 const build = dockerfile.stages.find((s) => s.name === "build");
 const runtime = dockerfile.stages[dockerfile.stages.length - 1];
-const tsconfigBuild = JSON.parse(readFileSync(path.join(REPO, "tsconfig.build.json"), "utf8"));
+/** What bin/build-bundle.mjs bundles (the entry points' source trees). */
+const BUNDLED = ["src", "gen"];
 
 const staging = mkdtempSync(path.join(os.tmpdir(), "cct-image-"));
 after(() => rmSync(staging, { recursive: true, force: true }));
@@ -140,7 +133,8 @@ test("two stages on Node 20 bookworm; the runtime has Debian's PostgreSQL 15 and
   assert.match(run(runtime), /apt-get install[^\n]*postgresql-15/);
   assert.match(run(runtime), /postgresql-contrib/);
   assert.match(run(runtime), /create_main_cluster = false/, "no stray cluster from the package's postinst");
-  assert.match(run(runtime), /npm ci --omit=dev --ignore-scripts/);
+  // The bundle carries its dependencies: no npm in the runtime stage.
+  assert.doesNotMatch(run(runtime), /npm (ci|install)/);
   const last = (k: string) => runtime.instructions.filter((i) => i.keyword === k).at(-1)?.args;
   assert.equal(last("USER"), "postgres");
   assert.deepEqual(JSON.parse(last("ENTRYPOINT") ?? "null"), ["/app/bin/compute_ctl"]);
@@ -174,12 +168,10 @@ test("every COPY source exists in the repo and is not excluded by .dockerignore"
       }
     }
   }
-  // The build stage has everything the compile reads.
+  // The build stage has everything the bundler reads.
   const copied = copies(build as Stage).flatMap((c) => c.sources);
-  assert.ok(copied.includes("tsconfig.build.json") && copied.includes("tsconfig.json"));
-  for (const inc of tsconfigBuild.include as string[]) {
-    const top = inc.split("/")[0];
-    assert.ok(copied.includes(top), `build stage copies ${top} (tsconfig.build.json includes ${inc})`);
+  for (const needed of ["package.json", "package-lock.json", "bin/build-bundle.mjs", ...BUNDLED]) {
+    assert.ok(copied.includes(needed), `build stage copies ${needed}`);
   }
 });
 
@@ -187,16 +179,13 @@ test("COPY --from=build takes what the build stage produces", () => {
   for (const c of copies(runtime).filter((x) => x.from !== null)) {
     assert.equal(c.from, "build");
     for (const src of c.sources) {
-      const built = path.posix.join(
-        workdirAt(build as Stage, Number.POSITIVE_INFINITY),
-        tsconfigBuild.compilerOptions.outDir,
-      );
-      assert.equal(src, built, `COPY --from=build ${src} is the compile output`);
+      const built = path.posix.join(workdirAt(build as Stage, Number.POSITIVE_INFINITY), "dist");
+      assert.equal(src, built, `COPY --from=build ${src} is the bundle`);
     }
   }
 });
 
-test("every package the compiled code imports is a production dependency (the image omits dev)", () => {
+test("every package the bundled code imports is a production dependency", () => {
   const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8"));
   const prod = new Set(Object.keys(pkg.dependencies));
   const builtins = new Set(builtinModules);
@@ -219,25 +208,19 @@ test("every package the compiled code imports is a production dependency (the im
       }
     }
   };
-  // The sources that are compiled into the image (not the tests).
-  for (const inc of tsconfigBuild.include as string[]) walk(path.join(REPO, inc.split("/")[0]));
+  // The sources that are bundled into the image (not the tests).
+  for (const dir of BUNDLED) walk(path.join(REPO, dir));
   assert.ok(seen.size > 5, "imports were found");
-  // pino loads its pretty transport by name at run time.
   assert.ok(prod.has("pino-pretty"));
 });
 
-test("the image layout, rebuilt from the COPY lines with a clean compile, runs the entrypoint", () => {
-  // A clean build into the staging dir (type errors are the type-check's business; the emit must happen).
+test("the image layout, rebuilt from the COPY lines with a clean bundle and no node_modules, runs and serves", async () => {
   const outDir = path.join(staging, "build-out");
-  spawnSync(
-    process.execPath,
-    [path.join(REPO, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", outDir],
-    {
-      cwd: REPO,
-      stdio: "ignore",
-    },
-  );
-  assert.ok(existsSync(path.join(outDir, "src/cli/main.js")), "the compile produced dist/src/cli/main.js");
+  execFileSync(process.execPath, [path.join(REPO, "bin/build-bundle.mjs"), "--outdir", outDir], {
+    cwd: REPO,
+  });
+  assert.ok(existsSync(path.join(outDir, "cli/main.js")), "the bundle has dist/cli/main.js");
+  assert.ok(existsSync(path.join(outDir, "exporter/main.js")), "the bundle has dist/exporter/main.js");
 
   const root = path.join(staging, "rootfs");
   for (const c of copies(runtime)) {
@@ -253,24 +236,55 @@ test("the image layout, rebuilt from the COPY lines with a clean compile, runs t
     }
   }
   const app = path.join(root, "app");
-  // `npm ci --omit=dev` in the image; here the repo's modules stand in (the test above checks the split).
-  symlinkSync(path.join(REPO, "node_modules"), path.join(app, "node_modules"));
+  assert.equal(existsSync(path.join(app, "node_modules")), false, "the image has no node_modules");
   const entry = path.join(app, "bin/compute_ctl");
   const help = execFileSync(entry, ["--help"], { encoding: "utf8" });
   assert.match(help, /^compute_ctl - control agent/);
   assert.match(help, /--external-http-port/);
   const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8"));
   assert.equal(execFileSync(entry, ["--version"], { encoding: "utf8" }).trim(), `compute_ctl ${pkg.version}`);
-  // GET /openapi.json finds its YAML in the image layout.
-  const located = execFileSync(
-    process.execPath,
+
+  // The agent itself runs from the layout: an empty compute serves /status and finds
+  // docs/openapi.yaml for GET /openapi.json (pretty logs load pino-pretty from the bundle).
+  const [port, internal, grpc] = [await freePort(), await freePort(), await freePort()];
+  const sockDir = mkdtempSync(path.join(os.tmpdir(), "cct-image-sock-"));
+  const agent = spawn(
+    entry,
     [
-      "--input-type=module",
-      "-e",
-      `const m = await import(${JSON.stringify(path.join(app, "dist/src/compute/ops/install-root.js"))}); console.log(m.installedFile("docs/openapi.yaml"))`,
+      ...["-D", path.join(staging, "pgdata"), "-C", "postgresql://postgres@127.0.0.1:1/postgres"],
+      ...["--http-host", "127.0.0.1", "--external-http-port", String(port)],
+      ...["--internal-http-port", String(internal), "--grpc-port", String(grpc)],
+      ...["--grpc-socket", path.join(sockDir, "g.sock"), "--log-format", "pretty", "--exit-grace-s", "0"],
     ],
-    { encoding: "utf8" },
-  ).trim();
-  assert.equal(located, path.join(app, "docs/openapi.yaml"));
-  assert.ok(existsSync(located));
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  agent.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => agent.once("exit", (code) => r(code)));
+  try {
+    const status = await waitForHttp(`http://127.0.0.1:${port}/status`);
+    assert.equal(((await status.json()) as { status: string }).status, "empty");
+    const spec = await fetch(`http://127.0.0.1:${port}/openapi.json`);
+    assert.equal(spec.status, 200);
+    assert.match(((await spec.json()) as { openapi: string }).openapi, /^3\./);
+  } finally {
+    agent.kill("SIGTERM");
+    assert.equal(await exited, 0, stderr);
+    rmSync(sockDir, { recursive: true, force: true });
+  }
+  assert.match(stderr, /INFO.*HTTP server listening/, "pretty log lines");
 });
+
+async function waitForHttp(url: string): Promise<Response> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

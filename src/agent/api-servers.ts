@@ -2,6 +2,7 @@
 // REST (no auth), and later the gRPC/Connect listeners.
 import type { Logger } from "pino";
 import type { ComputeApi } from "../api/compute-api.js";
+import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { externalRoutes, internalRoutes } from "../api/rest/router.js";
 import { type RequestAuthorizer, type RestServer, startRestServer } from "../api/rest/server.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
@@ -32,7 +33,12 @@ export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise
   });
 }
 
-export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: Logger): Promise<ApiServers> {
+export async function startApiServers(
+  rt: ComputeRuntime,
+  api: ComputeApi,
+  log: Logger,
+  early?: EarlyListeners,
+): Promise<ApiServers> {
   const o = rt.options;
   const authorizer = await launchAuthorizer(rt, log);
   // gRPC/Connect loads ~0.2 s of libraries on the main thread: with a spec at launch it waits
@@ -53,6 +59,7 @@ export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: 
       api,
       log,
       authorizer,
+      early: early?.external,
     }),
     startRestServer({
       name: "internal",
@@ -62,6 +69,7 @@ export async function startApiServers(rt: ComputeRuntime, api: ComputeApi, log: 
       api,
       log,
       authorizer: null,
+      early: early?.internal,
     }),
   ]);
   const grpc = grpcStarting.then(

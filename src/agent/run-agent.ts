@@ -1,18 +1,14 @@
-// The composition root: loads the launch config, builds the runtime, starts the API servers and
-// the background services, runs the compute, and returns the process exit code.
+// The composition root: loads the launch config, builds the runtime, starts the compute, then
+// loads and starts the API servers and the background services (agent-services.ts), and returns
+// the process exit code.
 import type { Logger } from "pino";
+import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
 import type { AgentOptions } from "../cli/options.js";
-import { createComputeApi } from "../compute/compute-api-impl.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { startCompute } from "../compute/start-compute.js";
-import { AgentMetrics } from "../metrics/agent-metrics.js";
-import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser } from "../postgres/os-user.js";
-import { startApiServers } from "./api-servers.js";
-import { startBackgroundServices } from "./background-services.js";
-import { createExporterAccess } from "./exporter-access.js";
 import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
 
@@ -26,43 +22,30 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export async function runAgent(options: AgentOptions, log: Logger): Promise<number> {
-  const metrics = new AgentMetrics();
-  const launch = await loadLaunchConfig(options, log, (status) =>
-    metrics.cplaneRequests.inc({ rpc: "GetConfig", http_status: status }),
-  );
+export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
+  // Control-plane attempts are counted once the metrics exist (after the start has begun).
+  const controlPlaneAttempts: string[] = [];
+  const launch = await loadLaunchConfig(options, log, (status) => controlPlaneAttempts.push(status));
   const pg = resolvePgBinaries(options.pgbin);
   const osUser = postgresOsUser(options.pgUser);
   const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
-  metrics.follow(rt.state);
   rt.state.subscribe((s, prev) =>
     log.info(
       { from: prev.status, to: s.status, error: s.error ?? undefined },
       `compute status ${prev.status} -> ${s.status}`,
     ),
   );
-  const exporter = createExporterAccess(rt, log);
-  const api = createComputeApi(rt, metrics, exporter);
-
   const skipGrace = new AbortController();
   const removeSignals = installSignalHandlers(rt, () => skipGrace.abort());
-  const monitor = new ActivityMonitor({
-    connstr: options.connstr,
-    intervalMs: options.monitorIntervalMs,
-    activity: rt.activity,
-    downtime: {
-      setCurrentDowntimeMs: (ms) => metrics.currentDowntimeMs.set(ms),
-      addDowntimeMs: (ms) => metrics.downtimeMsTotal.inc(ms),
-    },
-    log: log.child({ component: "activity_monitor" }),
-  });
-  const background = startBackgroundServices(rt, metrics, exporter, monitor);
 
-  // The start pipeline and the API listeners come up concurrently.
+  // The start pipeline first; the API and the services load and come up while it runs (REST
+  // ports are bound already: requests wait for their handler, see early-listener.ts).
   if (launch.spec) void startCompute(rt, launch.spec, "launch");
-  let servers: Awaited<ReturnType<typeof startApiServers>>;
+  const { startAgentServices } = await import("./agent-services.js");
+  const { background, servers: starting } = startAgentServices(rt, log, { early, controlPlaneAttempts });
+  let servers: Awaited<typeof starting>;
   try {
-    servers = await startApiServers(rt, api, log);
+    servers = await starting;
   } catch (err) {
     // Without an API the compute cannot be managed: stop what the pipeline started.
     rt.shutdown.abort(err);

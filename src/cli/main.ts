@@ -1,7 +1,9 @@
-// Process entry point of compute_ctl: parse flags, run the agent, exit with its code.
+// Process entry point of compute_ctl: parse flags, bind the REST ports, then load and run the
+// agent, and exit with its code. Only the flag parser and node:http are loaded before the ports
+// are bound; the agent itself (~50 ms of module loading) comes after.
+import "../postgres/skip-undici.js";
 import { readFileSync } from "node:fs";
-import { runAgent } from "../agent/run-agent.js";
-import { createLogger, maskSecrets } from "../log/logger.js";
+import { listenEarly } from "../api/rest/early-listener.js";
 import { HELP, parseCli, UsageError } from "./args.js";
 
 function version(): string {
@@ -34,9 +36,14 @@ async function main(): Promise<number> {
     process.stdout.write(`compute_ctl ${version()}\n`);
     return 0;
   }
-  const log = createLogger({ format: parsed.options.logFormat });
+  const early = listenEarly(parsed.options);
+  const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([
+    import("../agent/run-agent.js"),
+    import("../log/logger.js"),
+  ]);
+  const log = await openLogger({ format: parsed.options.logFormat });
   try {
-    return await runAgent(parsed.options, log);
+    return await runAgent(parsed.options, log, early);
   } catch (err) {
     const msg = maskSecrets(err instanceof Error ? err.message : String(err));
     log.fatal({ error: msg }, "compute_ctl failed");

@@ -26,7 +26,7 @@ export interface StartExporterOptions {
   /** Where the working-set estimator survives restarts; default a file in the temp dir per PGDATA; null: nowhere. */
   stateFile?: string | null;
   restart?: { minMs?: number; maxMs?: number; resetAfterMs?: number };
-  /** The exporter entry; default the sibling `main.js` (`main.ts` when running from source). */
+  /** The exporter entry; default the exporter's `main.js` (`main.ts` when running from source). */
   entry?: string;
 }
 
@@ -43,7 +43,11 @@ const STOP_GRACE_MS = 3000;
 
 function defaultEntry(): string {
   const here = fileURLToPath(import.meta.url);
-  return path.join(path.dirname(here), `main${path.extname(here)}`);
+  const dir = path.dirname(here);
+  // In the bundle (bin/build-bundle.mjs) this code sits in dist/chunks/ and the exporter's
+  // entry is dist/exporter/main.js; from source or tsc output it is the sibling main.(ts|js).
+  if (path.basename(dir) === "chunks") return path.join(dir, "..", "exporter", "main.js");
+  return path.join(dir, `main${path.extname(here)}`);
 }
 
 /** Node flags worth passing on (loaders such as tsx); test-runner and debugger flags are not. */

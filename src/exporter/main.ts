@@ -3,7 +3,7 @@
 // process of its own so that whatever happens to it (a crash, a hang, memory growth) stays away
 // from Postgres and the agent; the agent's supervisor restarts it. Exits when told to (SIGTERM,
 // SIGINT) or when the supervising agent goes away (IPC channel closed).
-import "./skip-undici.js";
+import "../postgres/skip-undici.js";
 import { createLogger } from "../log/logger.js";
 import { type ExporterConfig, parseExporterFlags, USAGE } from "./exporter-flags.js";
 import { type RunningExporter, runExporter } from "./run-exporter.js";

@@ -62,9 +62,15 @@ export function redactDeep(value: unknown, depth = 0): unknown {
   return out;
 }
 
-export function createLogger(
-  opts: { format?: LogFormat; level?: string; destination?: number } = {},
-): Logger {
+export interface LoggerOptions {
+  format?: LogFormat;
+  level?: string;
+  destination?: number;
+  /** pino-pretty's stream factory, required for the pretty format (see openLogger). */
+  pretty?: typeof import("pino-pretty");
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.LOG_LEVEL ?? "info";
   const base = {
     level,
@@ -74,12 +80,19 @@ export function createLogger(
     formatters: { log: (obj: Record<string, unknown>) => redactDeep(obj) as Record<string, unknown> },
   };
   if (opts.format === "pretty") {
-    return pino({
-      ...base,
-      transport: { target: "pino-pretty", options: { destination: opts.destination ?? 2, colorize: false } },
-    });
+    if (!opts.pretty) throw new Error("--log-format pretty needs pino-pretty: use openLogger()");
+    // In the process, synchronously: a worker-thread transport would lose the last lines of an
+    // agent that exits right after logging, and the bundled agent has no worker file to start.
+    return pino(base, opts.pretty({ destination: opts.destination ?? 2, colorize: false, sync: true }));
   }
   return pino(base, pino.destination({ dest: opts.destination ?? 2, sync: true }));
+}
+
+/** `createLogger`, loading pino-pretty first when the pretty format is asked for. */
+export async function openLogger(opts: LoggerOptions = {}): Promise<Logger> {
+  if (opts.format !== "pretty" || opts.pretty) return createLogger(opts);
+  const { default: pretty } = await import("pino-pretty");
+  return createLogger({ ...opts, pretty });
 }
 
 function serializeError(e: unknown): unknown {

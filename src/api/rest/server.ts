@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { ComputeApi } from "../compute-api.js";
+import type { EarlyListener } from "./early-listener.js";
 import { sendThrown } from "./http-io.js";
 import type { Route } from "./route.js";
 import { matchRoute } from "./router.js";
@@ -22,6 +23,8 @@ export interface RestServerOptions {
   api: ComputeApi;
   log: Logger;
   authorizer: RequestAuthorizer | null;
+  /** A port bound at agent start (see early-listener.ts); without it the server binds now. */
+  early?: EarlyListener;
 }
 
 export interface RestServer {
@@ -31,7 +34,7 @@ export interface RestServer {
 
 export async function startRestServer(opts: RestServerOptions): Promise<RestServer> {
   const log = opts.log.child({ server: opts.name });
-  const server = http.createServer(async (req, res) => {
+  const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t0 = performance.now();
     const header = req.headers["x-request-id"];
     const requestId = (Array.isArray(header) ? header[0] : header) || randomUUID();
@@ -62,13 +65,20 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       if (!res.headersSent) sendThrown(res, err);
       else res.destroy();
     }
-  });
-  server.keepAliveTimeout = 5000;
-  server.on("clientError", (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
+  };
+  let server: http.Server;
+  if (opts.early) {
+    server = await opts.early.listening;
+    opts.early.attach(handler);
+  } else {
+    server = http.createServer(handler);
+    server.keepAliveTimeout = 5000;
+    server.on("clientError", (_err, socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => resolve());
+    });
+  }
   const port = (server.address() as AddressInfo).port;
   log.info({ host: opts.host, port }, "HTTP server listening");
   return {

@@ -12,14 +12,16 @@ let document: Promise<string> | null = null;
 
 async function loadDocument(): Promise<string> {
   const file = installedFile(OPENAPI_FILE);
-  const { parse } = await import("yaml");
+  // yaml is CommonJS: its functions are on the default export wherever it is loaded from (the
+  // bundle's lazy chunk exports only `default`).
+  const { default: yaml } = await import("yaml");
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
     throw new Error(`cannot read the OpenAPI description ${file}: ${(err as Error).message}`);
   }
-  return JSON.stringify(parse(text));
+  return JSON.stringify(yaml.parse(text));
 }
 
 export const openapiRoute: Route = {
