@@ -94,7 +94,7 @@ export function startBackgroundServices(
       ),
     ]);
   };
-  const unsubscribe = rt.state.subscribe((s) => {
+  const onState = (s: { status: string }) => {
     if (s.status === "running" && !started) {
       started = true;
       monitor.start();
@@ -108,7 +108,10 @@ export function startBackgroundServices(
       }
     }
     if (s.status === "terminated" || s.status.startsWith("termination_pending")) void stopAll();
-  });
+  };
+  const unsubscribe = rt.state.subscribe(onState);
+  // These services are loaded while the compute starts: it may be running already.
+  onState(rt.state.snapshot);
   return {
     async stop() {
       unsubscribe();

@@ -3,7 +3,7 @@
 // otherwise). Parse errors name the JSON path; nothing is touched before this succeeds.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
-import { type ParsedConfig, parseComputeConfig, parseSpec } from "../spec/parse.js";
+import type { ParsedConfig } from "../spec/parse.js";
 import { SpecError } from "../spec/spec-error.js";
 
 export class ConfigSourceError extends Error {
@@ -72,6 +72,7 @@ export async function fetchFromControlPlane(opts: ControlPlaneOptions): Promise<
     if (json.status === "attached" && json.spec == null) {
       throw new ConfigSourceError("control plane says the compute is attached but sent no spec");
     }
+    const { parseComputeConfig } = await import("../spec/parse.js");
     return parseComputeConfig({ spec: json.spec ?? null, compute_ctl_config: json.compute_ctl_config });
   }
   throw new ConfigSourceError(`control plane config fetch failed after 3 attempts: ${lastError}`);
@@ -87,14 +88,20 @@ export async function loadLaunchConfig(
   log: Logger,
   onAttempt?: (httpStatus: string) => void,
 ): Promise<ParsedConfig> {
+  // valibot and the schemas load only when there is something to parse.
+  const parser = () => import("../spec/parse.js");
   try {
     if (opts.specPath) {
-      return {
-        spec: parseSpec(await readJsonFile(opts.specPath, "--spec")),
-        computeCtlConfig: { jwks: { keys: [] } },
-      };
+      const [{ parseSpec }, json] = await Promise.all([parser(), readJsonFile(opts.specPath, "--spec")]);
+      return { spec: parseSpec(json), computeCtlConfig: { jwks: { keys: [] } } };
     }
-    if (opts.configPath) return parseComputeConfig(await readJsonFile(opts.configPath, "--config"));
+    if (opts.configPath) {
+      const [{ parseComputeConfig }, json] = await Promise.all([
+        parser(),
+        readJsonFile(opts.configPath, "--config"),
+      ]);
+      return parseComputeConfig(json);
+    }
     if (opts.controlPlaneUri && opts.computeId) {
       return await fetchFromControlPlane({
         uri: opts.controlPlaneUri,

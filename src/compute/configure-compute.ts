@@ -1,7 +1,6 @@
 // POST /configure and the Configure RPC: validate the body, then either start an empty compute
 // with it or reconfigure a running one; resolves once `running`, throws when it ends `failed`.
 import type { StatusView } from "../api/compute-api.js";
-import { parseConfigurationRequest } from "../spec/parse.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
@@ -11,7 +10,10 @@ import { startCompute } from "./start-compute.js";
 import { displayStatus } from "./status.js";
 import { statusView } from "./status-view.js";
 
-function parseBody(body: unknown): ComputeSpec {
+// The spec parser (valibot and the schemas) is loaded on first use: an agent starting without a
+// spec does not need it to answer probes.
+async function parseBody(body: unknown): Promise<ComputeSpec> {
+  const { parseConfigurationRequest } = await import("../spec/parse.js");
   try {
     const parsed = parseConfigurationRequest(body);
     if (!parsed.spec) throw new SpecError("$.spec", "required field is missing");
@@ -23,7 +25,7 @@ function parseBody(body: unknown): ComputeSpec {
 }
 
 export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
-  const spec = parseBody(body);
+  const spec = await parseBody(body);
   const status = rt.state.status;
   if (status === "empty") {
     const now = new Date();

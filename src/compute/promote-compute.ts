@@ -2,7 +2,6 @@
 // replay LSN, pg_promote, checks it is writable (src/postgres/promote.ts, single-flight), then
 // switches the spec's mode to the supplied primary spec: the config is rewritten without the
 // replica's lines and the spec's roles/databases are applied, as on a live reconfiguration.
-import { parseSpec } from "../spec/parse.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
@@ -18,13 +17,14 @@ export interface PromoteOutcome {
   lsn: string;
 }
 
-function parsePromoteBody(body: unknown): { spec: ComputeSpec; walFlushLsn: string | null } {
+async function parsePromoteBody(body: unknown): Promise<{ spec: ComputeSpec; walFlushLsn: string | null }> {
   if (typeof body !== "object" || body === null)
     throw new OperationError("invalid_argument", "expected a JSON object");
   const b = body as { spec?: unknown; wal_flush_lsn?: unknown };
   if (b.wal_flush_lsn != null && typeof b.wal_flush_lsn !== "string") {
     throw new OperationError("invalid_argument", "invalid spec at $.wal_flush_lsn: expected an LSN string");
   }
+  const { parseSpec } = await import("../spec/parse.js");
   try {
     if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing");
     return {
@@ -38,7 +38,7 @@ function parsePromoteBody(body: unknown): { spec: ComputeSpec; walFlushLsn: stri
 }
 
 export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise<PromoteOutcome> {
-  const { spec, walFlushLsn } = parsePromoteBody(body);
+  const { spec, walFlushLsn } = await parsePromoteBody(body);
   const current = rt.spec;
   if (rt.state.status !== "running" || !current) {
     throw new OperationError("failed_precondition", `cannot promote in status ${rt.state.status}`);

@@ -1,0 +1,44 @@
+// What the agent runs around the compute: its metrics, the API (REST and gRPC/Connect), the
+// activity monitor and the background services. Loaded by run-agent.ts after the start pipeline
+// has been kicked off, so this module graph (prom-client, the routes, the API facade) loads
+// while data is copied rather than before.
+import type { Logger } from "pino";
+import type { EarlyListeners } from "../api/rest/early-listener.js";
+import { createComputeApi } from "../compute/compute-api-impl.js";
+import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import { AgentMetrics } from "../metrics/agent-metrics.js";
+import { ActivityMonitor } from "../monitor/activity-monitor.js";
+import { type ApiServers, startApiServers } from "./api-servers.js";
+import { type BackgroundServices, startBackgroundServices } from "./background-services.js";
+import { createExporterAccess } from "./exporter-access.js";
+
+export interface AgentServices {
+  readonly background: BackgroundServices;
+  /** The listeners; rejects when one cannot be started (the agent then stops). */
+  readonly servers: Promise<ApiServers>;
+}
+
+export function startAgentServices(
+  rt: ComputeRuntime,
+  log: Logger,
+  opts: { early?: EarlyListeners; controlPlaneAttempts: readonly string[] },
+): AgentServices {
+  const metrics = new AgentMetrics();
+  for (const status of opts.controlPlaneAttempts)
+    metrics.cplaneRequests.inc({ rpc: "GetConfig", http_status: status });
+  metrics.follow(rt.state);
+  const exporter = createExporterAccess(rt, log);
+  const api = createComputeApi(rt, metrics, exporter);
+  const monitor = new ActivityMonitor({
+    connstr: rt.options.connstr,
+    intervalMs: rt.options.monitorIntervalMs,
+    activity: rt.activity,
+    downtime: {
+      setCurrentDowntimeMs: (ms) => metrics.currentDowntimeMs.set(ms),
+      addDowntimeMs: (ms) => metrics.downtimeMsTotal.inc(ms),
+    },
+    log: log.child({ component: "activity_monitor" }),
+  });
+  const background = startBackgroundServices(rt, metrics, exporter, monitor);
+  return { background, servers: startApiServers(rt, api, log, opts.early) };
+}
