@@ -6,6 +6,7 @@ import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeSpec } from "../spec/types.js";
 import { planStartup } from "../startup/plan.js";
 import type { StartupContext } from "../startup/startup-context.js";
+import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
@@ -53,12 +54,17 @@ export async function startCompute(
       rt.postmaster = pm;
       supervisePostmaster(rt, pm);
     },
+    // Load what the spec apply needs while Postgres starts (not earlier: during the copy the
+    // event loop is the bottleneck).
+    onPostgresSpawned: () => {
+      void import("pg").catch(() => {});
+      if (spec.mode.kind === "primary") void import("../reconcile/index.js").catch(() => {});
+    },
   };
   // Time from the start of this start (agent exec, or the spec's arrival) to the first step.
   rt.timings.record("agent_start_ms", Date.now() - rt.state.snapshot.startTime.getTime());
-  // Warm up modules the last step needs while data is copied and Postgres starts.
-  void import("pg").catch(() => {});
-  if (spec.mode.kind === "primary") void import("../reconcile/index.js").catch(() => {});
+  // Independent of the data directory: overlaps emptying it.
+  plan.source.warmUp?.(sourceContext(ctx));
   try {
     await runSteps(plan.steps, ctx, { log, record: ctx.record });
     rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];

@@ -31,6 +31,12 @@ export interface SourceResult {
 export interface DataSourceStep {
   /** Step name as it appears in logs and phase timings. */
   readonly name: string;
+  /**
+   * Starts work that does not need the data directory (e.g. finding and reading the template),
+   * called as the pipeline starts so it overlaps emptying the data directory; `prepare` then
+   * picks up its result. Optional, never throws (`prepare` reports the failure).
+   */
+  warmUp?(ctx: SourceContext): void;
   prepare(ctx: SourceContext): Promise<SourceResult>;
   /**
    * Called after Postgres stopped following a fast termination of a primary; returns the final

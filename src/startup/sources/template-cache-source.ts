@@ -33,28 +33,52 @@ function ms(t0: number): number {
   return Math.round((performance.now() - t0) * 10) / 10;
 }
 
+type Found =
+  | { readonly ok: true; readonly cache: TemplateCache; readonly key: TemplateKey; readonly found: Lookup }
+  | { readonly ok: false; readonly summary: string; readonly error: string };
+
+/** Opens the cache and looks the template up; failures become a message (initdb then runs). */
+async function findTemplate(cacheDir: string, ctx: SourceContext): Promise<Found> {
+  let cache: TemplateCache;
+  try {
+    cache = await TemplateCache.open(cacheDir);
+  } catch (err) {
+    return {
+      ok: false,
+      summary: "template cache unavailable, running initdb",
+      error: (err as Error).message,
+    };
+  }
+  try {
+    const key = await templateKey(ctx);
+    return { ok: true, cache, key, found: await cache.lookup(key) };
+  } catch (err) {
+    return { ok: false, summary: "template cache unreadable, running initdb", error: (err as Error).message };
+  }
+}
+
 /** The initdb source backed by the template cache in `cacheDir`. */
 export function cachedInitdbSource(cacheDir: string): DataSourceStep {
+  // Looked up once per start: by warmUp while the data directory is emptied, else by prepare.
+  let finding: Promise<Found> | null = null;
+  const find = (ctx: SourceContext) => {
+    finding ??= findTemplate(cacheDir, ctx);
+    return finding;
+  };
   return {
     name: "initdb",
+    warmUp(ctx) {
+      void find(ctx);
+    },
     async prepare(ctx): Promise<SourceResult> {
       const log = ctx.log.child({ template_cache: cacheDir });
       const owner: Owner | null = ctx.osUser ? { uid: ctx.osUser.uid, gid: ctx.osUser.gid } : null;
-      let cache: TemplateCache;
-      try {
-        cache = await TemplateCache.open(cacheDir);
-      } catch (err) {
-        log.warn({ error: (err as Error).message }, "template cache unavailable, running initdb");
+      const lookup = await find(ctx);
+      if (!lookup.ok) {
+        log.warn({ error: lookup.error }, lookup.summary);
         return initdbSource().prepare(ctx);
       }
-      const key = await templateKey(ctx);
-      let found: Lookup;
-      try {
-        found = await cache.lookup(key);
-      } catch (err) {
-        log.warn({ error: (err as Error).message }, "template cache unreadable, running initdb");
-        return initdbSource().prepare(ctx);
-      }
+      const { cache, key, found } = lookup;
       if (found.kind === "hit") {
         const t0 = performance.now();
         try {

@@ -1,20 +1,25 @@
 // Fills the empty data directory from the spec's data source (initdb, base backup, Neon).
+import type { SourceContext } from "../sources/data-source.js";
 import type { StartupContext } from "../startup-context.js";
 import type { Step } from "./step.js";
+
+export function sourceContext(ctx: StartupContext): SourceContext {
+  return {
+    pgdata: ctx.options.pgdata,
+    spec: ctx.spec,
+    pg: ctx.pg,
+    osUser: ctx.osUser,
+    connstr: ctx.options.connstr,
+    log: ctx.log.child({ source: ctx.source.name }),
+    signal: ctx.signal,
+    record: ctx.record,
+  };
+}
 
 export const fetchDataStep: Step<StartupContext> = {
   name: "fetch_data",
   metric: "fetch_data_ms",
   async run(ctx) {
-    ctx.sourceResult = await ctx.source.prepare({
-      pgdata: ctx.options.pgdata,
-      spec: ctx.spec,
-      pg: ctx.pg,
-      osUser: ctx.osUser,
-      connstr: ctx.options.connstr,
-      log: ctx.log.child({ source: ctx.source.name }),
-      signal: ctx.signal,
-      record: ctx.record,
-    });
+    ctx.sourceResult = await ctx.source.prepare(sourceContext(ctx));
   },
 };

@@ -27,6 +27,7 @@ export const startPostgresStep: Step<StartupContext> = {
       readyTimeoutMs: ctx.options.pgReadyTimeoutS * 1000,
       onSpawn: (pid) => {
         if (ctx.options.autoscaling) placeInCgroup(ctx, pid);
+        ctx.onPostgresSpawned?.();
       },
     });
     ctx.onPostmaster(ctx.postmaster);
