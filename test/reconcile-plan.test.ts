@@ -43,6 +43,7 @@ function snapshot(over: Partial<CatalogSnapshot> = {}): CatalogSnapshot {
     systemDatabase: "postgres",
     serverVersion: 150000,
     preloadLibraries: [],
+    fsync: true,
     roles: [
       role("postgres", null, {
         superuser: true,
@@ -541,6 +542,38 @@ describe("reconcile plan", () => {
     assert.deepEqual(
       statementsOf(plan, "alter_databases").map((x) => x.sql),
       [`ALTER DATABASE "d2" OWNER TO "renamed"`],
+    );
+  });
+
+  it("copies new databases with FILE_COPY when fsync is off or they are many, never on neon storage", () => {
+    const owner = { name: "o", encrypted_password: null, options: null };
+    const dbs = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: `d${i}`, owner: "o", options: null }));
+    const creates = (over: Partial<CatalogSnapshot>, n: number) =>
+      statementsOf(
+        planSpec({ spec: spec([owner], dbs(n)), snapshot: snapshot(over), privilegedRole: PRIV }),
+        "create_databases",
+      ).map((x) => x.sql);
+    // fsync on: the default strategy for a few, FILE_COPY from BULK_CREATE (4) on.
+    assert.deepEqual(creates({}, 2), [`CREATE DATABASE "d0" OWNER "o"`, `CREATE DATABASE "d1" OWNER "o"`]);
+    assert.ok(creates({}, 4).every((q) => q.includes("STRATEGY FILE_COPY")));
+    // fsync off: its forced checkpoints are nearly free, so even one database is file-copied.
+    assert.deepEqual(creates({ fsync: false }, 1), [`CREATE DATABASE "d0" STRATEGY FILE_COPY OWNER "o"`]);
+    // Neon storage only has what is WAL-logged: never FILE_COPY, however many and whatever fsync.
+    const neon = { preloadLibraries: ["neon"], fsync: false };
+    assert.ok(creates(neon, 6).every((q) => !q.includes("STRATEGY")));
+    // A strategy the spec names wins.
+    const named = planSpec({
+      spec: spec(
+        [owner],
+        [{ name: "w", owner: "o", options: [{ name: "STRATEGY", value: "WAL_LOG", vartype: "string" }] }],
+      ),
+      snapshot: snapshot({ fsync: false }),
+      privilegedRole: PRIV,
+    });
+    assert.equal(
+      statementsOf(named, "create_databases").filter((x) => x.sql.includes("FILE_COPY")).length,
+      0,
     );
   });
 });

@@ -30,6 +30,8 @@ export interface CatalogSnapshot {
   serverVersion: number;
   /** shared_preload_libraries as the running server has it. */
   preloadLibraries: string[];
+  /** The server's `fsync` setting (off makes forced checkpoints nearly free). */
+  fsync: boolean;
   roles: RoleState[];
   databases: DatabaseState[];
   /** Predefined (pg_*) roles the privileged role is a member of, directly or not. */
@@ -56,6 +58,7 @@ function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean }): s
     "pg_catalog.current_database() AS system_database",
     "pg_catalog.current_setting('server_version_num')::int AS server_version",
     "pg_catalog.current_setting('shared_preload_libraries') AS preload",
+    "pg_catalog.current_setting('fsync')::bool AS fsync",
     `(SELECT coalesce(json_agg(json_build_array(a.oid::int8, a.rolname, a.rolpassword, a.rolsuper, a.rolinherit,
       a.rolcreaterole, a.rolcreatedb, a.rolcanlogin, a.rolreplication, a.rolbypassrls, a.rolconnlimit,
       a.rolvaliduntil)), '[]') FROM pg_catalog.pg_authid a) AS roles`,
@@ -93,6 +96,7 @@ type Row = {
   system_database: string;
   server_version: number;
   preload: string;
+  fsync: boolean;
   roles: [
     number,
     string,
@@ -148,6 +152,7 @@ export async function readCatalogSnapshot(
       .split(",")
       .map((s) => s.trim().replace(/^"(.*)"$/, "$1"))
       .filter(Boolean),
+    fsync: r.fsync,
     roles: r.roles.map(
       ([
         oid,
