@@ -14,7 +14,8 @@
 // reader copying from it at that moment fails verification (and falls back) rather than
 // reading a half-deleted tree.
 import { randomBytes } from "node:crypto";
-import { chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { chown, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { copyVerified, type Owner } from "./template-cache-copy.js";
 import { sameKey, type TemplateKey, templateDirName } from "./template-cache-key.js";
@@ -54,12 +55,16 @@ export function majorVersion(postgresVersion: string): string | null {
 export class TemplateCache {
   private constructor(readonly dir: string) {}
 
-  /** Creates the cache directory (mode 0700) when it does not exist. Throws when it cannot. */
+  /**
+   * Creates the cache directory (mode 0700) when it does not exist. Throws when it cannot.
+   * open and lookup use synchronous calls (a few syscalls and one ~100 KB read): at the start of
+   * a cold start they then finish before the event loop turns to loading the agent's API.
+   */
   static async open(dir: string): Promise<TemplateCache> {
     const abs = path.resolve(dir);
     try {
-      await mkdir(abs, { recursive: true, mode: 0o700 });
-      const st = await stat(abs);
+      mkdirSync(abs, { recursive: true, mode: 0o700 });
+      const st = statSync(abs);
       if (!st.isDirectory()) throw new Error("not a directory");
       // Whoever can write here decides what every later compute starts from.
       const uid = process.getuid?.();
@@ -83,12 +88,12 @@ export class TemplateCache {
     let dirIno: bigint;
     let text: string;
     try {
-      dirIno = (await stat(dir, { bigint: true })).ino;
-      text = await readFile(path.join(dir, "manifest.json"), "utf8");
+      dirIno = statSync(dir, { bigint: true }).ino;
+      text = readFileSync(path.join(dir, "manifest.json"), "utf8");
     } catch (err) {
       if (errCode(err) === "ENOENT") {
         // A directory without a manifest is damaged; no directory at all is a plain miss.
-        const exists = await stat(dir, { bigint: true }).catch(() => null);
+        const exists = statSync(dir, { bigint: true, throwIfNoEntry: false });
         return exists
           ? { kind: "damaged", reason: "manifest.json is missing", dirIno: exists.ino }
           : { kind: "missing" };
@@ -111,7 +116,10 @@ export class TemplateCache {
     // The version marker is covered by the manifest check during the copy too; reading it here
     // (one small file) also rejects a manifest that was edited to claim another version.
     const dataDir = path.join(dir, "data");
-    const marker = await readFile(path.join(dataDir, "PG_VERSION"), "utf8").catch(() => null);
+    let marker: string | null = null;
+    try {
+      marker = readFileSync(path.join(dataDir, "PG_VERSION"), "utf8");
+    } catch {}
     const major = majorVersion(manifest.postgresVersion);
     if (marker === null || major === null || marker.trim() !== major) {
       return {
