@@ -39,7 +39,7 @@ function newestMtime(dir: string): number {
 
 /** The benchmarks run the compiled agent (bin/compute_ctl): rebuild it when src/ is newer. */
 function ensureBuild(): void {
-  const built = path.join(REPO, "dist/src/cli/main.js");
+  const built = path.join(REPO, "dist/cli/main.js");
   if (existsSync(built) && statSync(built).mtimeMs >= newestMtime(path.join(REPO, "src"))) return;
   console.error("bench: dist/ is older than src/, running npm run build");
   try {
@@ -58,7 +58,33 @@ function postgresVersion(): string {
   }
 }
 
-function machine(command: string, started: Date): string {
+/** ms for `node -e 0`, median of 7, in the given environment. */
+function nodeBoot(env: NodeJS.ProcessEnv): number {
+  const runs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    execFileSync(process.execPath, ["-e", "0"], { env });
+    runs.push(performance.now() - t0);
+  }
+  return runs.sort((a, b) => a - b)[3];
+}
+
+/**
+ * NODE_EXTRA_CA_CERTS makes every Node process read and parse that CA bundle before running any
+ * code (~40 ms here). Sandboxes set it for their proxies; a compute's container does not. The
+ * benchmarks run every process without it (ours and the Node floors alike) and say so.
+ */
+function cleanEnvironment(): string | null {
+  const ca = process.env.NODE_EXTRA_CA_CERTS;
+  if (!ca) return null;
+  const { NODE_EXTRA_CA_CERTS: _, ...without } = process.env;
+  const withMs = nodeBoot(process.env);
+  const withoutMs = nodeBoot(without);
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  return `- Environment: this machine sets \`NODE_EXTRA_CA_CERTS=${ca}\`, which costs every Node start ${(withMs - withoutMs).toFixed(0)} ms (\`node -e 0\`: ${withMs.toFixed(0)} ms with it, ${withoutMs.toFixed(0)} ms without); the benchmarks unset it for every process they start, ours and the floors alike`;
+}
+
+function machine(command: string, started: Date, envNote: string | null): string {
   const cpus = os.cpus();
   const load = os.loadavg().map((l) => l.toFixed(2));
   return [
@@ -67,6 +93,7 @@ function machine(command: string, started: Date): string {
     `- Load average when the run started: ${load.join(", ")} (other work on the machine shows in every figure; floors are measured in the same rounds)`,
     `- Node ${process.version}, ${postgresVersion()}`,
     `- Command: \`${command}\``,
+    ...(envNote ? [envNote] : []),
   ].join("\n");
 }
 
@@ -109,7 +136,7 @@ async function main(): Promise<void> {
   const selected = only.length ? BENCHMARKS.filter((n) => only.includes(n)) : [...BENCHMARKS];
   const command = only.length ? `npm run bench -- --only ${selected.join(",")}` : "npm run bench";
   const started = new Date();
-  const header = machine(command, started);
+  const header = machine(command, started, cleanEnvironment());
   ensureBuild();
 
   const sections = previousSections();
