@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
 import { AGENT_BIN, minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
@@ -39,6 +41,34 @@ test("a spec with a wrong type or a missing field exits 1 naming the JSON path; 
     assert.deepEqual(readdirSync(pgdata), ["precious"]);
     assert.equal(readFileSync(path.join(pgdata, "precious"), "utf8"), "keep me");
   }
+});
+
+test("a REST port already in use exits 1 naming it, before the data dir is touched", async (t) => {
+  const root = tempDir("ccf-port-");
+  const taken = http.createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+  t.after(() => {
+    taken.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const port = (taken.address() as AddressInfo).port;
+  const pgdata = path.join(root, "pgdata");
+  mkdirSync(pgdata);
+  writeFileSync(path.join(pgdata, "precious"), "keep me");
+  const file = path.join(root, "spec.json");
+  writeFileSync(file, JSON.stringify(minimalSpec()));
+  const r = spawnSync(
+    AGENT_BIN,
+    [
+      ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
+      ...["--http-host", "127.0.0.1", "--external-http-port", String(port), "--internal-http-port", "0"],
+      ...["--grpc-port", "0", "--grpc-socket", path.join(root, "g.sock")],
+    ],
+    { encoding: "utf8", timeout: 10_000 },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`EADDRINUSE.*:${port}`));
+  assert.deepEqual(readdirSync(pgdata), ["precious"]);
 });
 
 test("a setting Postgres rejects ends in failed with Postgres's own error; the agent exits non-zero after the grace period", async () => {

@@ -35,6 +35,9 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
       `compute status ${prev.status} -> ${s.status}`,
     ),
   );
+  // A REST port that cannot be bound fails the agent before the data directory is touched
+  // (the ports were bound first thing; this is known by now).
+  if (early) await Promise.all([early.external.listening, early.internal.listening]);
   const skipGrace = new AbortController();
   const removeSignals = installSignalHandlers(rt, () => skipGrace.abort());
 
