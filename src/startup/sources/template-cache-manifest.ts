@@ -84,16 +84,47 @@ export async function scanTemplate(dataDir: string): Promise<ManifestEntry[]> {
   return entries;
 }
 
-/** Throws TemplateDamagedError unless `st` (an lstat taken now) is the entry as published. */
+/** An entry's identity as numbers, for comparing with an lstat without converting each time. */
+interface ExpectedIdentity {
+  readonly dir: boolean;
+  readonly mode: bigint;
+  readonly size: bigint;
+  readonly ino: bigint;
+  readonly ctimeNs: bigint;
+}
+
+const expected = new WeakMap<ManifestEntry, ExpectedIdentity>();
+
+function expectedOf(entry: ManifestEntry): ExpectedIdentity {
+  let e = expected.get(entry);
+  if (!e) {
+    e = {
+      dir: entry.type === "dir",
+      mode: BigInt(entry.mode),
+      size: BigInt(entry.size),
+      ino: BigInt(entry.ino),
+      ctimeNs: BigInt(entry.ctimeNs),
+    };
+    expected.set(entry, e);
+  }
+  return e;
+}
+
+/**
+ * Throws TemplateDamagedError unless `st` (an lstat taken now) is the entry as published. Runs
+ * once per entry on every cached start, mostly before the JIT has warmed up: it compares
+ * bigints and builds strings only to report a mismatch.
+ */
 export function checkEntry(entry: ManifestEntry, st: BigIntStats): void {
-  const now = entryOf(entry.path, st);
-  const what = entry.path || "data directory";
-  if (now.type !== entry.type) throw new TemplateDamagedError(`${what}: is no longer a ${entry.type}`);
-  if (now.size !== entry.size && entry.type === "file")
-    throw new TemplateDamagedError(`${what}: size ${now.size}, published with ${entry.size}`);
-  if (now.ino !== entry.ino) throw new TemplateDamagedError(`${what}: replaced since publish (new inode)`);
-  if (now.mode !== entry.mode || now.ctimeNs !== entry.ctimeNs)
-    throw new TemplateDamagedError(`${what}: modified since publish (ctime or mode changed)`);
+  const e = expectedOf(entry);
+  const what = () => entry.path || "data directory";
+  if (st.isDirectory() !== e.dir || (!e.dir && !st.isFile()))
+    throw new TemplateDamagedError(`${what()}: is no longer a ${entry.type}`);
+  if (!e.dir && st.size !== e.size)
+    throw new TemplateDamagedError(`${what()}: size ${st.size}, published with ${entry.size}`);
+  if (st.ino !== e.ino) throw new TemplateDamagedError(`${what()}: replaced since publish (new inode)`);
+  if ((st.mode & 0o7777n) !== e.mode || st.ctimeNs !== e.ctimeNs)
+    throw new TemplateDamagedError(`${what()}: modified since publish (ctime or mode changed)`);
 }
 
 /** Parses manifest.json; any deviation from the expected shape means a damaged template. */
