@@ -22,6 +22,22 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * An empty compute's only job is to wait for its spec: load now, while idle, what configuring it
+ * needs (the spec parser, pg, the reconciler), so that none of it is on the path from the spec's
+ * arrival to `running`.
+ */
+function preloadForSpec(): void {
+  setImmediate(() => {
+    void Promise.all([
+      import("../spec/parse.js"),
+      import("pg"),
+      import("../reconcile/index.js"),
+      import("execa"),
+    ]).catch(() => {});
+  });
+}
+
 export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
@@ -49,6 +65,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   let servers: Awaited<typeof starting>;
   try {
     servers = await starting;
+    if (!launch.spec) preloadForSpec();
   } catch (err) {
     // Without an API the compute cannot be managed: stop what the pipeline started.
     rt.shutdown.abort(err);
