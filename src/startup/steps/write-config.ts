@@ -1,6 +1,7 @@
 // Writes postgresql.conf and pg_hba.conf for the spec into the data directory, owned by the
 // Postgres OS user. Also used by live reconfiguration (followed by a reload).
-import { chown, readFile, writeFile } from "node:fs/promises";
+import { chownSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { AgentOptions } from "../../cli/options.js";
 import { parseConnstr } from "../../postgres/connection.js";
@@ -10,9 +11,11 @@ import type { ComputeSpec } from "../../spec/types.js";
 import type { StartupContext } from "../startup-context.js";
 import type { Step } from "./step.js";
 
+// Synchronous: two small files (a few KB). As async calls on the start's busy event loop their
+// completions waited behind other work (4-8 ms measured for what takes well under 1 ms).
 async function writeOwned(file: string, content: string, osUser: OsUser | null): Promise<void> {
-  await writeFile(file, content, { mode: 0o600 });
-  if (osUser) await chown(file, osUser.uid, osUser.gid);
+  writeFileSync(file, content, { mode: 0o600 });
+  if (osUser) chownSync(file, osUser.uid, osUser.gid);
 }
 
 export async function writePostgresqlConf(
