@@ -2,20 +2,8 @@
 // agent, and exit with its code. Only the flag parser and node:http are loaded before the ports
 // are bound; the agent itself (~50 ms of module loading) comes after.
 import "../postgres/skip-undici.js";
-import { readFileSync } from "node:fs";
 import { listenEarly } from "../api/rest/early-listener.js";
 import { HELP, parseCli, UsageError } from "./args.js";
-
-function version(): string {
-  const pkg = new URL("../../../package.json", import.meta.url);
-  const fallback = new URL("../../package.json", import.meta.url);
-  for (const u of [pkg, fallback]) {
-    try {
-      return JSON.parse(readFileSync(u, "utf8")).version;
-    } catch {}
-  }
-  return "unknown";
-}
 
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
@@ -33,7 +21,8 @@ async function main(): Promise<number> {
     return 0;
   }
   if (parsed.kind === "version") {
-    process.stdout.write(`compute_ctl ${version()}\n`);
+    const { agentVersion } = await import("../compute/ops/install-root.js");
+    process.stdout.write(`compute_ctl ${agentVersion()}\n`);
     return 0;
   }
   const early = listenEarly(parsed.options);
