@@ -1,5 +1,5 @@
 // Locates files shipped beside the agent's code (package.json, docs/openapi.yaml) the same way
-// whether the agent runs from src/ (tsx) or from the compiled dist/src/ (and in the container,
+// whether the agent runs from src/ (tsx) or from the bundle in dist/ (dist/chunks/*.js; in the container,
 // where /app holds dist/, docs/ and package.json): walk up from this module to the first
 // directory that has package.json.
 import { existsSync, readFileSync } from "node:fs";
