@@ -168,6 +168,20 @@ test("a manifest that no longer parses is detected and the template rebuilt", as
   assert.ok(run.ctx.metrics.has("template_publish_ms"));
 });
 
+test("a manifest whose identities are not numbers is detected and the template rebuilt", async (t) => {
+  const manifest = path.join(templateData(), "..", "manifest.json");
+  const m = JSON.parse(readFileSync(manifest, "utf8"));
+  m.entries[m.entries.length - 1].ino = "not-a-number";
+  writeFileSync(manifest, JSON.stringify(m));
+  const run = await prepare();
+  t.after(() => run.ctx.cleanup());
+  assert.ok(
+    warnings(run).some((w) => /damaged.*manifest/.test(w)),
+    warnings(run).join(" | "),
+  );
+  assert.ok(run.ctx.metrics.has("template_publish_ms"));
+});
+
 test("a cache directory others can write to is not used", async (t) => {
   const shared = path.join(root, "shared");
   mkdirSync(shared, { mode: 0o777 });

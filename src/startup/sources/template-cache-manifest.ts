@@ -84,47 +84,26 @@ export async function scanTemplate(dataDir: string): Promise<ManifestEntry[]> {
   return entries;
 }
 
-/** An entry's identity as numbers, for comparing with an lstat without converting each time. */
-interface ExpectedIdentity {
-  readonly dir: boolean;
-  readonly mode: bigint;
-  readonly size: bigint;
-  readonly ino: bigint;
-  readonly ctimeNs: bigint;
-}
-
-const expected = new WeakMap<ManifestEntry, ExpectedIdentity>();
-
-function expectedOf(entry: ManifestEntry): ExpectedIdentity {
-  let e = expected.get(entry);
-  if (!e) {
-    e = {
-      dir: entry.type === "dir",
-      mode: BigInt(entry.mode),
-      size: BigInt(entry.size),
-      ino: BigInt(entry.ino),
-      ctimeNs: BigInt(entry.ctimeNs),
-    };
-    expected.set(entry, e);
-  }
-  return e;
-}
-
 /**
  * Throws TemplateDamagedError unless `st` (an lstat taken now) is the entry as published. Runs
  * once per entry on every cached start, mostly before the JIT has warmed up: it compares
  * bigints and builds strings only to report a mismatch.
  */
 export function checkEntry(entry: ManifestEntry, st: BigIntStats): void {
-  const e = expectedOf(entry);
+  const dir = entry.type === "dir";
   const what = () => entry.path || "data directory";
-  if (st.isDirectory() !== e.dir || (!e.dir && !st.isFile()))
+  if (st.isDirectory() !== dir || (!dir && !st.isFile()))
     throw new TemplateDamagedError(`${what()}: is no longer a ${entry.type}`);
-  if (!e.dir && st.size !== e.size)
+  if (!dir && st.size !== BigInt(entry.size))
     throw new TemplateDamagedError(`${what()}: size ${st.size}, published with ${entry.size}`);
-  if (st.ino !== e.ino) throw new TemplateDamagedError(`${what()}: replaced since publish (new inode)`);
-  if ((st.mode & 0o7777n) !== e.mode || st.ctimeNs !== e.ctimeNs)
+  if (st.ino !== BigInt(entry.ino))
+    throw new TemplateDamagedError(`${what()}: replaced since publish (new inode)`);
+  if ((st.mode & 0o7777n) !== BigInt(entry.mode) || st.ctimeNs !== BigInt(entry.ctimeNs))
     throw new TemplateDamagedError(`${what()}: modified since publish (ctime or mode changed)`);
+}
+
+function isDecimal(v: unknown): v is string {
+  return typeof v === "string" && /^\d{1,30}$/.test(v);
 }
 
 /** Parses manifest.json; any deviation from the expected shape means a damaged template. */
@@ -149,9 +128,10 @@ export function parseManifest(text: string): TemplateManifest {
         !e.path.startsWith("/") &&
         !e.path.split("/").includes("..") &&
         (e.type === "dir" || e.type === "file") &&
-        typeof e.size === "string" &&
-        typeof e.ino === "string" &&
-        typeof e.ctimeNs === "string" &&
+        // Decimal strings: checkEntry compares them as bigints.
+        isDecimal(e.size) &&
+        isDecimal(e.ino) &&
+        isDecimal(e.ctimeNs) &&
         Number.isInteger(e.mode),
     );
   if (!ok) throw new TemplateDamagedError("manifest.json does not describe a template");
