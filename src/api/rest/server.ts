@@ -2,11 +2,11 @@
 // (kept from the client when given) and one log line; unknown paths 404, wrong methods 405,
 // errors as {"error": "..."}.
 import { randomUUID } from "node:crypto";
-import http from "node:http";
+import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { ComputeApi } from "../compute-api.js";
-import type { EarlyListener } from "./early-listener.js";
+import { EarlyListener } from "./early-listener.js";
 import { sendThrown } from "./http-io.js";
 import type { Route } from "./route.js";
 import { matchRoute } from "./router.js";
@@ -23,7 +23,7 @@ export interface RestServerOptions {
   api: ComputeApi;
   log: Logger;
   authorizer: RequestAuthorizer | null;
-  /** A port bound at agent start (see early-listener.ts); without it the server binds now. */
+  /** The port as bound at agent start (early-listener.ts); without it the server binds now. */
   early?: EarlyListener;
 }
 
@@ -66,19 +66,9 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       else res.destroy();
     }
   };
-  let server: http.Server;
-  if (opts.early) {
-    server = await opts.early.listening;
-    opts.early.attach(handler);
-  } else {
-    server = http.createServer(handler);
-    server.keepAliveTimeout = 5000;
-    server.on("clientError", (_err, socket) => socket.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port, opts.host, () => resolve());
-    });
-  }
+  const listener = opts.early ?? new EarlyListener(opts.host, opts.port);
+  const server = await listener.listening;
+  listener.attach(handler);
   const port = (server.address() as AddressInfo).port;
   log.info({ host: opts.host, port }, "HTTP server listening");
   return {
