@@ -6,7 +6,7 @@ import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
-import { startCompute } from "../compute/start-compute.js";
+import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
 import { resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser } from "../postgres/os-user.js";
 import { installSignalHandlers } from "./signals.js";
@@ -24,17 +24,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * An empty compute's only job is to wait for its spec: load now, while idle, what configuring it
- * needs (the spec parser, pg, the reconciler), so that none of it is on the path from the spec's
- * arrival to `running`.
+ * needs (the spec parser, execa for initdb, pg and the reconciler), so that none of it is on the
+ * path from the spec's arrival to `running`.
  */
 function preloadForSpec(): void {
   setImmediate(() => {
-    void Promise.all([
-      import("../spec/parse.js"),
-      import("pg"),
-      import("../reconcile/index.js"),
-      import("execa"),
-    ]).catch(() => {});
+    void import("../spec/parse.js").catch(() => {});
+    void import("execa").catch(() => {});
+    preloadApplyModules(true);
   });
 }
 

@@ -21,6 +21,15 @@ export function errorText(err: unknown): string {
   return maskSecrets(parts.join(": ") || String(err));
 }
 
+/**
+ * Loads, without waiting, the modules a start reaches for after Postgres runs: pg, and the
+ * reconciler for a primary. Called while the event loop would otherwise idle.
+ */
+export function preloadApplyModules(primary: boolean): void {
+  void import("pg").catch(() => {});
+  if (primary) void import("../reconcile/index.js").catch(() => {});
+}
+
 export async function startCompute(
   rt: ComputeRuntime,
   spec: ComputeSpec,
@@ -56,10 +65,7 @@ export async function startCompute(
     },
     // Load what the spec apply needs while Postgres starts (not earlier: during the copy the
     // event loop is the bottleneck).
-    onPostgresSpawned: () => {
-      void import("pg").catch(() => {});
-      if (spec.mode.kind === "primary") void import("../reconcile/index.js").catch(() => {});
-    },
+    onPostgresSpawned: () => preloadApplyModules(spec.mode.kind === "primary"),
   };
   // Time from the start of this start (agent exec, or the spec's arrival) to the first step.
   rt.timings.record("agent_start_ms", Date.now() - rt.state.snapshot.startTime.getTime());
