@@ -1,6 +1,5 @@
 // The agent's own Prometheus families (prom-client), with Neon's names. `compute_ctl_up` has
 // exactly one series at 1: the current status.
-
 import type { ComputeStateMachine } from "../compute/state-machine.js";
 import { displayStatus } from "../compute/status.js";
 import { Counter, Gauge, Registry } from "./prom-client-parts.js";

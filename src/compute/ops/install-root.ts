@@ -1,7 +1,7 @@
 // Locates files shipped beside the agent's code (package.json, docs/openapi.yaml) the same way
-// whether the agent runs from src/ (tsx) or from the bundle in dist/ (dist/chunks/*.js; in the container,
-// where /app holds dist/, docs/ and package.json): walk up from this module to the first
-// directory that has package.json.
+// whether the agent runs from src/ (tsx) or from the bundle's dist/chunks/ (also in the
+// container, where /app holds dist/, docs/ and package.json): walk up from this module to the
+// first directory that has package.json.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
