@@ -27,7 +27,7 @@ function runtime(): ComputeRuntime {
   return new ComputeRuntime(
     cli.options,
     { jwks: { keys: [] } },
-    resolvePgBinaries(undefined),
+    resolvePgBinaries(),
     null,
     pino({ level: "silent" }),
     noSources,

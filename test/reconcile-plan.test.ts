@@ -576,4 +576,29 @@ describe("reconcile plan", () => {
       0,
     );
   });
+
+  it("names no STRATEGY on PostgreSQL 14, and refuses a spec STRATEGY there naming the field", () => {
+    const owner = { name: "o", encrypted_password: null, options: null };
+    const many = Array.from({ length: 6 }, (_, i) => ({ name: `d${i}`, owner: "o", options: null }));
+    const pg14 = { serverVersion: 140023, fsync: false };
+    const plan = planSpec({ spec: spec([owner], many), snapshot: snapshot(pg14), privilegedRole: PRIV });
+    const creates = statementsOf(plan, "create_databases").map((x) => x.sql);
+    assert.equal(creates.length, 6);
+    assert.ok(creates.every((q) => !q.includes("STRATEGY")), creates.join("\n"));
+    assert.throws(
+      () =>
+        planSpec({
+          spec: spec(
+            [owner],
+            [{ name: "w", owner: "o", options: [{ name: "STRATEGY", value: "WAL_LOG", vartype: "string" }] }],
+          ),
+          snapshot: snapshot(pg14),
+          privilegedRole: PRIV,
+        }),
+      (err: Error) =>
+        err instanceof PlanError &&
+        /cluster\.databases\[0\]\.options/.test(err.message) &&
+        /STRATEGY needs PostgreSQL 15 or later \(this server is 14\.23\)/.test(err.message),
+    );
+  });
 });

@@ -15,7 +15,7 @@ import { renderPgHba, renderPostgresqlConf } from "../../src/spec/render-conf.js
 import type { ComputeSpec } from "../../src/spec/types.js";
 import { INITDB_LOCALE, initdbArgs } from "../../src/startup/sources/initdb.js";
 
-export const pgBinaries = resolvePgBinaries(undefined);
+export const pgBinaries = resolvePgBinaries();
 export const pgOsUser = postgresOsUser("postgres");
 const owner = pgOsUser ? { uid: pgOsUser.uid, gid: pgOsUser.gid } : null;
 export const PRIVILEGED_ROLE = "neon_superuser";

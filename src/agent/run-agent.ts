@@ -7,7 +7,8 @@ import { loadLaunchConfig } from "../cli/config-source.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
-import { resolvePgBinaries } from "../postgres/binaries.js";
+import { installRoot } from "../compute/ops/install-root.js";
+import { describeBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser } from "../postgres/os-user.js";
 import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
@@ -39,7 +40,12 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
   const launch = await loadLaunchConfig(options, log, (status) => controlPlaneAttempts.push(status));
-  const pg = resolvePgBinaries(options.pgbin);
+  const pg = resolvePgBinaries({
+    pgbin: options.pgbin,
+    pgbinFrom: options.pgbinFrom ?? undefined,
+    npmFrom: installRoot(),
+  });
+  log.info({ postgres: pg.postgres, source: pg.source }, `Postgres binaries: ${describeBinaries(pg)}`);
   const osUser = postgresOsUser(options.pgUser);
   const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
   rt.state.subscribe((s, prev) =>

@@ -27,7 +27,9 @@ Where the spec comes from (none: start empty and wait for POST /configure or Con
 
 Postgres:
   -b, --pgbin PATH              the postgres binary; initdb, pg_ctl, ... are found beside it
-                                (default: postgres on PATH, else /usr/lib/postgresql/<newest>/bin)
+                                (default: postgres on PATH, else /usr/lib/postgresql/<newest>/bin,
+                                else the optional npm dependency's PostgreSQL 17; the line
+                                "Postgres binaries" at the end says which one this machine uses)
       --pg-user NAME            OS user that runs Postgres when the agent runs as root (postgres)
       --privileged-role-name N  the users' privileged role, ^[a-z_]+$ (neon_superuser)
       --pg-ready-timeout S      seconds to wait for Postgres to accept connections (60)
@@ -61,7 +63,8 @@ Behaviour:
   -h, --help                    this help
   -V, --version                 print the version
 
-Environment: NEON_CONTROL_PLANE_TOKEN, AUTOSCALING, LOG_LEVEL (info), BUILD_TAG.
+Environment: NEON_CONTROL_PLANE_TOKEN, AUTOSCALING, LOG_LEVEL (info), BUILD_TAG, POSTGRES_PATH (as
+-b), COMPUTE_CTL_PG_SYSTEM_DIR (searched instead of /usr/lib/postgresql).
 `;
 
 function intFlag(name: string, value: string | undefined, def: number): number {
@@ -155,6 +158,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       computeId: values["compute-id"] ?? null,
       controlPlaneUri: values["control-plane-uri"] ?? null,
       pgbin: values.pgbin ?? env.POSTGRES_PATH,
+      pgbinFrom: values.pgbin ? "--pgbin" : env.POSTGRES_PATH ? "POSTGRES_PATH" : null,
       externalHttpPort,
       internalHttpPort: intFlag("internal-http-port", values["internal-http-port"], 3081),
       httpHost: values["http-host"] ?? "0.0.0.0",

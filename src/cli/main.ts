@@ -5,6 +5,21 @@ import "../postgres/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
 import { HELP, parseCli, UsageError } from "./args.js";
 
+/** The --help line naming the Postgres binaries a launch with these flags and this environment uses. */
+async function binariesInUse(): Promise<string> {
+  const [{ describeBinaries, resolvePgBinaries }, { installRoot }] = await Promise.all([
+    import("../postgres/binaries.js"),
+    import("../compute/ops/install-root.js"),
+  ]);
+  const pgbin = process.env.POSTGRES_PATH || undefined;
+  try {
+    const pg = resolvePgBinaries({ pgbin, pgbinFrom: "POSTGRES_PATH", npmFrom: installRoot() });
+    return `Postgres binaries: ${describeBinaries(pg)}`;
+  } catch (err) {
+    return `Postgres binaries: none found (${(err as Error).message})`;
+  }
+}
+
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseCli>;
   try {
@@ -17,7 +32,7 @@ async function main(): Promise<number> {
     throw err;
   }
   if (parsed.kind === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(`${HELP}\n${await binariesInUse()}\n`);
     return 0;
   }
   if (parsed.kind === "version") {

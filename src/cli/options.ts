@@ -9,6 +9,8 @@ export interface AgentOptions {
   computeId: string | null;
   controlPlaneUri: string | null;
   pgbin: string | undefined;
+  /** Where `pgbin` came from (null: not given, the binaries are looked up). */
+  pgbinFrom: "--pgbin" | "POSTGRES_PATH" | null;
   externalHttpPort: number;
   internalHttpPort: number;
   httpHost: string;

@@ -18,7 +18,7 @@ import {
   type ExporterConnection,
   QueryTimeoutError,
 } from "./exporter-connection.js";
-import { familyFromRows, POSTGRES_SET, POSTGRES_SET_SQL } from "./postgres-set.js";
+import { familyFromRows, metricSql, POSTGRES_SET, postgresSetSql } from "./postgres-set.js";
 import type { MetricFamily } from "./prom-text-writer.js";
 
 export interface AutoscalingSnapshot {
@@ -133,7 +133,7 @@ export class MetricsCollector {
     try {
       const results = (await conn.query(
         "reading the Postgres set",
-        POSTGRES_SET_SQL,
+        postgresSetSql,
         queryTimeoutMs,
       )) as pg.QueryResult[];
       return POSTGRES_SET.map((m, i) => familyFromRows(m, results[i].rows));
@@ -146,7 +146,11 @@ export class MetricsCollector {
       const families: MetricFamily[] = [];
       for (const m of POSTGRES_SET) {
         try {
-          const r = (await conn.query(`reading ${m.name}`, m.sql, queryTimeoutMs)) as pg.QueryResult;
+          const r = (await conn.query(
+            `reading ${m.name}`,
+            (caps) => metricSql(m, caps),
+            queryTimeoutMs,
+          )) as pg.QueryResult;
           families.push(familyFromRows(m, r.rows));
         } catch (e) {
           if (!(e instanceof Error) || !(e.cause instanceof pg.DatabaseError)) throw e;

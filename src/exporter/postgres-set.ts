@@ -1,8 +1,11 @@
 // The Postgres set: every metric of Neon's main sql_exporter collector (`neon_collector`) that
-// stock PostgreSQL 15 can compute, with the same names, types, labels and HELP texts. Each entry
-// reads like a sql_exporter definition (key labels, optional value label, value columns) and is
-// turned into samples the way sql_exporter does: one sample per row and value column, NULL
-// values omitted, NULL label values rendered as "".
+// stock PostgreSQL 14-17 can compute, with the same names, types, labels and HELP texts on every
+// major. Each entry reads like a sql_exporter definition (key labels, optional value label, value
+// columns) and is turned into samples the way sql_exporter does: one sample per row and value
+// column, NULL values omitted, NULL label values rendered as "". Where a major keeps a number
+// elsewhere (17: checkpoint counters in pg_stat_checkpointer; 14: no pg_ls_logicalsnapdir), the
+// entry's query is chosen by the server's capabilities, as Neon picks a `<name>.<major>.sql`.
+import type { PgCapabilities } from "../postgres/capabilities.js";
 import type { MetricFamily, MetricType, Sample } from "./prom-text-writer.js";
 
 export interface SqlMetric {
@@ -13,7 +16,12 @@ export interface SqlMetric {
   /** When set, each value column becomes a sample labelled `<valueLabel>="<column>"`. */
   valueLabel?: string;
   values: string[];
-  sql: string;
+  /** The query, or the query for a server with these capabilities. */
+  sql: string | ((caps: PgCapabilities) => string);
+}
+
+export function metricSql(m: SqlMetric, caps: PgCapabilities): string {
+  return typeof m.sql === "string" ? m.sql : m.sql(caps);
 }
 
 export const POSTGRES_SET: readonly SqlMetric[] = [
@@ -23,7 +31,10 @@ export const POSTGRES_SET: readonly SqlMetric[] = [
     type: "gauge",
     keyLabels: [],
     values: ["checkpoints_req"],
-    sql: "SELECT checkpoints_req FROM pg_catalog.pg_stat_bgwriter",
+    sql: (c) =>
+      c.checkpointerView
+        ? "SELECT num_requested AS checkpoints_req FROM pg_catalog.pg_stat_checkpointer"
+        : "SELECT checkpoints_req FROM pg_catalog.pg_stat_bgwriter",
   },
   {
     name: "checkpoints_timed",
@@ -31,7 +42,10 @@ export const POSTGRES_SET: readonly SqlMetric[] = [
     type: "gauge",
     keyLabels: [],
     values: ["checkpoints_timed"],
-    sql: "SELECT checkpoints_timed FROM pg_catalog.pg_stat_bgwriter",
+    sql: (c) =>
+      c.checkpointerView
+        ? "SELECT num_timed AS checkpoints_timed FROM pg_catalog.pg_stat_checkpointer"
+        : "SELECT checkpoints_timed FROM pg_catalog.pg_stat_bgwriter",
   },
   {
     name: "compute_current_lsn",
@@ -69,8 +83,13 @@ export const POSTGRES_SET: readonly SqlMetric[] = [
     type: "gauge",
     keyLabels: ["timeline_id"],
     values: ["logical_snapshots_bytes"],
-    sql: `SELECT pg_catalog.current_setting('neon.timeline_id', true) AS timeline_id,
-  (SELECT COALESCE(pg_catalog.sum(size), 0) FROM pg_catalog.pg_ls_logicalsnapdir() WHERE name LIKE '%.snap')
+    sql: (c) => `SELECT pg_catalog.current_setting('neon.timeline_id', true) AS timeline_id,
+  ${
+    c.lsLogicalSnapDir
+      ? `(SELECT COALESCE(pg_catalog.sum(size), 0) FROM pg_catalog.pg_ls_logicalsnapdir() WHERE name LIKE '%.snap')`
+      : `(SELECT COALESCE(pg_catalog.sum((pg_catalog.pg_stat_file('pg_logical/snapshots/' || name, true)).size), 0)
+     FROM pg_catalog.pg_ls_dir('pg_logical/snapshots') AS name WHERE name LIKE '%.snap')`
+  }
     AS logical_snapshots_bytes`,
   },
   {
@@ -190,8 +209,17 @@ FROM pg_catalog.pg_replication_slots WHERE active = false`,
   },
 ];
 
+const setSql = new Map<number, string>();
+
 /** All queries as one multi-statement string: one round trip, one snapshot of the statistics. */
-export const POSTGRES_SET_SQL = POSTGRES_SET.map((m) => m.sql).join(";\n");
+export function postgresSetSql(caps: PgCapabilities): string {
+  let sql = setSql.get(caps.major);
+  if (sql === undefined) {
+    sql = POSTGRES_SET.map((m) => metricSql(m, caps)).join(";\n");
+    setSql.set(caps.major, sql);
+  }
+  return sql;
+}
 
 function toNumber(v: unknown): number | null {
   if (v === null || v === undefined) return null;

@@ -2,6 +2,7 @@
 // `delete_db` in list order, create the spec's missing databases (with options and owner, then
 // ALL privileges for the privileged role) and change owners that differ. A database merely
 // absent from the spec is never dropped; a delta on a database that does not exist is a no-op.
+import { capabilitiesOf, versionText } from "../postgres/capabilities.js";
 import { quoteIdent } from "../postgres/quote.js";
 import type { Database, DeltaOp } from "../spec/types.js";
 import type { CatalogModel, ModelDatabase } from "./catalog-model.js";
@@ -147,13 +148,16 @@ export const BULK_CREATE = 4;
  * - `file_copy`: always FILE_COPY. With `fsync = off` its checkpoints cost next to nothing and
  *   one create takes ~15 ms instead of ~50-100 ms (docs/benchmarks.md, cold start);
  * - `wal_log`: never FILE_COPY. Neon storage knows only what is WAL-logged.
+ * - `unsupported`: PostgreSQL 14 has no STRATEGY option (every create copies files).
  */
-export type CreateStrategy = "bulk" | "file_copy" | "wal_log";
+export type CreateStrategy = "bulk" | "file_copy" | "wal_log" | "unsupported";
 
 export function createStrategy(snapshot: {
+  serverVersion: number;
   preloadLibraries: readonly string[];
   fsync: boolean;
 }): CreateStrategy {
+  if (!capabilitiesOf(snapshot.serverVersion).createDatabaseStrategy) return "unsupported";
   if (snapshot.preloadLibraries.includes("neon")) return "wal_log";
   return snapshot.fsync ? "bulk" : "file_copy";
 }
@@ -163,11 +167,18 @@ export function planDatabases(
   databases: readonly Database[],
   privilegedRole: string,
   strategy: CreateStrategy = "bulk",
+  serverVersion = 0,
 ): DatabaseCreatePlan {
   const plan: DatabaseCreatePlan = { creates: [], created: [], alters: [] };
   const missing: { db: Database; index: number }[] = [];
   databases.forEach((db, index) => {
     const existing: ModelDatabase | undefined = model.databases.get(db.name);
+    if (strategy === "unsupported" && db.options?.some((o) => optionKey(o) === "STRATEGY")) {
+      throw new PlanError(
+        `cluster.databases[${index}].options`,
+        `STRATEGY needs PostgreSQL 15 or later (this server is ${versionText(serverVersion)})`,
+      );
+    }
     if (!existing) {
       if (!missing.some((m) => m.db.name === db.name)) missing.push({ db, index });
       return;

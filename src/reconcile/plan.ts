@@ -124,7 +124,13 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   const roleRenames = planRoleRenames(model, deltas);
   const roleChanges = planRoles(model, spec.cluster.roles, privilegedRole);
   const dbDeltas = planDatabaseDeltas(model, snapshot, deltas);
-  const dbChanges = planDatabases(model, spec.cluster.databases, privilegedRole, createStrategy(snapshot));
+  const dbChanges = planDatabases(
+    model,
+    spec.cluster.databases,
+    privilegedRole,
+    createStrategy(snapshot),
+    snapshot.serverVersion,
+  );
   const setup = planSetup(model, snapshot, spec, dbChanges.created, privilegedRole);
   const deletion = planRoleDeletion(model, snapshot, deltas);
 

@@ -16,7 +16,9 @@ const NEVER_MEMBER_OF = [
   "pg_execute_server_program",
   "pg_read_server_files",
   "pg_write_server_files",
+  // 15+ and 16+: on older majors no role has these memberships, so nothing is revoked there.
   "pg_checkpoint",
+  "pg_use_reserved_connections",
 ];
 
 /** Statements that bring the privileged role to exactly the state above; none if it is there. */

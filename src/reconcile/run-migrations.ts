@@ -5,6 +5,7 @@
 // compute_ctl_db_migration_failed_total) and retried on the next start. Never throws.
 import type pg from "pg";
 import type { Logger } from "pino";
+import { capabilitiesOf, SERVER_VERSION_NUM_SQL } from "../postgres/capabilities.js";
 import { type ConnectionTarget, withConnection } from "../postgres/connection.js";
 import { MIGRATION_SCHEMA_LOCK } from "./database-setup.js";
 import { isSkipped, type Migration, migrationsFor } from "./migrations.js";
@@ -66,7 +67,6 @@ async function applyOne(client: pg.Client, m: Migration, log: Logger): Promise<b
 }
 
 export async function runMigrations(opts: RunMigrationsOptions): Promise<MigrationsReport> {
-  const migrations = opts.migrations ?? migrationsFor(opts.privilegedRole);
   const report: MigrationsReport = { applied: [], failed: null, error: null };
   const applicationName = opts.applicationName ?? "compute_ctl:migrations";
   let current: Migration | null = null;
@@ -76,6 +76,11 @@ export async function runMigrations(opts: RunMigrationsOptions): Promise<Migrati
       const { rows } = await client.query<{ id: string }>(
         "SELECT id FROM neon_migration.migration_id WHERE key = 0",
       );
+      let migrations = opts.migrations;
+      if (!migrations) {
+        const version = await client.query<{ v: number }>(SERVER_VERSION_NUM_SQL);
+        migrations = migrationsFor(opts.privilegedRole, capabilitiesOf(version.rows[0].v));
+      }
       const done = Number(rows[0].id);
       for (const m of migrations) {
         if (m.id <= done) continue;

@@ -46,7 +46,7 @@ echo ${shq(opts.lsn)}
   writeFileSync(log, "");
   chmodSync(log, 0o666);
   return {
-    binaries: { bindir: pgBinaries.bindir, postgres: script, tool: pgBinaries.tool },
+    binaries: { bindir: pgBinaries.bindir, postgres: script, source: "--pgbin", tool: pgBinaries.tool },
     runs: () =>
       existsSync(log)
         ? readFileSync(log, "utf8")

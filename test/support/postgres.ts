@@ -1,6 +1,7 @@
 // Test Postgres instances: a real PostgreSQL server on a free port with its Unix socket in a
 // temp dir, started as the `postgres` OS user when the tests run as root. Every instance is
-// stopped by `stop()`; tests call it in `after`/`t.after`.
+// stopped by `stop()`; tests call it in `after`/`t.after`. The system's Postgres by default,
+// or the binaries of one major (test/support/pg-majors.ts).
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   appendFileSync,
@@ -16,11 +17,11 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import pg from "pg";
-import { resolvePgBinaries } from "../../src/postgres/binaries.js";
+import { type PgBinaries, resolvePgBinaries } from "../../src/postgres/binaries.js";
 import { asUser, postgresOsUser } from "../../src/postgres/os-user.js";
 import { freePort } from "./ports.js";
 
-export const pgBinaries = resolvePgBinaries(process.env.PGBIN);
+export const pgBinaries = resolvePgBinaries({ pgbin: process.env.PGBIN });
 export const pgOsUser = postgresOsUser("postgres");
 const spawnOpts = asUser(pgOsUser);
 
@@ -36,17 +37,19 @@ async function chownTree(dir: string): Promise<void> {
   if (pgOsUser) await execa("chown", ["-R", `${pgOsUser.uid}:${pgOsUser.gid}`, dir]);
 }
 
-let templatePromise: Promise<string> | null = null;
+const templates = new Map<string, Promise<string>>();
 
-/** One pristine initdb'd cluster per test process, copied for each instance. */
-async function template(): Promise<string> {
-  templatePromise ??= (async () => {
+/** One pristine initdb'd cluster per test process and binaries, copied for each instance. */
+async function template(binaries: PgBinaries): Promise<string> {
+  let promise = templates.get(binaries.postgres);
+  if (promise) return promise;
+  promise = (async () => {
     const root = tempDir("cct-tpl-");
     // One template per test process: removed when the process exits.
     process.once("exit", () => rmSync(root, { recursive: true, force: true }));
     const dir = path.join(root, "data");
     await execa(
-      pgBinaries.tool("initdb"),
+      binaries.tool("initdb"),
       [
         "-D",
         dir,
@@ -64,7 +67,8 @@ async function template(): Promise<string> {
     );
     return dir;
   })();
-  return templatePromise;
+  templates.set(binaries.postgres, promise);
+  return promise;
 }
 
 export interface TestPostgres {
@@ -90,6 +94,8 @@ export interface TestPostgresOptions {
   settings?: Record<string, string>;
   /** Lines appended to pg_hba.conf before start. */
   hba?: string[];
+  /** The server binaries (default: the system's, or $PGBIN). */
+  binaries?: PgBinaries;
 }
 
 async function waitReady(pgdata: string, child: ChildProcess): Promise<void> {
@@ -111,7 +117,8 @@ export async function startTestPostgres(opts: TestPostgresOptions = {}): Promise
   const root = tempDir();
   const pgdata = path.join(root, "data");
   const socketDir = path.join(root, "s");
-  cpSync(await template(), pgdata, { recursive: true });
+  const binaries = opts.binaries ?? pgBinaries;
+  cpSync(await template(binaries), pgdata, { recursive: true });
   mkdirSync(socketDir);
   if (opts.hba?.length) {
     const hba = path.join(pgdata, "pg_hba.conf");
@@ -129,7 +136,7 @@ export async function startTestPostgres(opts: TestPostgresOptions = {}): Promise
   };
   const args = ["-D", pgdata, "-p", String(port)];
   for (const [k, v] of Object.entries(settings)) args.push("-c", `${k}=${v}`);
-  const child = spawn(pgBinaries.postgres, args, { ...spawnOpts, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(binaries.postgres, args, { ...spawnOpts, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr += d.toString();

@@ -111,6 +111,8 @@ export function computeServiceImpl(api: ComputeApi): ServiceImpl<typeof ComputeS
         pgVersion: info.pg_version,
         agentVersion: info.agent_version,
         uptimeSeconds: info.uptime_s,
+        pgBinary: info.pg_binary,
+        pgBinariesSource: info.pg_binaries_source,
       };
     },
   };

@@ -2,11 +2,9 @@
 // (cgroup v2 cpu.max / memory.max when set, else the host's), the Postgres version of the
 // binaries in use, the agent's version and how long the agent has been up. No SQL: it answers
 // whatever state Postgres is in.
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { promisify } from "node:util";
-import type { PgBinaries } from "../../postgres/binaries.js";
+import { type PgBinaries, type PgBinariesSource, postgresVersion } from "../../postgres/binaries.js";
 import { agentVersion } from "./install-root.js";
 
 export interface ComputeInfo {
@@ -14,6 +12,9 @@ export interface ComputeInfo {
   memory_bytes: number;
   /** e.g. "15.14" (from `postgres --version`). */
   pg_version: string;
+  /** The `postgres` binary in use, and where it was found (--pgbin, POSTGRES_PATH, PATH, system, npm). */
+  pg_binary: string;
+  pg_binaries_source: PgBinariesSource;
   agent_version: string;
   /** Seconds since the agent process started. */
   uptime_s: number;
@@ -45,28 +46,13 @@ export function memoryBytes(memoryMax = readCgroupFile("memory.max")): number {
     : total;
 }
 
-const versions = new Map<string, Promise<string>>();
-
-/** The version `postgres --version` reports, e.g. "15.14"; run once per binary. */
-export function postgresVersion(pg: PgBinaries): Promise<string> {
-  let v = versions.get(pg.postgres);
-  if (!v) {
-    v = promisify(execFile)(pg.postgres, ["--version"], { timeout: 10_000 }).then(({ stdout }) => {
-      const m = /\(PostgreSQL\)\s+(\S+)/.exec(stdout) ?? /(\d+(?:\.\d+)+)/.exec(stdout);
-      if (!m) throw new Error(`unexpected output of ${pg.postgres} --version: ${stdout.trim()}`);
-      return m[1];
-    });
-    v.catch(() => versions.delete(pg.postgres));
-    versions.set(pg.postgres, v);
-  }
-  return v;
-}
-
 export async function computeInfo(pg: PgBinaries, processStart: Date): Promise<ComputeInfo> {
   return {
     num_cpus: cpuCount(),
     memory_bytes: memoryBytes(),
     pg_version: await postgresVersion(pg),
+    pg_binary: pg.postgres,
+    pg_binaries_source: pg.source,
     agent_version: agentVersion(),
     uptime_s: Math.max(0, Math.round((Date.now() - processStart.getTime()) / 100) / 10),
   };

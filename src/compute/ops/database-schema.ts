@@ -7,7 +7,7 @@ import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import type { Logger } from "pino";
 import { maskSecrets } from "../../log/logger.js";
-import type { PgBinaries } from "../../postgres/binaries.js";
+import { clientTool, MissingToolError, type PgBinaries } from "../../postgres/binaries.js";
 import { neutralisingOptions, parseConnstr, withConnection } from "../../postgres/connection.js";
 import { OperationError } from "../operation-error.js";
 
@@ -43,7 +43,7 @@ async function databaseExists(deps: SchemaDumpDeps, database: string): Promise<b
 
 type DumpProcess = ChildProcessByStdio<null, Readable, Readable>;
 
-function spawnDump(deps: SchemaDumpDeps, database: string): DumpProcess {
+function spawnDump(deps: SchemaDumpDeps, pgDump: string, database: string): DumpProcess {
   const c = parseConnstr(deps.connstr);
   // Connection parameters go through the environment: a password in argv would be visible to
   // every local user in `ps`.
@@ -57,7 +57,7 @@ function spawnDump(deps: SchemaDumpDeps, database: string): DumpProcess {
   if (c.password !== undefined) env.PGPASSWORD = c.password;
   else delete env.PGPASSWORD;
   return spawn(
-    deps.pg.tool("pg_dump"),
+    pgDump,
     ["--host", c.host, "--port", String(c.port), "--username", c.user, "--schema-only", "--no-password"],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -85,9 +85,16 @@ export async function dumpDatabaseSchema(
   if (!(await databaseExists(deps, database)))
     throw new OperationError("not_found", "database does not exist");
   signal?.throwIfAborted();
+  let pgDump: string;
+  try {
+    pgDump = await clientTool(deps.pg, "pg_dump");
+  } catch (err) {
+    if (err instanceof MissingToolError) throw new OperationError("internal", err.message);
+    throw err;
+  }
 
   const t0 = performance.now();
-  const child = spawnDump(deps, database);
+  const child = spawnDump(deps, pgDump, database);
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (d: string) => {

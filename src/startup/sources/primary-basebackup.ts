@@ -4,6 +4,7 @@
 // streaming hot standby of its source; in Primary mode an independent, writable fork.
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
+import { clientTool, MissingToolError } from "../../postgres/binaries.js";
 import { asUser } from "../../postgres/os-user.js";
 import { quoteConfValue } from "../../postgres/quote.js";
 import { dirBytes, emptyDir, writeStandbySignal } from "./basebackup-pgdata.js";
@@ -75,7 +76,15 @@ async function runPgBasebackup(ctx: SourceContext, createSlot: boolean): Promise
   if (slot) args.push("-S", slot, ...(createSlot ? ["-C"] : []));
   const env: Record<string, string> = { PGAPPNAME: "compute_ctl:basebackup", PGCONNECT_TIMEOUT: "10" };
   if (password !== null) env.PGPASSWORD = password;
-  const r = await execa(ctx.pg.tool("pg_basebackup"), args, {
+  let tool: string;
+  try {
+    tool = await clientTool(ctx.pg, "pg_basebackup");
+  } catch (err) {
+    // No retry helps: the tool will not appear by itself.
+    if (err instanceof MissingToolError) throw new PermanentError(err.message);
+    throw err;
+  }
+  const r = await execa(tool, args, {
     ...asUser(ctx.osUser),
     env,
     stdin: "ignore",
