@@ -584,7 +584,10 @@ describe("reconcile plan", () => {
     const plan = planSpec({ spec: spec([owner], many), snapshot: snapshot(pg14), privilegedRole: PRIV });
     const creates = statementsOf(plan, "create_databases").map((x) => x.sql);
     assert.equal(creates.length, 6);
-    assert.ok(creates.every((q) => !q.includes("STRATEGY")), creates.join("\n"));
+    assert.ok(
+      creates.every((q) => !q.includes("STRATEGY")),
+      creates.join("\n"),
+    );
     assert.throws(
       () =>
         planSpec({

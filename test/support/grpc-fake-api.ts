@@ -154,7 +154,10 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       return { lsn_wait_time_ms: 1, pg_promote_time_ms: 2, reconfigure_time_ms: 3, lsn: "0/3000060" };
     },
     async info() {
-      return { num_cpus: 2, memory_bytes: 1 << 30, pg_version: "15.0",
+      return {
+        num_cpus: 2,
+        memory_bytes: 1 << 30,
+        pg_version: "15.0",
         agent_version: "test",
         uptime_s: 1,
         pg_binary: "/usr/lib/postgresql/15/bin/postgres",
