@@ -7,6 +7,7 @@
 //   concurrency, which a memory-size signal alone cannot judge;
 // - nothing, with the reason, when resizing is disabled or the setting cannot be changed.
 import type { Logger } from "pino";
+import { capabilitiesOf, SERVER_VERSION_NUM_SQL } from "../postgres/capabilities.js";
 import type { MonitorPgSession } from "./monitor-pg-session.js";
 import { NeonFileCache } from "./neon-file-cache.js";
 import { PlannerCacheSize } from "./planner-cache-size.js";
@@ -33,8 +34,13 @@ export const PLANNER_SETTING = "effective_cache_size";
 
 /** Decides what to manage by looking at pg_settings over `session`. */
 export async function chooseManagedCache(session: MonitorPgSession, log: Logger): Promise<CacheChoice> {
+  const [{ v }] = await session.read<{ v: number }>(SERVER_VERSION_NUM_SQL);
+  // Before 15 only superusers may ALTER SYSTEM; from 15 on it is a grantable privilege.
+  const canAlter = capabilitiesOf(Number(v)).parameterPrivileges
+    ? "pg_catalog.has_parameter_privilege(name, 'ALTER SYSTEM')"
+    : "(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)";
   const rows = await session.read<SettingRow>(
-    `SELECT name, vartype, source, sourcefile, has_parameter_privilege(name, 'ALTER SYSTEM') AS can_alter
+    `SELECT name, vartype, source, sourcefile, ${canAlter} AS can_alter
        FROM pg_catalog.pg_settings WHERE name IN ('${LFC_SETTING}', '${PLANNER_SETTING}')`,
   );
   // A custom placeholder (SET neon.x without the extension) is a string; the real GUC is an integer.

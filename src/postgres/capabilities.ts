@@ -30,6 +30,11 @@ export interface PgCapabilities {
   readonly pgCreateSubscription: boolean;
   /** `pg_export_snapshot()`/`pg_log_standby_snapshot()` may be granted (Neon migration 0010, 16+). */
   readonly snapshotFunctionGrants: boolean;
+  /**
+   * Privileges on parameters (`GRANT SET|ALTER SYSTEM ON PARAMETER`, `has_parameter_privilege`,
+   * 15+); before, only superusers may ALTER SYSTEM.
+   */
+  readonly parameterPrivileges: boolean;
   /** `pg_stat_io` exists (16+). Not read by the metric sets: no counter they use moved there. */
   readonly pgStatIo: boolean;
 }
@@ -48,6 +53,7 @@ export function capabilitiesOf(versionNum: number): PgCapabilities {
     createroleNeedsAdminOption: major >= 16,
     pgCreateSubscription: major >= 16,
     snapshotFunctionGrants: major >= 16,
+    parameterPrivileges: major >= 15,
     pgStatIo: major >= 16,
   };
 }
