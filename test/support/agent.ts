@@ -32,6 +32,8 @@ export interface AgentOptions {
   graceS?: number;
   /** Keep the agent's stdout/stderr (JSON log) for assertions. */
   name?: string;
+  /** Runs the agent through another command (e.g. a mount namespace): gets bin/compute_ctl's argv. */
+  launch?: (argv: string[]) => { command: string; args: string[] };
 }
 
 export interface RunningAgent {
@@ -129,7 +131,8 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     args.push("-c", file);
   }
   args.push(...(opts.args ?? []));
-  const proc = spawn(AGENT_BIN, args, {
+  const launch = opts.launch?.([AGENT_BIN, ...args]) ?? { command: AGENT_BIN, args };
+  const proc = spawn(launch.command, launch.args, {
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
