@@ -184,6 +184,8 @@ describe("the document and the route tables", () => {
       num_cpus: 2,
       memory_bytes: 1 << 30,
       pg_version: "15.1",
+      pg_binary: "/usr/lib/postgresql/15/bin/postgres",
+      pg_binaries_source: "PATH",
       agent_version: "0.1.0",
       uptime_s: 1,
     };

@@ -222,6 +222,9 @@ describe("a running primary", () => {
     assert.ok(Number.isInteger(info.memory_bytes) && (info.memory_bytes as number) > 64 * 1024 * 1024);
     assert.ok(pgVersion.includes(`(PostgreSQL) ${info.pg_version}`), `${info.pg_version} in ${pgVersion}`);
     assert.match(String(info.pg_version), /^15\./);
+    // The agent found the same binaries the tests did (no -b: PATH or /usr/lib/postgresql).
+    assert.equal(info.pg_binary, pgBinaries.postgres);
+    assert.ok(["PATH", "system"].includes(String(info.pg_binaries_source)), String(info.pg_binaries_source));
     assert.equal(info.agent_version, pkg.version);
     assert.ok(typeof info.uptime_s === "number" && info.uptime_s > 0 && info.uptime_s < 600);
   });
