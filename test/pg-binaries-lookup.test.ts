@@ -16,8 +16,10 @@ import {
   type PgBinaries,
   resolvePgBinaries,
 } from "../src/postgres/binaries.js";
+import { whyUnreachable } from "../src/postgres/os-user.js";
 import { AGENT_BIN, REPO, type RunningAgent, startAgent } from "./support/agent.js";
 import { majorBinaries } from "./support/pg-majors.js";
+import { pgOsUser } from "./support/postgres.js";
 
 const root = path.join(os.tmpdir(), `cct-lookup-${process.pid}`);
 const agents: RunningAgent[] = [];
@@ -179,4 +181,40 @@ test("a machine without system Postgres (empty PATH, /usr/lib/postgresql hidden)
     agent.logEntries().some((e) => e.source === "npm" && String(e.msg).startsWith("Postgres binaries: ")),
     "the start log names the binaries",
   );
+});
+
+test("binaries the Postgres OS user cannot reach are named before anything starts", async (t) => {
+  const owner = process.getuid?.() ?? 0;
+  const stranger = { name: "stranger", uid: owner + 4242, gid: 4242, home: "/" };
+  const privateDir = dir("private");
+  chmodSync(privateDir, 0o700);
+  const bin = fakeBinary(path.join(privateDir, "bin", "postgres"));
+  assert.match(
+    String(whyUnreachable(stranger, bin)),
+    /\/private is not searchable by stranger \(uid \d+\): mode 0700, owner uid \d+$/,
+  );
+  chmodSync(privateDir, 0o755);
+  chmodSync(bin, 0o700);
+  assert.match(String(whyUnreachable(stranger, bin)), /\/bin\/postgres is not executable by stranger/);
+  chmodSync(bin, 0o755);
+  assert.equal(whyUnreachable(stranger, bin), null);
+
+  if (!pgOsUser) {
+    t.diagnostic("not root: the agent runs Postgres as itself, there is no --pg-user to check");
+    return;
+  }
+  chmodSync(privateDir, 0o700);
+  const agent = await startAgent({
+    spec: JSON.parse(readFileSync(path.join(REPO, "examples/spec.json"), "utf8")),
+    args: ["-b", bin],
+    name: "unreachable-binaries",
+  });
+  agents.push(agent);
+  const exit = await agent.exited;
+  assert.equal(exit.code, 1);
+  assert.match(
+    agent.logs(),
+    /--pg-user postgres cannot run .*\/private\/bin\/postgres: .*\/private is not searchable by postgres/,
+  );
+  assert.ok(!agent.logs().includes('"step":"prepare_pgdata"'), "nothing was started");
 });

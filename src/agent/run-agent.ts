@@ -9,7 +9,7 @@ import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { installRoot } from "../compute/ops/install-root.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
 import { describeBinaries, resolvePgBinaries } from "../postgres/binaries.js";
-import { postgresOsUser } from "../postgres/os-user.js";
+import { postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
 
@@ -47,6 +47,10 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   });
   log.info({ postgres: pg.postgres, source: pg.source }, `Postgres binaries: ${describeBinaries(pg)}`);
   const osUser = postgresOsUser(options.pgUser);
+  // As root, Postgres runs as --pg-user: binaries under a private directory (/root, say) would
+  // fail later with nothing but "exit undefined" from initdb.
+  const why = osUser ? whyUnreachable(osUser, pg.postgres) : null;
+  if (why) throw new Error(`--pg-user ${options.pgUser} cannot run ${pg.postgres}: ${why}`);
   const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
   rt.state.subscribe((s, prev) =>
     log.info(
