@@ -362,6 +362,27 @@ export function majorSuite(major: Major): void {
       }
     });
 
+    if (systemClientServes(major, "pg_dump")) {
+      test(`${label}: /database_schema dumps with a system pg_dump of this major or newer`, async () => {
+        const res = await agent.get("/database_schema?database=appdb");
+        assert.equal(res.status, 200);
+        const dump = await res.text();
+        assert.match(dump, /CREATE SCHEMA "major schema";/);
+        assert.match(dump, /PostgreSQL database dump complete/);
+      });
+    } else {
+      test(`${label}: /database_schema names the missing pg_dump (no client for this major here)`, async () => {
+        const res = await agent.get("/database_schema?database=appdb");
+        assert.equal(res.status, 500);
+        assert.match(
+          await res.text(),
+          new RegExp(
+            `pg_dump is needed but not installed: .*npm package ships only initdb, postgres and pg_ctl.*no PostgreSQL ${major} or newer client`,
+          ),
+        );
+      });
+    }
+
     test(`${label}: a live reconfiguration applies delta operations`, async () => {
       const [renamedRole, deletedRole] = [TRICKY[4], TRICKY[5]];
       const spec = startSpec();
