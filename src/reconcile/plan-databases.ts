@@ -152,11 +152,14 @@ export const BULK_CREATE = 4;
  */
 export type CreateStrategy = "bulk" | "file_copy" | "wal_log" | "unsupported";
 
-export function createStrategy(snapshot: {
+/** What of the server decides how databases are created (a CatalogSnapshot has it). */
+export interface CreateServer {
   serverVersion: number;
   preloadLibraries: readonly string[];
   fsync: boolean;
-}): CreateStrategy {
+}
+
+export function createStrategy(snapshot: CreateServer): CreateStrategy {
   if (!capabilitiesOf(snapshot.serverVersion).createDatabaseStrategy) return "unsupported";
   if (snapshot.preloadLibraries.includes("neon")) return "wal_log";
   return snapshot.fsync ? "bulk" : "file_copy";
@@ -166,9 +169,9 @@ export function planDatabases(
   model: CatalogModel,
   databases: readonly Database[],
   privilegedRole: string,
-  strategy: CreateStrategy = "bulk",
-  serverVersion = 0,
+  server: CreateServer,
 ): DatabaseCreatePlan {
+  const strategy = createStrategy(server);
   const plan: DatabaseCreatePlan = { creates: [], created: [], alters: [] };
   const missing: { db: Database; index: number }[] = [];
   databases.forEach((db, index) => {
@@ -176,7 +179,7 @@ export function planDatabases(
     if (strategy === "unsupported" && db.options?.some((o) => optionKey(o) === "STRATEGY")) {
       throw new PlanError(
         `cluster.databases[${index}].options`,
-        `STRATEGY needs PostgreSQL 15 or later (this server is ${versionText(serverVersion)})`,
+        `STRATEGY needs PostgreSQL 15 or later (this server is ${versionText(server.serverVersion)})`,
       );
     }
     if (!existing) {
@@ -198,9 +201,9 @@ export function planDatabases(
   for (const { db, index } of missing) {
     const name = quoteIdent(db.name);
     const options = databaseOptions(db, index);
-    const strategy =
+    const clause =
       fileCopy && !db.options?.some((o) => optionKey(o) === "STRATEGY") ? "STRATEGY FILE_COPY" : "";
-    const sql = [`CREATE DATABASE ${name}`, options, strategy, `OWNER ${quoteIdent(db.owner)}`]
+    const sql = [`CREATE DATABASE ${name}`, options, clause, `OWNER ${quoteIdent(db.owner)}`]
       .filter(Boolean)
       .join(" ");
     plan.creates.push(statement("create database", db.name, sql));

@@ -11,7 +11,7 @@ import {
   databaseSetupStatement,
   recordSetupStatements,
 } from "./database-setup.js";
-import { createStrategy, planDatabaseDeltas, planDatabases, planDropInvalid } from "./plan-databases.js";
+import { planDatabaseDeltas, planDatabases, planDropInvalid } from "./plan-databases.js";
 import { PlanError } from "./plan-error.js";
 import { planRoleDeletion } from "./plan-role-deletion.js";
 import { planRoleRenames, planRoles } from "./plan-roles.js";
@@ -124,13 +124,7 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   const roleRenames = planRoleRenames(model, deltas);
   const roleChanges = planRoles(model, spec.cluster.roles, privilegedRole);
   const dbDeltas = planDatabaseDeltas(model, snapshot, deltas);
-  const dbChanges = planDatabases(
-    model,
-    spec.cluster.databases,
-    privilegedRole,
-    createStrategy(snapshot),
-    snapshot.serverVersion,
-  );
+  const dbChanges = planDatabases(model, spec.cluster.databases, privilegedRole, snapshot);
   const setup = planSetup(model, snapshot, spec, dbChanges.created, privilegedRole);
   const deletion = planRoleDeletion(model, snapshot, deltas);
 
