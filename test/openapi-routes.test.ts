@@ -20,6 +20,12 @@ type Obj = Record<string, any>;
 const doc: Obj = parse(readFileSync(path.join(REPO, "docs/openapi.yaml"), "utf8"));
 const METHODS = ["get", "post", "put", "delete", "patch"];
 
+/** A server object's URL with its variables at their defaults (`http://{host}:3080`). */
+function serverUrl(server: Obj | undefined): URL {
+  const vars: Obj = server?.variables ?? {};
+  return new URL(String(server?.url).replace(/\{(\w+)\}/g, (_, name: string) => vars[name].default));
+}
+
 /** `#/components/schemas/X` -> a ref into the registered schema set. */
 function rewriteRefs(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(rewriteRefs);
@@ -124,7 +130,7 @@ describe("the document and the route tables", () => {
     const ids = operations().map((o) => o.op.operationId);
     assert.ok(ids.every(Boolean), "every operation has an operationId");
     assert.equal(new Set(ids).size, ids.length);
-    assert.equal(new URL(doc.servers[0].url).port, String(externalHttpPort));
+    assert.equal(serverUrl(doc.servers[0]).port, String(externalHttpPort));
   });
 
   test("every route has an operation and every operation a route", () => {
@@ -147,7 +153,7 @@ describe("the document and the route tables", () => {
       const o = operations().find((x) => x.method === r.method && x.path === r.path);
       if (!o) continue;
       if (r.server === "internal")
-        assert.equal(new URL(o.servers?.[0]?.url).port, String(internalHttpPort), r.path);
+        assert.equal(serverUrl(o.servers?.[0]).port, String(internalHttpPort), r.path);
       else assert.equal(o.servers, undefined, `${r.path} is on the default (external) server`);
       const jwt = (o.op.security ?? []).some((s: Obj) => "bearerAuth" in s);
       assert.equal(jwt, r.auth, `${r.method} ${r.path}: security matches route.auth`);
@@ -242,6 +248,7 @@ describe("real responses of every route", () => {
     assert.equal((await call("GET", "/status")).status, 200);
     assert.equal((await call("GET", "/startupz")).status, 503);
     assert.equal((await call("GET", "/ready")).status, 503);
+    assert.equal((await call("GET", "/readyz")).status, 503);
     assert.equal((await call("GET", "/healthz")).status, 200);
     assert.equal((await call("GET", "/insights")).status, 412);
     assert.equal((await call("POST", "/check_writability")).status, 412);
@@ -266,6 +273,7 @@ describe("real responses of every route", () => {
       "/metrics.json",
       "/metrics",
       "/ready",
+      "/readyz",
       "/healthz",
       "/startupz",
       "/dbs_and_roles",

@@ -16,6 +16,7 @@ import { metricsJsonRoute } from "./routes/metrics-json.js";
 import { openapiRoute } from "./routes/openapi.js";
 import { promoteRoute } from "./routes/promote.js";
 import { readyRoute } from "./routes/ready.js";
+import { readyzRoute } from "./routes/readyz.js";
 import { startupzRoute } from "./routes/startupz.js";
 import { statusRoute } from "./routes/status.js";
 import { terminateRoute } from "./routes/terminate.js";
@@ -28,6 +29,7 @@ export function externalRoutes(extra: readonly Route[] = []): Route[] {
     configureRoute,
     terminateRoute,
     readyRoute,
+    readyzRoute,
     healthzRoute,
     startupzRoute,
     dbsAndRolesRoute,
