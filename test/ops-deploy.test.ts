@@ -4,12 +4,15 @@
 // its directories are the ones systemd creates, and its KillMode lets the agent (not systemd)
 // shut Postgres down.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { parseCli } from "../src/cli/args.js";
 import type { AgentOptions } from "../src/cli/options.js";
+import { parseConnstr } from "../src/postgres/connection.js";
 import { parseSpec } from "../src/spec/parse.js";
 import { REPO } from "./support/agent.js";
 
@@ -142,7 +145,9 @@ function parseUnit(text: string): Map<string, Map<string, string[]>> {
 }
 
 describe("deploy/systemd", () => {
-  const unit = parseUnit(readFileSync(path.join(REPO, "deploy/systemd/compute-ctl.service"), "utf8"));
+  const UNIT = path.join(REPO, "deploy/systemd/compute-ctl.service");
+  const unitText = readFileSync(UNIT, "utf8");
+  const unit = parseUnit(unitText);
   const service = unit.get("Service");
   assert.ok(service, "[Service]");
   const one = (k: string) => {
@@ -161,7 +166,7 @@ describe("deploy/systemd", () => {
     assert.equal(unit.get("Install")?.get("WantedBy")?.[0], "multi-user.target");
   });
 
-  test("ExecStart parses with the agent's CLI; its paths are the directories systemd creates", () => {
+  test("ExecStart parses with the agent's CLI; everything it writes is in a directory systemd creates", () => {
     const [bin, ...argv] = one("ExecStart").split(/\s+/);
     assert.equal(path.posix.basename(bin), "compute_ctl");
     assert.ok(bin.endsWith("/bin/compute_ctl"));
@@ -173,6 +178,73 @@ describe("deploy/systemd", () => {
     assert.ok(o.pgdata.startsWith(`${state}/`), `${o.pgdata} under ${state}`);
     assert.equal(o.cacheDir, cache);
     assert.ok(o.grpcSocket.startsWith(`${run}/`), "gRPC socket outside PrivateTmp, visible to local clients");
+    // ProtectSystem=strict: Debian's /run/postgresql is read-only, so -C names a socket
+    // directory the unit owns (unix_socket_directories).
+    assert.equal(one("ProtectSystem"), "strict");
+    assert.equal(parseConnstr(o.connstr).host, run, "Postgres's Unix socket in the runtime directory");
     assert.deepEqual([o.externalHttpPort, o.internalHttpPort, o.grpcPort], [3080, 3081, 3082]);
+  });
+
+  test("sandbox: no capabilities, no new privileges, a syscall filter, private directories", () => {
+    assert.equal(one("CapabilityBoundingSet"), "");
+    assert.equal(one("NoNewPrivileges"), "yes");
+    assert.equal(one("PrivateTmp"), "yes");
+    assert.equal(one("UMask"), "0077");
+    assert.equal(one("SystemCallErrorNumber"), "EPERM");
+    assert.ok(service.get("SystemCallFilter")?.some((f) => f.split(/\s+/).includes("@system-service")));
+    // The gRPC socket needs no token: its directory is the agent user's alone.
+    for (const kind of ["StateDirectoryMode", "CacheDirectoryMode", "RuntimeDirectoryMode"])
+      assert.equal(one(kind), "0700", kind);
+  });
+
+  const analyze = spawnSync("systemd-analyze", ["--version"], { encoding: "utf8" });
+  const noAnalyze = analyze.error ? "systemd-analyze is not installed (.ci/run installs it)" : false;
+
+  test("systemd-analyze security --offline=yes: 4.0 or better, as the unit and docs/operations.md say", {
+    skip: noAnalyze,
+  }, () => {
+    const r = spawnSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", UNIT], {
+      encoding: "utf8",
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    const m = /Overall exposure level for compute-ctl\.service: (\d+\.\d) (\w+)/.exec(out);
+    assert.ok(m, out);
+    const score = Number(m[1]);
+    assert.ok(score <= 4.0, `exposure ${score} > 4.0\n${out}`);
+    assert.match(
+      unitText,
+      new RegExp(`scores this unit ${m[1]}\\s+# "${m[2]}"`),
+      "the unit's comment has today's score",
+    );
+    const docs = readFileSync(path.join(REPO, "docs/operations.md"), "utf8");
+    assert.ok(docs.includes(m[0]), `docs/operations.md records "${m[0]}"`);
+    // Every setting systemd-analyze still crosses out is explained in the unit's comments.
+    const crossed = [...out.matchAll(/^✗ ([A-Za-z]+)=/gm)].map((x) => x[1]);
+    assert.ok(crossed.length > 0);
+    const comments = unitText
+      .split("\n")
+      .filter((l) => l.startsWith("#"))
+      .join("\n");
+    for (const name of crossed) {
+      assert.ok(comments.includes(name), `${name} is crossed out and not explained in the unit`);
+      assert.ok(docs.includes(name), `${name} is crossed out and not in the recorded output`);
+    }
+  });
+
+  test("systemd-analyze verify: no unknown or malformed settings", { skip: noAnalyze }, () => {
+    // verify wants ExecStart to exist: point it at this checkout's launcher.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "unit-verify-"));
+    try {
+      const copy = path.join(dir, "compute-ctl.service");
+      writeFileSync(
+        copy,
+        unitText.replace("/opt/compute-ctl/bin/compute_ctl", path.join(REPO, "bin/compute_ctl")),
+      );
+      const r = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" });
+      assert.equal(`${r.stdout}${r.stderr}`.trim(), "", "no warnings");
+      assert.equal(r.status, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
