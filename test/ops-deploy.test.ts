@@ -5,16 +5,22 @@
 // shut Postgres down.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
+import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Service } from "kubernetes-models/v1/Service";
 import { parseAllDocuments } from "yaml";
+import { prepareSocketPath } from "../src/api/listener/unix-socket.js";
+import { externalRoutes } from "../src/api/rest/router.js";
 import { parseCli } from "../src/cli/args.js";
 import type { AgentOptions } from "../src/cli/options.js";
 import { parseConnstr } from "../src/postgres/connection.js";
 import { parseSpec } from "../src/spec/parse.js";
 import { REPO } from "./support/agent.js";
+import { restrictedViolations } from "./support/pod-security-restricted.js";
 
 function runOptions(argv: string[]): AgentOptions {
   const parsed = parseCli(argv, {});
@@ -24,6 +30,13 @@ function runOptions(argv: string[]): AgentOptions {
 
 // biome-ignore lint/suspicious/noExplicitAny: walking untyped manifest YAML
 type Obj = Record<string, any>;
+
+/** The schema-checked models of the kinds the manifest has (Kubernetes' OpenAPI, via ajv). */
+const K8S_MODELS: Record<string, new (o: Obj) => { validate(): void }> = {
+  "v1/ConfigMap": ConfigMap,
+  "v1/Service": Service,
+  "apps/v1/StatefulSet": StatefulSet,
+};
 
 describe("deploy/kubernetes", () => {
   const docs = parseAllDocuments(readFileSync(path.join(REPO, "deploy/kubernetes/compute-ctl.yaml"), "utf8"));
@@ -38,19 +51,22 @@ describe("deploy/kubernetes", () => {
   const pod = sts.spec.template.spec;
   const container = pod.containers.find((c: Obj) => c.name === "compute-ctl");
   const options = runOptions(container.args.map(String));
+  const mounts = (): Obj[] => container.volumeMounts;
   const portNumber = (port: string | number) =>
     typeof port === "number" ? port : container.ports.find((p: Obj) => p.name === port)?.containerPort;
 
-  test("probes: startup /startupz, liveness /healthz, readiness /ready, all on the external port", () => {
+  test("probes: startup /startupz, liveness /healthz, readiness /readyz, all on the external port", () => {
     const probes = {
       startupProbe: "/startupz",
       livenessProbe: "/healthz",
-      readinessProbe: "/ready",
+      readinessProbe: "/readyz",
     } as const;
+    const served = externalRoutes().map((r) => `${r.method} ${r.path}`);
     for (const [probe, wanted] of Object.entries(probes)) {
       const get = container[probe]?.httpGet;
       assert.ok(get, `${probe} is an HTTP GET`);
       assert.equal(get.path, wanted, `${probe} path`);
+      assert.ok(served.includes(`GET ${wanted}`), `${wanted} is an external route`);
       assert.equal(portNumber(get.port), options.externalHttpPort, `${probe} port is --external-http-port`);
       assert.ok((container[probe].timeoutSeconds ?? 1) >= 1);
     }
@@ -118,8 +134,106 @@ describe("deploy/kubernetes", () => {
     const uid = Number(/useradd[^\n]*--uid (\d+)/.exec(dockerfile)?.[1]);
     assert.equal(pod.securityContext.runAsUser, uid);
     assert.equal(pod.securityContext.fsGroup, uid);
+    // The image's own USER is the same, so the agent never runs as root and never switches
+    // user for Postgres (it would need capabilities the restricted profile drops).
+    assert.match(dockerfile, /^USER postgres$/m);
     // The agent escalates fast -> immediate after 30 s (src/agent/signals.ts).
     assert.ok(pod.terminationGracePeriodSeconds > 30);
+  });
+
+  test("every object is valid against the Kubernetes schema (kubernetes-models, offline)", () => {
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ["ConfigMap", "Service", "StatefulSet"]);
+    for (const o of objects) {
+      const Model = K8S_MODELS[`${o.apiVersion}/${o.kind}`];
+      assert.ok(Model, `a schema for ${o.apiVersion} ${o.kind}`);
+      assert.doesNotThrow(() => new Model(o).validate(), `${o.kind} ${o.metadata?.name}`);
+    }
+    // The validator is not a rubber stamp: a wrong type and a missing required field fail.
+    const broken = structuredClone(sts);
+    broken.spec.template.spec.containers[0].ports[0].containerPort = "3080";
+    assert.throws(() => new StatefulSet(broken).validate(), /containerPort/);
+    const noSelector = structuredClone(sts);
+    delete noSelector.spec.selector;
+    assert.throws(() => new StatefulSet(noSelector).validate(), /selector/);
+  });
+
+  test("the pod passes the Pod Security Standards restricted profile", () => {
+    assert.deepEqual(restrictedViolations(sts.spec.template), []);
+  });
+
+  test("the restricted-profile check rejects what the profile forbids", () => {
+    const variants: [string, (p: Obj) => void][] = [
+      ["Privilege Escalation", (p) => delete p.spec.containers[0].securityContext.allowPrivilegeEscalation],
+      ["Capabilities (restricted)", (p) => (p.spec.containers[0].securityContext.capabilities.drop = [])],
+      [
+        "Capabilities (restricted)",
+        (p) => (p.spec.containers[0].securityContext.capabilities.add = ["CHOWN"]),
+      ],
+      ["Running as Non-root", (p) => delete p.spec.securityContext.runAsNonRoot],
+      ["Running as Non-root", (p) => (p.spec.containers[0].securityContext.runAsNonRoot = false)],
+      ["Running as Non-root user", (p) => (p.spec.containers[0].securityContext.runAsUser = 0)],
+      ["Seccomp (restricted)", (p) => delete p.spec.securityContext.seccompProfile],
+      [
+        "Seccomp (baseline)",
+        (p) => (p.spec.containers[0].securityContext.seccompProfile = { type: "Unconfined" }),
+      ],
+      ["Volume Types", (p) => p.spec.volumes.push({ name: "h", hostPath: { path: "/" } })],
+      ["HostPath Volumes", (p) => p.spec.volumes.push({ name: "h", hostPath: { path: "/" } })],
+      ["Host Namespaces", (p) => (p.spec.hostPID = true)],
+      ["Host Ports", (p) => (p.spec.containers[0].ports[0].hostPort = 3080)],
+      ["Privileged Containers", (p) => (p.spec.containers[0].securityContext.privileged = true)],
+      ["Sysctls", (p) => (p.spec.securityContext.sysctls = [{ name: "kernel.shmmax", value: "1" }])],
+      ["/proc Mount Type", (p) => (p.spec.containers[0].securityContext.procMount = "Unmasked")],
+      ["SELinux", (p) => (p.spec.securityContext.seLinuxOptions = { type: "spc_t" })],
+      ["AppArmor", (p) => (p.spec.securityContext.appArmorProfile = { type: "Unconfined" })],
+      [
+        "Privilege Escalation",
+        (p) =>
+          (p.spec.initContainers = [
+            { name: "init", image: "x", securityContext: { capabilities: { drop: ["ALL"] } } },
+          ]),
+      ],
+    ];
+    for (const [control, mutate] of variants) {
+      const template = structuredClone(sts.spec.template);
+      mutate(template);
+      const found = restrictedViolations(template);
+      assert.ok(
+        found.some((v) => v.startsWith(`${control}:`)),
+        `${control} not reported: ${JSON.stringify(found)}`,
+      );
+    }
+  });
+
+  test("the gRPC socket's directory is one the agent makes private, even in a world-writable emptyDir", async () => {
+    // kubelet creates an emptyDir 0777 (setgid with fsGroup); the agent refuses such a
+    // directory for its token-less socket, so the socket sits one directory below.
+    const run = mounts().find((m) => options.grpcSocket.startsWith(`${m.mountPath}/`));
+    assert.ok(run, "the socket is on a volume");
+    const rel = path.posix.relative(run.mountPath, options.grpcSocket);
+    assert.ok(rel.includes("/"), `${options.grpcSocket} is in a subdirectory of the ${run.name} volume`);
+    const emptyDir = mkdtempSync(path.join(os.tmpdir(), "emptydir-"));
+    try {
+      chmodSync(emptyDir, 0o2777);
+      await prepareSocketPath(path.join(emptyDir, rel));
+      await assert.rejects(prepareSocketPath(path.join(emptyDir, "direct.sock")), /writable by others/);
+    } finally {
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
+  });
+
+  test("Postgres's Unix socket is on a writable volume (the root file system is read-only)", () => {
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    const socketDir = parseConnstr(options.connstr).host;
+    assert.ok(socketDir.startsWith("/"), "-C names a socket directory");
+    assert.ok(
+      mounts().some((m) => m.mountPath === socketDir && !m.readOnly),
+      `${socketDir} is a writable volume`,
+    );
+    assert.ok(
+      mounts().some((m) => m.mountPath === "/tmp"),
+      "/tmp is a volume (os.tmpdir())",
+    );
   });
 });
 
