@@ -15,11 +15,16 @@ import {
   fromBinary,
   toBinary,
 } from "@bufbuild/protobuf";
-import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import {
+  type FileDescriptorProto,
+  FileDescriptorProtoSchema,
+  file_google_protobuf_descriptor,
+} from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ComputeService } from "../gen/compute/v1/compute_service_pb.js";
 import { createAuthorizer } from "../src/api/auth/index.js";
+import { DescriptorIndex } from "../src/api/grpc/reflection/descriptor-index.js";
 import { type GrpcHarness, grpcJsAddresses, REPO, startGrpcHarness } from "./support/grpc-harness.js";
 import { COMPUTE_ID, tokenKit } from "./support/grpc-tokens.js";
 
@@ -136,6 +141,127 @@ for (const version of ["v1", "v1alpha"] as const) {
     });
   }
 }
+
+/**
+ * Every symbol a FileDescriptorProto declares, named the way protobuf-go's registry (and so
+ * grpc-go's reflection server) resolves them: package-qualified, nested by message, enum values
+ * in the scope that declares their enum. Walks the raw descriptor, independent of the server.
+ */
+function declaredSymbols(file: FileDescriptorProto): string[] {
+  const out: string[] = [];
+  const join = (scope: string, name: string) => (scope ? `${scope}.${name}` : name);
+  const enums = (scope: string, list: FileDescriptorProto["enumType"]) => {
+    for (const e of list) {
+      out.push(join(scope, e.name));
+      for (const v of e.value) out.push(join(scope, v.name));
+    }
+  };
+  const messages = (scope: string, list: FileDescriptorProto["messageType"]) => {
+    for (const m of list) {
+      const name = join(scope, m.name);
+      out.push(name);
+      for (const f of m.field) out.push(join(name, f.name));
+      for (const o of m.oneofDecl) out.push(join(name, o.name));
+      for (const x of m.extension) out.push(join(name, x.name));
+      enums(name, m.enumType);
+      messages(name, m.nestedType);
+    }
+  };
+  enums(file.package, file.enumType);
+  messages(file.package, file.messageType);
+  for (const x of file.extension) out.push(join(file.package, x.name));
+  for (const svc of file.service) {
+    out.push(join(file.package, svc.name));
+    for (const m of svc.method) out.push(join(file.package, `${svc.name}.${m.name}`));
+  }
+  return out;
+}
+
+function firstFile(res: ReflectionResponse): FileDescriptorProto {
+  const first = res.file_descriptor_response?.file_descriptor_proto[0];
+  assert.ok(first, `expected file descriptors, got ${JSON.stringify(res)}`);
+  return fromBinary(FileDescriptorProtoSchema, first);
+}
+
+test("reflection resolves every symbol kind grpc-go resolves, in every file it serves", async (t) => {
+  const session = reflectionSession("v1", grpcJsAddresses(h).unix);
+  t.after(() => session.close());
+  // The kinds grpcurl asks about, named explicitly (the enum value is the one that used to fail).
+  const kinds: Record<string, [string, string]> = {
+    service: ["compute.v1.ComputeService", "compute/v1/compute_service.proto"],
+    method: ["compute.v1.ComputeService.WatchStatus", "compute/v1/compute_service.proto"],
+    message: ["compute.v1.ComputeState", "compute/v1/status.proto"],
+    "nested message": ["compute.v1.ComputeState.TimingsEntry", "compute/v1/status.proto"],
+    field: ["compute.v1.ComputeState.status", "compute/v1/status.proto"],
+    "nested field": ["compute.v1.ComputeState.TimingsEntry.value", "compute/v1/status.proto"],
+    oneof: ["compute.v1.DataSource.kind", "compute/v1/spec.proto"],
+    "synthetic oneof (proto3 optional)": ["compute.v1.ComputeState._error", "compute/v1/status.proto"],
+    enum: ["compute.v1.ComputeStatus", "compute/v1/status.proto"],
+    "enum value": ["compute.v1.COMPUTE_STATUS_RUNNING", "compute/v1/status.proto"],
+    "enum value of an import": ["google.protobuf.NULL_VALUE", "google/protobuf/struct.proto"],
+  };
+  for (const [kind, [symbol, file]] of Object.entries(kinds)) {
+    const proto = firstFile(await session.ask({ file_containing_symbol: symbol }));
+    assert.equal(proto.name, file, `${kind} ${symbol}`);
+    assert.ok(declaredSymbols(proto).includes(symbol), `${kind} ${symbol} is declared in ${proto.name}`);
+  }
+  // As protobuf-go: an enum value is not a member of its enum's name, and a method must exist.
+  for (const symbol of [
+    "compute.v1.ComputeStatus.COMPUTE_STATUS_RUNNING",
+    "compute.v1.ComputeService.Nope",
+  ]) {
+    const res = await session.ask({ file_containing_symbol: symbol });
+    assert.equal(res.error_response?.error_code, grpc.status.NOT_FOUND, symbol);
+  }
+
+  // Exhaustive: every symbol of every file reachable from the listed services resolves to a file
+  // that declares it.
+  const listed = await session.ask({ list_services: "" });
+  const files = new Map<string, FileDescriptorProto>();
+  for (const svc of listed.list_services_response?.service ?? []) {
+    const res = await session.ask({ file_containing_symbol: svc.name });
+    for (const b of res.file_descriptor_response?.file_descriptor_proto ?? []) {
+      const proto = fromBinary(FileDescriptorProtoSchema, b);
+      files.set(proto.name, proto);
+    }
+  }
+  assert.ok(files.has("google/protobuf/timestamp.proto"), [...files.keys()].join());
+  let asked = 0;
+  for (const proto of files.values()) {
+    for (const symbol of declaredSymbols(proto)) {
+      const got = firstFile(await session.ask({ file_containing_symbol: symbol }));
+      assert.ok(declaredSymbols(got).includes(symbol), `${symbol}: answered with ${got.name}`);
+      asked++;
+    }
+  }
+  assert.ok(asked > 200, `${asked} symbols`);
+});
+
+test("extensions: by number and all numbers of a type, answered from the declaring file", () => {
+  // None of the served files declares an extension; a file that extends a well-known message does.
+  const ext = create(FileDescriptorProtoSchema, {
+    name: "test/ext.proto",
+    package: "test.ext",
+    dependency: ["google/protobuf/descriptor.proto"],
+    syntax: "proto2",
+    extension: [
+      { name: "audit", number: 50001, label: 1, type: 9, extendee: ".google.protobuf.MethodOptions" },
+      { name: "tier", number: 50000, label: 1, type: 5, extendee: ".google.protobuf.MethodOptions" },
+    ],
+  });
+  const registry = createFileRegistry(ext, (name) =>
+    name === "google/protobuf/descriptor.proto" ? file_google_protobuf_descriptor.proto : undefined,
+  );
+  const file = registry.getFile("test/ext.proto");
+  assert.ok(file);
+  const index = new DescriptorIndex([file]);
+  assert.equal(index.fileContainingExtension("google.protobuf.MethodOptions", 50001)?.name, "test/ext");
+  assert.equal(index.fileContainingExtension("google.protobuf.MethodOptions", 7), undefined);
+  assert.deepEqual(index.extensionNumbersOf("google.protobuf.MethodOptions"), [50000, 50001]);
+  assert.deepEqual(index.extensionNumbersOf("google.protobuf.FileOptions"), []);
+  assert.equal(index.extensionNumbersOf("no.such.Type"), undefined);
+  assert.equal(index.fileContainingSymbol("test.ext.audit")?.name, "test/ext");
+});
 
 function dynamicUnary(
   address: string,

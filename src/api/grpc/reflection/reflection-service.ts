@@ -40,12 +40,16 @@ function answer(index: DescriptorIndex, services: readonly string[], req: Server
     case "fileContainingSymbol":
       return files(index.fileContainingSymbol(r.value), `symbol ${r.value}`);
     case "fileContainingExtension":
-      // Our protos declare no extensions.
-      return notFound(`extension ${r.value.extensionNumber} of ${r.value.containingType}`);
-    case "allExtensionNumbersOfType":
-      return index.isMessage(r.value)
-        ? { case: "allExtensionNumbersResponse", value: { baseTypeName: r.value, extensionNumber: [] } }
+      return files(
+        index.fileContainingExtension(r.value.containingType, r.value.extensionNumber),
+        `extension ${r.value.extensionNumber} of ${r.value.containingType}`,
+      );
+    case "allExtensionNumbersOfType": {
+      const numbers = index.extensionNumbersOf(r.value);
+      return numbers
+        ? { case: "allExtensionNumbersResponse", value: { baseTypeName: r.value, extensionNumber: numbers } }
         : notFound(`type ${r.value}`);
+    }
     default:
       return { case: "errorResponse", value: { errorCode: INVALID_ARGUMENT, errorMessage: "empty request" } };
   }
