@@ -28,7 +28,7 @@ function vmMonitorService(rt: ComputeRuntime): Service {
         cgroup: rt.options.cgroup,
         connstr: rt.options.connstr,
         disableLfcResizing: rt.spec?.json.disable_lfc_resizing === true,
-        log: rt.log.child({ component: "vm-monitor" }),
+        log: rt.log,
         signal: rt.shutdown.signal,
       });
       rt.log.info({ port: monitor.port, addr: rt.options.vmMonitorAddr }, "vm-monitor listening");
@@ -66,7 +66,7 @@ function exporterService(rt: ComputeRuntime): Service {
       const handle = startExporter({
         pgdata: rt.options.pgdata,
         connstr: rt.options.connstr,
-        log: rt.log.child({ component: "exporter" }),
+        log: rt.log,
         runAs: rt.osUser,
       });
       return { stop: () => handle.stop() };

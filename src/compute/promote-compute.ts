@@ -55,7 +55,7 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   const res = await rt.promoter.promote({
     target: { connstr: rt.options.connstr },
     walFlushLsn,
-    log: rt.log.child({ phase: "promote" }),
+    log: rt.log.child({ operation: "promote" }),
     signal: rt.shutdown.signal,
   });
   const t0 = performance.now();
@@ -71,7 +71,7 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
         spec: promoted.json,
         privilegedRole: rt.options.privilegedRoleName,
         concurrency: promoted.json.reconfigure_concurrency,
-        log: rt.log.child({ phase: "promote" }),
+        log: rt.log.child({ operation: "promote" }),
         applicationName: "compute_ctl:promote",
       });
     }

@@ -8,7 +8,7 @@ import type { ComputeRuntime } from "./compute-runtime.js";
 import { errorText } from "./start-compute.js";
 
 export async function reconfigureCompute(rt: ComputeRuntime, spec: ComputeSpec): Promise<void> {
-  const log = rt.log.child({ phase: "reconfigure" });
+  const log = rt.log.child({ operation: "reconfigure" });
   rt.reconfiguring = true;
   try {
     rt.state.transition("configuration_pending");

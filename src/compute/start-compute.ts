@@ -38,7 +38,7 @@ export async function startCompute(
   rt.spec = spec;
   rt.timings.resetForStart();
   rt.state.transition(via === "launch" ? "init" : "configuration");
-  const log = rt.log.child({ phase: "start" });
+  const log = rt.log.child({ operation: "start" });
   log.info(
     {
       source: spec.source.kind,
@@ -56,6 +56,7 @@ export async function startCompute(
     pg: rt.pg,
     osUser: rt.osUser,
     log,
+    agentLog: rt.log,
     signal: rt.shutdown.signal,
     source: plan.source,
     record: (name, value) => rt.timings.record(name, value),

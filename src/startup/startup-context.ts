@@ -13,7 +13,10 @@ export interface StartupContext {
   readonly options: AgentOptions;
   readonly pg: PgBinaries;
   readonly osUser: OsUser | null;
+  /** The start's log (bound to `operation: "start"`). */
   readonly log: Logger;
+  /** The agent's log without the start's bindings, for output that outlives the start (Postgres's stderr). */
+  readonly agentLog: Logger;
   readonly signal: AbortSignal;
   readonly source: DataSourceStep;
   record(name: string, value: number): void;

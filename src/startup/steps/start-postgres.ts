@@ -22,7 +22,8 @@ export const startPostgresStep: Step<StartupContext> = {
       pg: ctx.pg,
       pgdata: ctx.options.pgdata,
       osUser: ctx.osUser,
-      log: ctx.log,
+      // Postgres's stderr goes on long after the start: not under the start's bindings.
+      log: ctx.agentLog,
       env,
       readyTimeoutMs: ctx.options.pgReadyTimeoutS * 1000,
       onSpawn: (pid) => {
