@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { execa } from "execa";
 import pino from "pino";
+import { NO_PROGRESS } from "../src/compute/progress.js";
 import { asUser } from "../src/postgres/os-user.js";
 import { parseSpec } from "../src/spec/parse.js";
 import type { SourceContext } from "../src/startup/sources/data-source.js";
@@ -58,6 +59,7 @@ async function child(): Promise<void> {
     connstr: "postgresql://postgres@127.0.0.1/postgres",
     log: pino({ level: "silent" }),
     signal: new AbortController().signal,
+    progress: () => NO_PROGRESS,
     record: (k, v) => {
       metrics[k] = v;
     },
@@ -158,6 +160,7 @@ async function coldStartOurs(source: TestPostgres): Promise<number> {
       connstr: "postgresql://postgres@127.0.0.1/postgres",
       log: pino({ level: "silent" }),
       signal: new AbortController().signal,
+      progress: () => NO_PROGRESS,
       record: () => {},
     };
     const result = await primaryBasebackupSource().prepare(ctx);

@@ -90,6 +90,13 @@ describe("neon source (protocol-level fake pageserver)", () => {
     for (const m of ["sync_sk_check_ms", "pageserver_connect_micros", "basebackup_ms"])
       assert.ok(ctx.metrics.has(m), m);
     assert.equal(ctx.metrics.get("basebackup_bytes"), tarball.bytes);
+    // Progress: every compressed byte and every unpacked file counted, then ended.
+    const [progress] = ctx.progressReports;
+    assert.equal(progress.phase, "pageserver_basebackup");
+    assert.ok(progress.ended);
+    const last = (k: "bytesDone" | "filesDone") => progress.updates.findLast((u) => u[k] !== undefined)?.[k];
+    assert.equal(last("bytesDone"), tarball.bytes);
+    assert.ok((last("filesDone") ?? 0) > 100, `files ${last("filesDone")}`);
     assert.equal(ctx.metrics.has("sync_safekeepers_ms"), false);
     assert.equal(existsSync(path.join(ctx.pgdata, "standby.signal")), false);
     assert.deepEqual(result.confLines, [

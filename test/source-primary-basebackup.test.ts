@@ -73,6 +73,15 @@ describe("primary source (pg_basebackup from a test primary)", () => {
     assert.ok(existsSync(path.join(ctx.pgdata, "standby.signal")));
     assert.ok((ctx.metrics.get("basebackup_bytes") ?? 0) > 1_000_000);
     assert.ok(ctx.metrics.has("basebackup_ms"));
+    // pg_basebackup --progress reached the report (its last line says 100%), then it ended.
+    const [progress] = ctx.progressReports;
+    assert.equal(progress.phase, "basebackup");
+    assert.ok(progress.ended);
+    const final = progress.updates.at(-1);
+    assert.ok(
+      final?.bytesDone && final.bytesTotal && final.bytesDone <= final.bytesTotal,
+      JSON.stringify(progress.updates),
+    );
 
     const compute = await startComputePostgres(ctx.pgdata, result.confLines);
     undo(() => compute.stop());

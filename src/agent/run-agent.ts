@@ -1,12 +1,14 @@
 // The composition root: loads the launch config, builds the runtime, starts the compute, then
 // loads and starts the API servers and the background services (agent-services.ts), and returns
 // the process exit code.
+
 import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { installRoot } from "../compute/ops/install-root.js";
+import { logProgress } from "../compute/progress-log.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
 import { describeBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
@@ -58,6 +60,8 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
       `compute status ${prev.status} -> ${s.status}`,
     ),
   );
+  // A base backup or restore of gigabytes says how far it is, every second.
+  logProgress(rt.state, log);
   // A REST port that cannot be bound fails the agent before the data directory is touched
   // (the ports were bound first thing; this is known by now).
   if (early) await Promise.all([early.external.listening, early.internal.listening]);

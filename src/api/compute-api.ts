@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import type { Logger } from "pino";
 import type { ComputeInfo } from "../compute/ops/compute-info.js";
 import type { InsightsResult } from "../compute/ops/insights.js";
-import type { StateSnapshot } from "../compute/state-machine.js";
+import type { ProgressView } from "../compute/progress.js";
+import type { StateSnapshot, SubscribeOptions } from "../compute/state-machine.js";
 import type { ComputeStatus } from "../compute/status.js";
 
 /** The `/status` document (Neon's ComputeStatusResponse). */
@@ -17,6 +18,8 @@ export interface StatusView {
   error: string | null;
   tenant: string | null;
   timeline: string | null;
+  /** The long task running now (a base backup, a restore) and how far it is; absent when none. */
+  progress?: ProgressView;
 }
 
 export type TerminateMode = "fast" | "immediate";
@@ -59,8 +62,8 @@ export interface ComputeApi {
   status(): StatusView;
   /** Phase timings (`/metrics.json`). */
   timings(): Record<string, number>;
-  /** Calls `listener` on every state change; returns the unsubscribe function. */
-  subscribe(listener: (s: StateSnapshot) => void): () => void;
+  /** Calls `listener` on every state change (and progress change if asked); returns the unsubscribe function. */
+  subscribe(listener: (s: StateSnapshot) => void, opts?: SubscribeOptions): () => void;
   /** Body as received (`{spec, compute_ctl_config}`); resolves when running, throws OperationError. */
   configure(body: unknown): Promise<StatusView>;
   terminate(mode: TerminateMode): Promise<TerminateResult>;

@@ -46,7 +46,7 @@ export function createComputeApi(
   return {
     status: () => statusView(rt),
     timings: () => rt.timings.toJSON(),
-    subscribe: (listener) => rt.state.subscribe((s) => listener(s)),
+    subscribe: (listener, opts) => rt.state.subscribe((s) => listener(s), opts),
     configure: (body) => configureCompute(rt, body),
     terminate: (mode) => terminateCompute(rt, mode),
     ready: () => isReady(rt),

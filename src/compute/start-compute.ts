@@ -60,6 +60,7 @@ export async function startCompute(
     signal: rt.shutdown.signal,
     source: plan.source,
     record: (name, value) => rt.timings.record(name, value),
+    progress: (phase) => rt.state.beginProgress(phase),
     onPostmaster: (pm: Postmaster) => {
       rt.postmaster = pm;
       supervisePostmaster(rt, pm);

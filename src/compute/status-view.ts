@@ -1,6 +1,7 @@
 // The `/status` document and the Status RPC's source, built from the state snapshot.
 import type { StatusView } from "../api/compute-api.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
+import { progressView } from "./progress.js";
 
 function settingValue(rt: ComputeRuntime, name: string): string | null {
   return rt.spec?.json.cluster.settings?.find((s) => s.name === name)?.value ?? null;
@@ -8,7 +9,7 @@ function settingValue(rt: ComputeRuntime, name: string): string | null {
 
 export function statusView(rt: ComputeRuntime): StatusView {
   const s = rt.state.snapshot;
-  return {
+  const view: StatusView = {
     start_time: s.startTime.toISOString(),
     status: s.status,
     last_active: rt.activity.lastActive?.toISOString() ?? null,
@@ -16,6 +17,9 @@ export function statusView(rt: ComputeRuntime): StatusView {
     tenant: rt.spec?.json.tenant_id ?? settingValue(rt, "neon.tenant_id"),
     timeline: rt.spec?.json.timeline_id ?? settingValue(rt, "neon.timeline_id"),
   };
+  // Only while a long task runs, so the document stays Neon's shape otherwise.
+  if (s.progress) view.progress = progressView(s.progress);
+  return view;
 }
 
 /** `/ready`: Postgres serves queries (running, or a live reconfiguration of a running compute). */

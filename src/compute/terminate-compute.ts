@@ -33,6 +33,7 @@ export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode):
           connstr: rt.options.connstr,
           log: rt.log,
           signal: rt.shutdown.signal,
+          progress: (phase) => rt.state.beginProgress(phase),
           record: (n, v) => rt.timings.record(n, v),
         })
         .catch((err: unknown) => {

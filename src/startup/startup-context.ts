@@ -2,6 +2,7 @@
 // outputs earlier steps hand to later ones (source result, the running postmaster).
 import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
+import type { BeginProgress } from "../compute/progress.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
@@ -20,6 +21,8 @@ export interface StartupContext {
   readonly signal: AbortSignal;
   readonly source: DataSourceStep;
   record(name: string, value: number): void;
+  /** Starts reporting the progress of a long step (see SourceContext.progress). */
+  progress: BeginProgress;
   /** Called once the postmaster runs, so termination can reach it even if a later step fails. */
   onPostmaster(pm: Postmaster): void;
   /**

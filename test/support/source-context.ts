@@ -2,6 +2,7 @@
 // makes it, the test Postgres binaries and OS user, a silent logger, and a record of metrics.
 import { rmSync } from "node:fs";
 import pino from "pino";
+import type { ProgressUpdate } from "../../src/compute/progress.js";
 import type { PgBinaries } from "../../src/postgres/binaries.js";
 import { parseSpec } from "../../src/spec/parse.js";
 import type { SourceContext } from "../../src/startup/sources/data-source.js";
@@ -10,6 +11,8 @@ import { pgBinaries, pgOsUser } from "./postgres.js";
 
 export interface TestSourceContext extends SourceContext {
   readonly metrics: Map<string, number>;
+  /** Every progress figure the source reported, in order, by phase; `ended` once it called end(). */
+  readonly progressReports: { phase: string; updates: ProgressUpdate[]; ended: boolean }[];
   readonly abort: AbortController;
   cleanup(): void;
 }
@@ -31,6 +34,7 @@ export function testSourceContext(
   const { root, pgdata } = emptyPgdata();
   const metrics = new Map<string, number>();
   const abort = new AbortController();
+  const progressReports: TestSourceContext["progressReports"] = [];
   return {
     pgdata,
     spec: parseSpec(spec),
@@ -40,6 +44,27 @@ export function testSourceContext(
     log: pino({ level: process.env.TEST_LOG ?? "silent" }),
     signal: abort.signal,
     record: (name, value) => metrics.set(name, value),
+    progress(phase) {
+      const report = { phase, updates: [] as ProgressUpdate[], ended: false };
+      progressReports.push(report);
+      let bytes = 0;
+      let files = 0;
+      return {
+        update: (u) => report.updates.push({ ...u }),
+        addBytes: (n) => {
+          bytes += n;
+          report.updates.push({ bytesDone: bytes });
+        },
+        addFile: () => {
+          files++;
+          report.updates.push({ filesDone: files });
+        },
+        end: () => {
+          report.ended = true;
+        },
+      };
+    },
+    progressReports,
     metrics,
     abort,
     cleanup: () => rmSync(root, { recursive: true, force: true }),

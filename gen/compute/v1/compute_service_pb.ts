@@ -660,8 +660,9 @@ export const ComputeService: GenService<{
     output: typeof StatusResponseSchema;
   },
   /**
-   * WatchStatus sends the current status at once, then every change, in order. The stream ends
-   * after COMPUTE_STATUS_TERMINATED or COMPUTE_STATUS_FAILED has been sent.
+   * WatchStatus sends the current status at once, then every change, in order: status changes
+   * and, while a long task runs (a base backup), its progress (at most every 250 ms). The stream
+   * ends after COMPUTE_STATUS_TERMINATED or COMPUTE_STATUS_FAILED has been sent.
    *
    * @generated from rpc compute.v1.ComputeService.WatchStatus
    */

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file compute/v1/status.proto.
  */
 export const file_compute_v1_status: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb21wdXRlL3YxL3N0YXR1cy5wcm90bxIKY29tcHV0ZS52MSLkAgoMQ29tcHV0ZVN0YXRlEikKBnN0YXR1cxgBIAEoDjIZLmNvbXB1dGUudjEuQ29tcHV0ZVN0YXR1cxIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoFZXJyb3IYBCABKAlIAIgBARITCgZ0ZW5hbnQYBSABKAlIAYgBARIVCgh0aW1lbGluZRgGIAEoCUgCiAEBEjYKB3RpbWluZ3MYByADKAsyJS5jb21wdXRlLnYxLkNvbXB1dGVTdGF0ZS5UaW1pbmdzRW50cnkaLgoMVGltaW5nc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAFCCAoGX2Vycm9yQgkKB190ZW5hbnRCCwoJX3RpbWVsaW5lKuMCCg1Db21wdXRlU3RhdHVzEh4KGkNPTVBVVEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUQ09NUFVURV9TVEFUVVNfRU1QVFkQARIoCiRDT01QVVRFX1NUQVRVU19DT05GSUdVUkFUSU9OX1BFTkRJTkcQAhIgChxDT01QVVRFX1NUQVRVU19DT05GSUdVUkFUSU9OEAMSFwoTQ09NUFVURV9TVEFUVVNfSU5JVBAEEhoKFkNPTVBVVEVfU1RBVFVTX1JVTk5JTkcQBRIZChVDT01QVVRFX1NUQVRVU19GQUlMRUQQBhIrCidDT01QVVRFX1NUQVRVU19URVJNSU5BVElPTl9QRU5ESU5HX0ZBU1QQBxIwCixDT01QVVRFX1NUQVRVU19URVJNSU5BVElPTl9QRU5ESU5HX0lNTUVESUFURRAIEh0KGUNPTVBVVEVfU1RBVFVTX1RFUk1JTkFURUQQCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chdjb21wdXRlL3YxL3N0YXR1cy5wcm90bxIKY29tcHV0ZS52MSKMAwoMQ29tcHV0ZVN0YXRlEikKBnN0YXR1cxgBIAEoDjIZLmNvbXB1dGUudjEuQ29tcHV0ZVN0YXR1cxIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoFZXJyb3IYBCABKAlIAIgBARITCgZ0ZW5hbnQYBSABKAlIAYgBARIVCgh0aW1lbGluZRgGIAEoCUgCiAEBEjYKB3RpbWluZ3MYByADKAsyJS5jb21wdXRlLnYxLkNvbXB1dGVTdGF0ZS5UaW1pbmdzRW50cnkSJgoIcHJvZ3Jlc3MYCCABKAsyFC5jb21wdXRlLnYxLlByb2dyZXNzGi4KDFRpbWluZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBQggKBl9lcnJvckIJCgdfdGVuYW50QgsKCV90aW1lbGluZSKJAgoIUHJvZ3Jlc3MSDQoFcGhhc2UYASABKAkSEgoKYnl0ZXNfZG9uZRgCIAEoBBIYCgtieXRlc190b3RhbBgDIAEoBEgAiAEBEhcKCmZpbGVzX2RvbmUYBCABKARIAYgBARIYCgtmaWxlc190b3RhbBgFIAEoBEgCiAEBEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg4KDF9ieXRlc190b3RhbEINCgtfZmlsZXNfZG9uZUIOCgxfZmlsZXNfdG90YWwq4wIKDUNvbXB1dGVTdGF0dXMSHgoaQ09NUFVURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRDT01QVVRFX1NUQVRVU19FTVBUWRABEigKJENPTVBVVEVfU1RBVFVTX0NPTkZJR1VSQVRJT05fUEVORElORxACEiAKHENPTVBVVEVfU1RBVFVTX0NPTkZJR1VSQVRJT04QAxIXChNDT01QVVRFX1NUQVRVU19JTklUEAQSGgoWQ09NUFVURV9TVEFUVVNfUlVOTklORxAFEhkKFUNPTVBVVEVfU1RBVFVTX0ZBSUxFRBAGEisKJ0NPTVBVVEVfU1RBVFVTX1RFUk1JTkFUSU9OX1BFTkRJTkdfRkFTVBAHEjAKLENPTVBVVEVfU1RBVFVTX1RFUk1JTkFUSU9OX1BFTkRJTkdfSU1NRURJQVRFEAgSHQoZQ09NUFVURV9TVEFUVVNfVEVSTUlOQVRFRBAJYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ComputeState is the `/status` document plus the start-up phase timings (`/metrics.json`).
@@ -71,6 +71,14 @@ export type ComputeState = Message<"compute.v1.ComputeState"> & {
    * @generated from field: map<string, double> timings = 7;
    */
   timings: { [key: string]: number };
+
+  /**
+   * The long task running now (a base backup, a restore) and how far it is; unset when none.
+   * WatchStatus sends a new state when it moves (at most every 250 ms).
+   *
+   * @generated from field: compute.v1.Progress progress = 8;
+   */
+  progress?: Progress | undefined;
 };
 
 /**
@@ -79,6 +87,71 @@ export type ComputeState = Message<"compute.v1.ComputeState"> & {
  */
 export const ComputeStateSchema: GenMessage<ComputeState> = /*@__PURE__*/
   messageDesc(file_compute_v1_status, 0);
+
+/**
+ * Progress is how far a long task of the compute is: bytes (and files) done out of a total
+ * when the task knows it.
+ *
+ * @generated from message compute.v1.Progress
+ */
+export type Progress = Message<"compute.v1.Progress"> & {
+  /**
+   * What runs: `basebackup` (pg_basebackup from a primary), `pageserver_basebackup` (Neon),
+   * and the names later tasks (restores, cache prewarm) report.
+   *
+   * @generated from field: string phase = 1;
+   */
+  phase: string;
+
+  /**
+   * Bytes done so far.
+   *
+   * @generated from field: uint64 bytes_done = 2;
+   */
+  bytesDone: bigint;
+
+  /**
+   * Bytes expected in all (pg_basebackup's estimate); unset when unknown (a compressed stream).
+   *
+   * @generated from field: optional uint64 bytes_total = 3;
+   */
+  bytesTotal?: bigint | undefined;
+
+  /**
+   * Files done so far, when the task counts files.
+   *
+   * @generated from field: optional uint64 files_done = 4;
+   */
+  filesDone?: bigint | undefined;
+
+  /**
+   * Files expected in all, when known.
+   *
+   * @generated from field: optional uint64 files_total = 5;
+   */
+  filesTotal?: bigint | undefined;
+
+  /**
+   * When the task started.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 6;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * When these figures were taken.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 7;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message compute.v1.Progress.
+ * Use `create(ProgressSchema)` to create a new message.
+ */
+export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
+  messageDesc(file_compute_v1_status, 1);
 
 /**
  * ComputeStatus is where the compute is in its lifecycle. Values mirror the snake_case strings of

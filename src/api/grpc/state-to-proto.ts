@@ -1,7 +1,14 @@
 // The core's status view and timings -> compute.v1.ComputeState.
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type ComputeState, ComputeStateSchema, ComputeStatus } from "../../../gen/compute/v1/status_pb.js";
+import {
+  type ComputeState,
+  ComputeStateSchema,
+  ComputeStatus,
+  type Progress,
+  ProgressSchema,
+} from "../../../gen/compute/v1/status_pb.js";
+import type { ProgressView } from "../../compute/progress.js";
 import type { ComputeStatus as CoreStatus } from "../../compute/status.js";
 import type { StatusView } from "../compute-api.js";
 
@@ -23,6 +30,20 @@ export function statusToProto(status: CoreStatus): ComputeStatus {
 
 const timestamp = (iso: string | null) => (iso === null ? undefined : timestampFromDate(new Date(iso)));
 
+const u64 = (n: number | null) => (n === null ? undefined : BigInt(Math.max(0, Math.round(n))));
+
+function progressToProto(p: ProgressView): Progress {
+  return create(ProgressSchema, {
+    phase: p.phase,
+    bytesDone: u64(p.bytes_done) ?? 0n,
+    bytesTotal: u64(p.bytes_total),
+    filesDone: u64(p.files_done),
+    filesTotal: u64(p.files_total),
+    startedAt: timestamp(p.started_at),
+    updatedAt: timestamp(p.updated_at),
+  });
+}
+
 export function computeStateToProto(view: StatusView, timings: Record<string, number>): ComputeState {
   return create(ComputeStateSchema, {
     status: statusToProto(view.status),
@@ -32,5 +53,6 @@ export function computeStateToProto(view: StatusView, timings: Record<string, nu
     tenant: view.tenant ?? undefined,
     timeline: view.timeline ?? undefined,
     timings,
+    progress: view.progress ? progressToProto(view.progress) : undefined,
   });
 }

@@ -2,6 +2,7 @@
 // after a terminal status; when `signal` aborts it throws the abort reason. The subscription is released in every case.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ComputeState, ComputeStatus } from "../../../gen/compute/v1/status_pb.js";
+import { progressView } from "../../compute/progress.js";
 import type { StateSnapshot } from "../../compute/state-machine.js";
 import type { ComputeApi } from "../compute-api.js";
 import { computeStateToProto } from "./state-to-proto.js";
@@ -11,9 +12,15 @@ const TERMINAL = new Set([ComputeStatus.TERMINATED, ComputeStatus.FAILED]);
 const MAX_BACKLOG = 1024;
 
 function stateAt(api: ComputeApi, snapshot: StateSnapshot): ComputeState {
-  const view = api.status();
+  const { progress: _current, ...view } = api.status();
   return computeStateToProto(
-    { ...view, status: snapshot.status, error: snapshot.error, start_time: snapshot.startTime.toISOString() },
+    {
+      ...view,
+      status: snapshot.status,
+      error: snapshot.error,
+      start_time: snapshot.startTime.toISOString(),
+      ...(snapshot.progress ? { progress: progressView(snapshot.progress) } : {}),
+    },
     api.timings(),
   );
 }
@@ -22,19 +29,23 @@ export async function* watchStates(api: ComputeApi, signal: AbortSignal): AsyncG
   const backlog: ComputeState[] = [];
   let failure: unknown;
   let wake: (() => void) | undefined;
-  // Listeners run inside the core's transition(); they must never throw into it.
-  const unsubscribe = api.subscribe((snapshot) => {
-    try {
-      if (backlog.length >= MAX_BACKLOG) {
-        failure ??= new ConnectError("client reads status changes too slowly", Code.ResourceExhausted);
-      } else {
-        backlog.push(stateAt(api, snapshot));
+  // Listeners run inside the core's transition(); they must never throw into it. Progress
+  // changes of a long task are states too (at most every 250 ms, see state-machine.ts).
+  const unsubscribe = api.subscribe(
+    (snapshot) => {
+      try {
+        if (backlog.length >= MAX_BACKLOG) {
+          failure ??= new ConnectError("client reads status changes too slowly", Code.ResourceExhausted);
+        } else {
+          backlog.push(stateAt(api, snapshot));
+        }
+      } catch (err) {
+        failure ??= err;
       }
-    } catch (err) {
-      failure ??= err;
-    }
-    wake?.();
-  });
+      wake?.();
+    },
+    { progress: true },
+  );
   const onAbort = () => wake?.();
   signal.addEventListener("abort", onAbort, { once: true });
   try {

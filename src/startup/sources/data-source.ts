@@ -2,6 +2,7 @@
 // (at an LSN where that applies). The pipeline picks the implementation from the spec's
 // `source`; adding a source touches neither the state machine nor the API.
 import type { Logger } from "pino";
+import type { BeginProgress } from "../../compute/progress.js";
 import type { PgBinaries } from "../../postgres/binaries.js";
 import type { OsUser } from "../../postgres/os-user.js";
 import type { ComputeSpec } from "../../spec/types.js";
@@ -19,6 +20,11 @@ export interface SourceContext {
   readonly signal: AbortSignal;
   /** Record a timing or counter under its Neon name (`basebackup_ms`, `basebackup_bytes`, ...). */
   record(name: string, value: number): void;
+  /**
+   * Starts reporting how far a long fetch is (bytes, files): it shows in /status, WatchStatus and
+   * the log while it runs. Call `end()` when the fetch is over, failed or not.
+   */
+  progress: BeginProgress;
 }
 
 export interface SourceResult {

@@ -13,6 +13,7 @@ import pg from "pg";
 import { parse } from "pg-connection-string";
 import { to as copyTo } from "pg-copy-streams";
 import { x as untar } from "tar";
+import type { ProgressReporter } from "../../compute/progress.js";
 import type { OsUser } from "../../postgres/os-user.js";
 
 export interface PageserverBasebackupRequest {
@@ -28,6 +29,8 @@ export interface PageserverBasebackupRequest {
   readonly osUser: OsUser | null;
   readonly signal: AbortSignal;
   readonly connectTimeoutMs?: number;
+  /** Told of every compressed byte received and every file unpacked. */
+  readonly progress?: ProgressReporter;
 }
 
 export interface PageserverBasebackupResult {
@@ -86,6 +89,7 @@ export async function fetchPageserverBasebackup(
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
+        req.progress?.addBytes(chunk.length);
         done(null, chunk);
       },
     });
@@ -94,6 +98,7 @@ export async function fetchPageserverBasebackup(
     const unpack = untar({
       cwd: req.pgdata,
       strict: true,
+      onReadEntry: () => req.progress?.addFile(),
       ...(req.osUser ? { uid: req.osUser.uid, gid: req.osUser.gid } : {}),
     });
     await pipeline(copy, counter, createGunzip(), unpack, { signal: req.signal });

@@ -93,6 +93,8 @@ async function prepare(ctx: SourceContext, opts: NeonSourceOptions): Promise<Sou
   ctx.log.info({ pageserver: where, lsn, mode: mode.kind }, "fetching basebackup from pageserver");
   const started = performance.now();
   let result: Awaited<ReturnType<typeof fetchPageserverBasebackup>>;
+  // Compressed bytes received and files unpacked; the stream has no total to tell.
+  const progress = ctx.progress("pageserver_basebackup");
   try {
     await emptyDir(ctx.pgdata);
     result = await withRetries(
@@ -103,8 +105,10 @@ async function prepare(ctx: SourceContext, opts: NeonSourceOptions): Promise<Sou
         signal: ctx.signal,
         beforeRetry: () => emptyDir(ctx.pgdata),
       },
-      () =>
-        fetchPageserverBasebackup({
+      () => {
+        // A retry starts the stream over.
+        progress.update({ bytesDone: 0, filesDone: 0 });
+        return fetchPageserverBasebackup({
           url,
           tenantId: storage.tenantId,
           timelineId: storage.timelineId,
@@ -114,12 +118,16 @@ async function prepare(ctx: SourceContext, opts: NeonSourceOptions): Promise<Sou
           pgdata: ctx.pgdata,
           osUser: ctx.osUser,
           signal: ctx.signal,
-        }),
+          progress,
+        });
+      },
     );
   } catch (err) {
     // Never leave a half-extracted cluster behind for someone to start.
     await emptyDir(ctx.pgdata).catch(() => {});
     throw err;
+  } finally {
+    progress.end();
   }
   ctx.record("pageserver_connect_micros", result.connectMicros);
   ctx.record("basebackup_bytes", result.bytes);

@@ -1,10 +1,13 @@
 // The `primary` data source: a base backup of a running vanilla Postgres, taken over the
 // replication protocol by `pg_basebackup` (it streams straight to disk, WAL included, so the
 // agent's memory stays flat whatever the database size). In Replica mode the copy becomes a
-// streaming hot standby of its source; in Primary mode an independent, writable fork.
+// streaming hot standby of its source; in Primary mode an independent, writable fork. Its
+// `--progress` lines (once a second: kB done of the server's estimate) feed the compute's
+// progress report.
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
 import { clientTool, MissingToolError } from "../../postgres/binaries.js";
+import type { ProgressReporter } from "../../compute/progress.js";
 import { asUser } from "../../postgres/os-user.js";
 import { quoteConfValue } from "../../postgres/quote.js";
 import { dirBytes, emptyDir, writeStandbySignal } from "./basebackup-pgdata.js";
@@ -55,7 +58,23 @@ function isTransient(stderr: string): boolean {
 
 class SlotExistsError extends Error {}
 
-async function runPgBasebackup(ctx: SourceContext, createSlot: boolean): Promise<{ endLsn: string | null }> {
+// `  12345/67890 kB (18%), 0/1 tablespace (...)`: pg_basebackup --progress on a non-terminal.
+const PROGRESS_LINE = /^\s*(\d+)\/(\d+) kB \(>?\d+%\), (\d+)\/(\d+) tablespaces?/;
+
+/** Bytes done and the estimated total from one line of pg_basebackup --progress, or null. */
+export function parseBasebackupProgress(line: string): { bytesDone: number; bytesTotal: number } | null {
+  const m = PROGRESS_LINE.exec(line);
+  if (!m) return null;
+  const done = Number(m[1]) * 1024;
+  // pg_basebackup raises its estimate when the copy outgrows it; keep done <= total anyway.
+  return { bytesDone: done, bytesTotal: Math.max(Number(m[2]) * 1024, done) };
+}
+
+async function runPgBasebackup(
+  ctx: SourceContext,
+  createSlot: boolean,
+  progress: ProgressReporter,
+): Promise<{ endLsn: string | null }> {
   const source = ctx.spec.source;
   if (source.kind !== "primary") throw new Error(`primary source used with a ${source.kind} spec`);
   const { withoutPassword, password } = splitPassword(source.connstring);
@@ -71,6 +90,8 @@ async function runPgBasebackup(ctx: SourceContext, createSlot: boolean): Promise
     "--no-sync",
     "-w",
     "-v",
+    // The server estimates the size first (a walk of its data directory, no reads).
+    "-P",
   ];
   const slot = ctx.spec.mode.kind === "replica" ? source.slotName : null;
   if (slot) args.push("-S", slot, ...(createSlot ? ["-C"] : []));
@@ -89,6 +110,13 @@ async function runPgBasebackup(ctx: SourceContext, createSlot: boolean): Promise
     env,
     stdin: "ignore",
     stdout: "ignore",
+    stderr: [
+      function* (line: unknown) {
+        const p = parseBasebackupProgress(String(line));
+        if (p) progress.update(p);
+        yield line;
+      },
+    ],
     reject: false,
     cancelSignal: ctx.signal,
   });
@@ -126,6 +154,7 @@ async function prepare(ctx: SourceContext, policy: RetryPolicy): Promise<SourceR
   // after creating it) it is reused.
   let createSlot = true;
   let endLsn: string | null;
+  const progress = ctx.progress("basebackup");
   try {
     ({ endLsn } = await withRetries(
       {
@@ -136,14 +165,16 @@ async function prepare(ctx: SourceContext, policy: RetryPolicy): Promise<SourceR
         beforeRetry: () => emptyDir(ctx.pgdata),
       },
       async () => {
+        // A retry starts the copy over.
+        progress.update({ bytesDone: 0 });
         try {
-          return await runPgBasebackup(ctx, createSlot);
+          return await runPgBasebackup(ctx, createSlot, progress);
         } catch (err) {
           if (!(err instanceof SlotExistsError)) throw err;
           ctx.log.info({ slot: source.slotName }, "replication slot exists, reusing it");
           createSlot = false;
           await emptyDir(ctx.pgdata);
-          return await runPgBasebackup(ctx, false);
+          return await runPgBasebackup(ctx, false, progress);
         }
       },
     ));
@@ -151,6 +182,8 @@ async function prepare(ctx: SourceContext, policy: RetryPolicy): Promise<SourceR
     // Never leave a half-written cluster behind for someone to start.
     await emptyDir(ctx.pgdata).catch(() => {});
     throw err;
+  } finally {
+    progress.end();
   }
   ctx.record("basebackup_ms", Math.round(performance.now() - started));
   ctx.record("basebackup_bytes", await dirBytes(ctx.pgdata));

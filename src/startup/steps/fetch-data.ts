@@ -13,6 +13,7 @@ export function sourceContext(ctx: StartupContext): SourceContext {
     log: ctx.log.child({ source: ctx.source.name }),
     signal: ctx.signal,
     record: ctx.record,
+    progress: ctx.progress,
   };
 }
 
