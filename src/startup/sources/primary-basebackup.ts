@@ -148,7 +148,7 @@ async function prepare(ctx: SourceContext, policy: RetryPolicy): Promise<SourceR
     throw new PermanentError("mode Static cannot be served by a fresh base backup of a primary");
   }
   const from = redactConnstr(source.connstring);
-  ctx.log.info({ source: from, mode, slot: source.slotName }, "fetching base backup from primary");
+  ctx.log.info({ primary: from, mode, slot: source.slotName }, "fetching base backup from primary");
   const started = performance.now();
   // The slot is created once (-C); when it already exists (a restart, or an attempt that failed
   // after creating it) it is reused.
@@ -196,7 +196,7 @@ async function prepare(ctx: SourceContext, policy: RetryPolicy): Promise<SourceR
     return { lsn: endLsn, confLines: [] };
   }
   await writeStandbySignal(ctx.pgdata, ctx.osUser);
-  ctx.log.info({ lsn: endLsn, source: from }, "base backup ready as a streaming replica");
+  ctx.log.info({ lsn: endLsn, primary: from }, "base backup ready as a streaming replica");
   return { lsn: endLsn, confLines: replicaConfLines(ctx) };
 }
 
