@@ -67,7 +67,8 @@ export const POSTGRES_SET: readonly SqlMetric[] = [
   THEN (pg_catalog.pg_last_wal_receive_lsn() - '0/0')::pg_catalog.float8 ELSE 0 END AS lsn`,
   },
   {
-    // Neon reads the label from its timeline GUC; on vanilla Postgres it does not exist and the label is "".
+    // Neon reads the label from its timeline GUC; on vanilla Postgres it does not exist and the
+    // label is left out.
     name: "compute_logical_snapshot_files",
     help: "Number of snapshot files in pg_logical/snapshot",
     type: "gauge",
@@ -232,7 +233,9 @@ export function familyFromRows(m: SqlMetric, rows: readonly Record<string, unkno
   const samples: Sample[] = [];
   for (const row of rows) {
     const keys: Record<string, string> = {};
-    for (const l of m.keyLabels) keys[l] = row[l] === null || row[l] === undefined ? "" : String(row[l]);
+    // An empty value is the same series as no label in Prometheus, and lints flag it: leave it out
+    // (on vanilla Postgres, neon.timeline_id does not exist).
+    for (const l of m.keyLabels) if (row[l] !== null && row[l] !== undefined && row[l] !== "") keys[l] = String(row[l]);
     for (const col of m.values) {
       const value = toNumber(row[col]);
       if (value === null) continue;
