@@ -8,6 +8,15 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
+/**
+ * What a usage error prints (exit status 2), as GNU tools do: one line saying what is wrong,
+ * one line with the hint. Multi-line messages (node's parseArgs writes some) are joined.
+ */
+export function usageErrorText(message: string): string {
+  const line = message.replace(/\s*\n\s*/g, " ").trim();
+  return `compute_ctl: ${line}\nTry 'compute_ctl --help' for more information.\n`;
+}
+
 export const HELP = `compute_ctl - control agent for one serverless Postgres compute
 
 Usage: compute_ctl -D PGDATA -C CONNSTR [-S SPEC | -c CONFIG | -p URI -i ID] [options]

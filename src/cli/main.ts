@@ -3,7 +3,7 @@
 // are bound; the agent itself (~50 ms of module loading) comes after.
 import "../postgres/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
-import { HELP, parseCli, UsageError } from "./args.js";
+import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
 
 /** The --help line naming the Postgres binaries a launch with these flags and this environment uses. */
 async function binariesInUse(): Promise<string> {
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     parsed = parseCli(process.argv.slice(2));
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`compute_ctl: ${err.message}\nTry 'compute_ctl --help'.\n`);
+      process.stderr.write(usageErrorText(err.message));
       return 2;
     }
     throw err;
