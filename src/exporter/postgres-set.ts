@@ -235,7 +235,8 @@ export function familyFromRows(m: SqlMetric, rows: readonly Record<string, unkno
     const keys: Record<string, string> = {};
     // An empty value is the same series as no label in Prometheus, and lints flag it: leave it out
     // (on vanilla Postgres, neon.timeline_id does not exist).
-    for (const l of m.keyLabels) if (row[l] !== null && row[l] !== undefined && row[l] !== "") keys[l] = String(row[l]);
+    for (const l of m.keyLabels)
+      if (row[l] !== null && row[l] !== undefined && row[l] !== "") keys[l] = String(row[l]);
     for (const col of m.values) {
       const value = toNumber(row[col]);
       if (value === null) continue;
