@@ -6,8 +6,8 @@
 // progress report.
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
-import { clientTool, MissingToolError } from "../../postgres/binaries.js";
 import type { ProgressReporter } from "../../compute/progress.js";
+import { clientTool, MissingToolError } from "../../postgres/binaries.js";
 import { asUser } from "../../postgres/os-user.js";
 import { quoteConfValue } from "../../postgres/quote.js";
 import { dirBytes, emptyDir, writeStandbySignal } from "./basebackup-pgdata.js";
