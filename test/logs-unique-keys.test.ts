@@ -72,6 +72,14 @@ describe("a whole lifecycle's log", () => {
       env: { AUTOSCALING: "true" },
     });
     await agent.waitForStatus("running");
+    // The background services (exporter, vm-monitor) come up after running: wait for their
+    // first lines, so their loggers are part of the lifecycle however slow the machine is.
+    const deadline = Date.now() + 60_000;
+    const seen = (component: string) => agent.logEntries().some((e) => e.component === component);
+    while (!(seen("exporter") && seen("vm-monitor"))) {
+      assert.ok(Date.now() < deadline, "the exporter and the vm-monitor logged");
+      await new Promise((r) => setTimeout(r, 50));
+    }
 
     // Requests, found and not.
     for (const p of ["/status", "/metrics", "/autoscaling_metrics", "/readyz", "/nope"]) await agent.get(p);
