@@ -9,6 +9,7 @@ import {
   ConfigurationRequestSchema,
 } from "./schema.js";
 import { SpecError } from "./spec-error.js";
+import { checkWarmFields } from "./warm-fields.js";
 import type {
   ComputeCtlConfig,
   ComputeMode,
@@ -145,6 +146,7 @@ export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
   const mode = resolveMode(json);
   const source = resolveSource(json);
   checkCombination(json, mode, source, prefix);
+  checkWarmFields(json, prefix);
   return Object.freeze({ json, mode, source });
 }
 
