@@ -81,7 +81,10 @@ const richSpec = () =>
       customExtensions: [],
       libraryIndex: { anon: "anon" },
       extensionData: {
-        anon: { controlData: { "anon.control": "default_version = '1.1.0'" }, archivePath: "v15/anon.tar.zst" },
+        anon: {
+          controlData: { "anon.control": "default_version = '1.1.0'" },
+          archivePath: "v15/anon.tar.zst",
+        },
       },
     },
   });
@@ -157,7 +160,10 @@ const richJson = {
     custom_extensions: [],
     library_index: { anon: "anon" },
     extension_data: {
-      anon: { control_data: { "anon.control": "default_version = '1.1.0'" }, archive_path: "v15/anon.tar.zst" },
+      anon: {
+        control_data: { "anon.control": "default_version = '1.1.0'" },
+        archive_path: "v15/anon.tar.zst",
+      },
     },
   },
 };

@@ -58,6 +58,7 @@ export async function startCompute(
     log,
     signal: rt.shutdown.signal,
     source: plan.source,
+    remoteExtensions: rt.remoteExt,
     record: (name, value) => rt.timings.record(name, value),
     onPostmaster: (pm: Postmaster) => {
       rt.postmaster = pm;

@@ -2,6 +2,7 @@
 // fetch normalises `..` out of paths and loads undici's stack into the agent). Every request has
 // a connect/idle timeout, follows the caller's AbortSignal, and reads bodies only up to a limit.
 import http from "node:http";
+import https from "node:https";
 import type { Readable } from "node:stream";
 
 export class HttpRequestError extends Error {
@@ -40,10 +41,12 @@ export function statusLabel(status: number): string {
 
 /** Sends the request; resolves once the response headers are in (the body still streams). */
 export function request(url: URL, opts: RequestOptions): Promise<StreamedResponse> {
-  if (url.protocol !== "http:") return Promise.reject(new HttpRequestError(`unsupported URL scheme ${url.protocol}`, null));
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return Promise.reject(new HttpRequestError(`unsupported URL scheme ${url.protocol}`, null));
   const idle = opts.idleTimeoutMs ?? 30_000;
+  const transport = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
+    const req = transport.request(url, {
       method: opts.method,
       headers: {
         ...opts.headers,
@@ -60,12 +63,19 @@ export function request(url: URL, opts: RequestOptions): Promise<StreamedRespons
       reject(
         err instanceof HttpRequestError || (err as Error).name === "AbortError"
           ? err
-          : new HttpRequestError(`${opts.method} ${url.host}: ${(err as Error).message}`, null, { cause: err }),
+          : new HttpRequestError(`${opts.method} ${url.host}: ${(err as Error).message}`, null, {
+              cause: err,
+            }),
       ),
     );
     req.once("response", (res) => {
       res.setTimeout(idle, () =>
-        res.destroy(new HttpRequestError(`response body from ${url.host} stalled for ${idle} ms`, res.statusCode ?? null)),
+        res.destroy(
+          new HttpRequestError(
+            `response body from ${url.host} stalled for ${idle} ms`,
+            res.statusCode ?? null,
+          ),
+        ),
       );
       resolve({
         status: res.statusCode ?? 0,
@@ -83,7 +93,10 @@ export async function readBody(res: StreamedResponse, maxBytes: number): Promise
   const declared = Number(res.headers["content-length"]);
   if (Number.isFinite(declared) && declared > maxBytes) {
     res.body.destroy();
-    throw new HttpRequestError(`response of ${declared} bytes is over the ${maxBytes}-byte limit`, res.status);
+    throw new HttpRequestError(
+      `response of ${declared} bytes is over the ${maxBytes}-byte limit`,
+      res.status,
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;

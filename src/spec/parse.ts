@@ -9,7 +9,6 @@ import {
   ConfigurationRequestSchema,
 } from "./schema.js";
 import { SpecError } from "./spec-error.js";
-import { checkWarmFields } from "./warm-fields.js";
 import type {
   ComputeCtlConfig,
   ComputeMode,
@@ -18,6 +17,7 @@ import type {
   DataSource,
   GenericOption,
 } from "./types.js";
+import { checkWarmFields } from "./warm-fields.js";
 
 export interface ParsedConfig {
   spec: ComputeSpec | null;

@@ -6,7 +6,8 @@ import * as v from "valibot";
 import { SpecError } from "./spec-error.js";
 
 /** `host[:port]` (a DNS name, IPv4, or `[IPv6]`): Neon formats `http://{addr}/...` with it. */
-const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const HOST_PORT =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 export const EndpointStorageAddrSchema = v.pipe(
   v.string(),
@@ -32,7 +33,10 @@ export const OffloadIntervalSchema = v.pipe(
   v.number(),
   v.integer("offload_lfc_interval_seconds must be an integer"),
   v.minValue(1, "offload_lfc_interval_seconds must be at least 1"),
-  v.maxValue(MAX_OFFLOAD_INTERVAL_S, `offload_lfc_interval_seconds must be at most ${MAX_OFFLOAD_INTERVAL_S}`),
+  v.maxValue(
+    MAX_OFFLOAD_INTERVAL_S,
+    `offload_lfc_interval_seconds must be at most ${MAX_OFFLOAD_INTERVAL_S}`,
+  ),
 );
 
 /** Extension and library names: they key maps and name archive files, never paths. */
@@ -154,12 +158,16 @@ export function checkWarmFields(json: WarmJson, prefix: string): void {
   if (t.tenantId != null && t.addr != null && !HEX32.test(t.tenantId))
     throw new SpecError(`${prefix}.tenant_id`, "tenant id must be 32 hex digits to address endpoint storage");
   if (t.timelineId != null && t.addr != null && !HEX32.test(t.timelineId))
-    throw new SpecError(`${prefix}.timeline_id`, "timeline id must be 32 hex digits to address endpoint storage");
+    throw new SpecError(
+      `${prefix}.timeline_id`,
+      "timeline id must be 32 hex digits to address endpoint storage",
+    );
   if (t.endpointId != null && t.addr != null && !ENDPOINT_ID.test(t.endpointId))
     throw new SpecError(`${prefix}.endpoint_id`, "endpoint id must match [A-Za-z0-9_-]{1,128}");
   if (t.addr != null && json.endpoint_storage_addr == null) {
     const r = v.safeParse(EndpointStorageAddrSchema, t.addr);
-    if (!r.success) throw new SpecError(`${prefix}.cluster.settings`, `neon.endpoint_storage_addr: ${r.issues[0].message}`);
+    if (!r.success)
+      throw new SpecError(`${prefix}.cluster.settings`, `neon.endpoint_storage_addr: ${r.issues[0].message}`);
   }
   const wanted = json.autoprewarm
     ? "autoprewarm"
@@ -176,6 +184,9 @@ export function checkWarmFields(json: WarmJson, prefix: string): void {
   ];
   for (const [field, value] of missing) {
     if (value == null || value === "")
-      throw new SpecError(`${prefix}.${field}`, `${wanted} needs ${field} (the LFC state's endpoint storage URL)`);
+      throw new SpecError(
+        `${prefix}.${field}`,
+        `${wanted} needs ${field} (the LFC state's endpoint storage URL)`,
+      );
   }
 }

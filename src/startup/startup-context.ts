@@ -5,6 +5,7 @@ import type { AgentOptions } from "../cli/options.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
+import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { DataSourceStep, SourceResult } from "./sources/data-source.js";
 
@@ -16,6 +17,8 @@ export interface StartupContext {
   readonly log: Logger;
   readonly signal: AbortSignal;
   readonly source: DataSourceStep;
+  /** Remote extensions (`-r`), or null when off. */
+  readonly remoteExtensions?: Pick<RemoteExtensions, "prepareStart"> | null;
   record(name: string, value: number): void;
   /** Called once the postmaster runs, so termination can reach it even if a later step fails. */
   onPostmaster(pm: Postmaster): void;

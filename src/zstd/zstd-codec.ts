@@ -40,7 +40,9 @@ function checkFrameHeader(head: Buffer): boolean | null {
   for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + head[at + i];
   if (fcsBytes === 2) size += 256;
   if (size > MAX_WINDOW_BYTES)
-    throw new ZstdError(`zstd frame of ${size} bytes in one segment is over the ${MAX_WINDOW_BYTES}-byte limit`);
+    throw new ZstdError(
+      `zstd frame of ${size} bytes in one segment is over the ${MAX_WINDOW_BYTES}-byte limit`,
+    );
   return true;
 }
 
