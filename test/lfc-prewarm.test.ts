@@ -113,7 +113,7 @@ describe("acceptance: a new compute of the endpoint starts warm (replicas of a v
       ...extra,
     });
 
-  test("offload from a warm compute, autoprewarm the next: >= 90% of the table resident before any query", async (t) => {
+  test("offload from a warm compute, autoprewarm the next: >= 90% of the table resident before any query", async () => {
     // Compute A: periodic offload every second; the table is read once.
     const a = await startAgent({ spec: spec({ offload_lfc_interval_seconds: 1 }), name: "lfc-a" });
     agents.push(a);
