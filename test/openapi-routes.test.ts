@@ -258,7 +258,8 @@ describe("real responses of every route", () => {
     assert.equal((await call("POST", "/lfc/prewarm")).status, 412);
     assert.equal((await call("GET", "/lfc/prewarm")).status, 200);
     assert.equal(
-      (await call("POST", "/extension_server/{filename}", { internal: true, path: "/extension_server/x" })).status,
+      (await call("POST", "/extension_server/{filename}", { internal: true, path: "/extension_server/x" }))
+        .status,
       412,
       "no -r",
     );

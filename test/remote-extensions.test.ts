@@ -254,7 +254,10 @@ describe("remote extensions (-r) on a private copy of the Postgres installation"
   });
 
   test("CREATE EXTENSION works only after the download; files readable by Postgres, directories not writable by it", async () => {
-    await assert.rejects(agent.query("CREATE EXTENSION seg"), /has no installation script|could not open extension/);
+    await assert.rejects(
+      agent.query("CREATE EXTENSION seg"),
+      /has no installation script|could not open extension/,
+    );
     const extDirBefore = statSync(path.join(shadow.sharedir, "extension"));
     const res = await ext("seg");
     assert.equal(res.status, 200, await res.text());

@@ -22,7 +22,10 @@ function rejects(extra: Record<string, unknown>, path: string, problem?: RegExp)
     parseSpec(minimalSpec(extra));
   } catch (err) {
     assert.ok(err instanceof SpecError, String(err));
-    assert.ok(err.path === path || err.path.startsWith(`${path}.`), `${err.path} is not at ${path}: ${err.message}`);
+    assert.ok(
+      err.path === path || err.path.startsWith(`${path}.`),
+      `${err.path} is not at ${path}: ${err.message}`,
+    );
     if (problem) assert.match(err.problem, problem);
     return;
   }
