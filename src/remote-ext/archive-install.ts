@@ -11,8 +11,10 @@
 // Files get mode 0644 (0755 if executable), directories 0755, owned by the agent's user: when it
 // runs as root, Postgres can read them but the directories stay unwritable to it.
 import {
+  chmodSync,
   closeSync,
   copyFileSync,
+  fchmodSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -116,17 +118,19 @@ class ArchiveWriter {
     const parent = path.dirname(dest);
     switch (e.type) {
       case "Directory":
-        mkdirSync(dest, { recursive: true, mode: 0o755 });
+        this.#mkdir(dest);
         e.resume();
         return;
       case "File":
       case "OldFile":
       case "ContiguousFile": {
         this.#reserve(e.size, e.path);
-        mkdirSync(parent, { recursive: true, mode: 0o755 });
+        this.#mkdir(parent);
         rmSync(dest, { force: true, recursive: true });
         const executable = ((e.mode ?? 0o644) & 0o111) !== 0;
-        const fd = openSync(dest, "wx", executable ? 0o755 : 0o644);
+        const fd = openSync(dest, "wx", 0o600);
+        // Explicit modes: whatever the agent's umask, Postgres (another user) must read them.
+        fchmodSync(fd, executable ? 0o755 : 0o644);
         let written = 0;
         let broken = false;
         e.on("data", (chunk: Buffer) => {
@@ -147,7 +151,7 @@ class ArchiveWriter {
       }
       case "SymbolicLink": {
         checkLinkTarget(e.path, rel, e.linkpath ?? "", true);
-        mkdirSync(parent, { recursive: true, mode: 0o755 });
+        this.#mkdir(parent);
         rmSync(dest, { force: true, recursive: true });
         symlinkSync(e.linkpath ?? "", dest);
         this.#symlinks.add(key);
@@ -169,9 +173,10 @@ class ArchiveWriter {
           );
         const src = path.join(this.staging[root], ...target.rel);
         this.#reserve(lstatSync(src).size, e.path);
-        mkdirSync(parent, { recursive: true, mode: 0o755 });
+        this.#mkdir(parent);
         rmSync(dest, { force: true, recursive: true });
         copyFileSync(src, dest);
+        chmodSync(dest, lstatSync(src).mode & 0o755);
         this.#files.add(key);
         e.resume();
         return;
@@ -179,6 +184,13 @@ class ArchiveWriter {
       default:
         throw new UnsafeArchiveError(`entry ${JSON.stringify(e.path)}: ${e.type} entries are not allowed`);
     }
+  }
+
+  /** Creates a directory (and its parents inside the staging tree) with mode 0755 whatever the umask. */
+  #mkdir(dir: string): void {
+    const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if (first === undefined) return;
+    for (let d = dir; d.length >= first.length; d = path.dirname(d)) chmodSync(d, 0o755);
   }
 
   #reserve(bytes: number, name: string): void {

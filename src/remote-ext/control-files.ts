@@ -2,7 +2,7 @@
 // at start, so `CREATE EXTENSION` (and pg_available_extensions) see them before any archive is
 // downloaded. A file that exists is kept: the local installation wins (as Neon). Written to a
 // temporary name and renamed, mode 0644, so Postgres never reads half a file.
-import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { PgInstallDirs } from "./pg-install-dirs.js";
 import { isAllowed, type RemoteExtSpec } from "./remote-ext-lookup.js";
@@ -31,6 +31,7 @@ export function writeControlFiles(
       }
       const tmp = path.join(dir, `.${file}.${process.pid}.tmp`);
       writeFileSync(tmp, content, { mode: 0o644 });
+      chmodSync(tmp, 0o644); // whatever the umask: Postgres, another user, reads it
       renameSync(tmp, dest);
       report.written.push(file);
     }
