@@ -21,6 +21,7 @@ const BENCHMARKS = [
   "exporter",
   "basebackup",
   "healthz",
+  "prewarm",
 ] as const;
 
 const DOC = path.join(REPO, "docs/benchmarks.md");

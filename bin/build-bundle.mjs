@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds what bin/compute_ctl runs: the agent and the exporter bundled by esbuild into dist/
-// (dist/cli/main.js, dist/exporter/main.js and shared lazy chunks in dist/chunks/).
+// (dist/cli/main.js, dist/exporter/main.js and shared lazy chunks in dist/chunks/), and
+// bin/endpoint-storage's server (dist/endpoint-storage/main.js).
 //
 // Why a bundle and not tsc's one-file-per-module output: Node spends most of a cold agent start
 // resolving and compiling ~400 small ES modules (tsc output plus node_modules). One file per
@@ -62,8 +63,13 @@ const common = {
   plugins: [noPinoTransports],
   logLevel: "warning",
 };
-// Two builds, so that neither process loads chunks cut for the other's sake.
+// Separate builds, so that no process loads chunks cut for another's sake.
 await Promise.all([
   build({ ...common, entryPoints: ["src/cli/main.ts"] }),
   build({ ...common, entryPoints: ["src/exporter/main.ts"], chunkNames: "chunks/exporter/[name]-[hash]" }),
+  build({
+    ...common,
+    entryPoints: ["src/endpoint-storage/main.ts"],
+    chunkNames: "chunks/endpoint-storage/[name]-[hash]",
+  }),
 ]);

@@ -72,6 +72,21 @@ const richSpec = () =>
     logsExportHost: "logs:10514",
     suspendTimeoutSeconds: 3600n,
     source: { kind: { case: "neon", value: {} } },
+    endpointStorageAddr: "endpoint-storage:51243",
+    endpointStorageToken: "es-token",
+    autoprewarm: true,
+    offloadLfcIntervalSeconds: 300,
+    remoteExtensions: {
+      publicExtensions: ["anon"],
+      customExtensions: [],
+      libraryIndex: { anon: "anon" },
+      extensionData: {
+        anon: {
+          controlData: { "anon.control": "default_version = '1.1.0'" },
+          archivePath: "v15/anon.tar.zst",
+        },
+      },
+    },
   });
 
 const richJson = {
@@ -136,6 +151,21 @@ const richJson = {
   logs_export_host: "logs:10514",
   suspend_timeout_seconds: 3600,
   source: { kind: "neon" },
+  endpoint_storage_addr: "endpoint-storage:51243",
+  endpoint_storage_token: "es-token",
+  autoprewarm: true,
+  offload_lfc_interval_seconds: 300,
+  remote_extensions: {
+    public_extensions: ["anon"],
+    custom_extensions: [],
+    library_index: { anon: "anon" },
+    extension_data: {
+      anon: {
+        control_data: { "anon.control": "default_version = '1.1.0'" },
+        archive_path: "v15/anon.tar.zst",
+      },
+    },
+  },
 };
 
 test("every typed field maps onto the Neon JSON field the parser reads", () => {

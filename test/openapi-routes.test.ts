@@ -214,10 +214,10 @@ describe("real responses of every route", () => {
   async function call(
     method: string,
     route: string,
-    opts: { query?: string; body?: unknown; internal?: boolean } = {},
+    opts: { query?: string; body?: unknown; internal?: boolean; path?: string } = {},
   ): Promise<{ status: number; body: string }> {
     const base = opts.internal ? agent.internalUrl : agent.url;
-    const res = await fetch(`${base}${route}${opts.query ?? ""}`, {
+    const res = await fetch(`${base}${opts.path ?? route}${opts.query ?? ""}`, {
       method,
       headers: opts.body === undefined ? {} : { "content-type": "application/json" },
       body:
@@ -262,6 +262,14 @@ describe("real responses of every route", () => {
       412,
     );
     assert.equal((await call("POST", "/configure", { body: "{not json" })).status, 400);
+    assert.equal((await call("POST", "/lfc/prewarm")).status, 412);
+    assert.equal((await call("GET", "/lfc/prewarm")).status, 200);
+    assert.equal(
+      (await call("POST", "/extension_server/{filename}", { internal: true, path: "/extension_server/x" }))
+        .status,
+      412,
+      "no -r",
+    );
     assert.deepEqual(problems, []);
   });
 
@@ -299,6 +307,16 @@ describe("real responses of every route", () => {
     );
     const ext = { extension: "plpgsql", database: "postgres", version: "1.0" };
     assert.equal((await call("POST", "/extensions", { internal: true, body: ext })).status, 201);
+    // Without endpoint storage in the spec the operations start and then fail (as Neon).
+    assert.equal((await call("POST", "/lfc/offload")).status, 202);
+    assert.equal((await call("POST", "/lfc/prewarm")).status, 202);
+    assert.equal((await call("POST", "/lfc/prewarm", { query: "?from_endpoint=a/b" })).status, 400);
+    assert.equal((await call("DELETE", "/lfc/prewarm")).status, 202);
+    for (let i = 0; i < 200; i++) {
+      const [p, o] = await Promise.all([call("GET", "/lfc/prewarm"), call("GET", "/lfc/offload")]);
+      if (!p.body.includes("prewarming") && !o.body.includes("offloading")) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
     assert.equal((await call("POST", "/configure", { body: { spec } })).status, 200, "reconfigure");
     assert.equal((await call("POST", "/terminate", { query: "?mode=fast" })).status, 200);
     assert.equal((await call("POST", "/terminate")).status, 201, "already terminated");

@@ -60,15 +60,15 @@ const routes = [
 
 test("docs/api.md: a curl and a TypeScript example for every REST route", () => {
   for (const r of routes) {
-    const url = `localhost:${r.port}${r.path}`;
-    const curl = shell.find(
-      (l) => l.includes("curl") && new RegExp(`${url.replaceAll(".", "\\.")}(?![\\w.])`).test(l),
-    );
+    // A `{name}` path parameter matches any concrete value in the example.
+    const url = `localhost:${r.port}${r.path}`.replaceAll(".", "\\.").replace(/\{\w+\}/, "[^\\s?'\"]+");
+    const curl = shell.find((l) => l.includes("curl") && new RegExp(`${url}(?![\\w.])`).test(l));
     assert.ok(curl, `curl example for ${r.method} ${r.path}`);
     if (r.method === "POST") assert.match(curl, /-X POST|-d /, `${r.path} is POSTed`);
+    const p = r.path.split("{")[0];
     assert.ok(
       ts.some(
-        (b) => b.includes(`"${r.path}`) || b.includes(`/${r.path.slice(1)}?`) || b.includes(`"${r.path}"`),
+        (b) => b.includes(`"${p}`) || b.includes(`/${p.slice(1)}?`) || (p !== r.path && b.includes(`}${p}`)),
       ),
       `TypeScript example for ${r.path}`,
     );

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { createComputeApi } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import { LfcController } from "../lfc/lfc-controller.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { type ApiServers, startApiServers } from "./api-servers.js";
@@ -27,6 +28,20 @@ export function startAgentServices(
   for (const status of opts.controlPlaneAttempts)
     metrics.cplaneRequests.inc({ rpc: "GetConfig", http_status: status });
   metrics.follow(rt.state);
+  const remoteExt = rt.remoteExt;
+  if (remoteExt) metrics.countRemoteExtRequests(() => remoteExt.requestCounts());
+  rt.lfc = new LfcController({
+    target: { connstr: rt.options.connstr },
+    spec: () => rt.spec,
+    log,
+    counters: {
+      prewarms: metrics.lfcPrewarms,
+      prewarmErrors: metrics.lfcPrewarmErrors,
+      offloads: metrics.lfcOffloads,
+      offloadErrors: metrics.lfcOffloadErrors,
+    },
+    shutdown: rt.shutdown.signal,
+  });
   const exporter = createExporterAccess(rt, log);
   const api = createComputeApi(rt, metrics, exporter);
   const monitor = new ActivityMonitor({

@@ -109,12 +109,22 @@ export function startBackgroundServices(
     }
     if (s.status === "terminated" || s.status.startsWith("termination_pending")) void stopAll();
   };
+  // Cache prewarm/offload: autoprewarm on the first `running`, the offload timer re-armed on every
+  // `running` (a reconfiguration may change its interval), everything stopped on termination.
+  const onLfc = (s: { status: string }, prev?: { status: string }) => {
+    if (s.status === "running" && prev?.status !== "running") rt.lfc?.onRunning();
+    if (s.status === "terminated" || s.status.startsWith("termination_pending")) rt.lfc?.stop();
+  };
+  const unsubscribeLfc = rt.state.subscribe(onLfc);
+  onLfc(rt.state.snapshot);
   const unsubscribe = rt.state.subscribe(onState);
   // These services are loaded while the compute starts: it may be running already.
   onState(rt.state.snapshot);
   return {
     async stop() {
       unsubscribe();
+      unsubscribeLfc();
+      rt.lfc?.stop();
       await stopAll();
     },
   };

@@ -54,6 +54,16 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   const why = osUser ? whyUnreachable(osUser, pg.postgres) : null;
   if (why) throw new Error(`--pg-user ${options.pgUser} cannot run ${pg.postgres}: ${why}`);
   const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
+  if (options.remoteExtBaseUrl) {
+    const { RemoteExtensions } = await import("../remote-ext/remote-extensions.js");
+    rt.remoteExt = new RemoteExtensions({
+      baseUrl: new URL(options.remoteExtBaseUrl),
+      pg,
+      limits: { maxBytes: options.remoteExtMaxBytes, maxEntries: 100_000 },
+      log,
+      signal: rt.shutdown.signal,
+    });
+  }
   rt.state.subscribe((s, prev) =>
     log.info(
       { from: prev.status, to: s.status, error: s.error ?? undefined },

@@ -9,6 +9,7 @@ import type { InsightsResult } from "../compute/ops/insights.js";
 import type { ProgressView } from "../compute/progress.js";
 import type { StateSnapshot, SubscribeOptions } from "../compute/state-machine.js";
 import type { ComputeStatus } from "../compute/status.js";
+import type { LfcOffloadState, LfcPrewarmState } from "../lfc/lfc-states.js";
 
 /** The `/status` document (Neon's ComputeStatusResponse). */
 export interface StatusView {
@@ -96,4 +97,27 @@ export interface ComputeApi {
   info(): Promise<ComputeInfo>;
   /** POST /promote: body `{spec, wal_flush_lsn}`; turns a running replica into a primary (single-flight). */
   promote(body: unknown): Promise<PromoteResult>;
+  /** GET /lfc/prewarm: the last cache prewarm's state. */
+  lfcPrewarmState(): LfcPrewarmState;
+  /** GET /lfc/offload: the last cache offload's state. */
+  lfcOffloadState(): LfcOffloadState;
+  /**
+   * POST /lfc/prewarm: starts a prewarm (from `fromEndpoint`'s state if given) and returns;
+   * resource_exhausted while one runs, invalid_argument for a bad endpoint id,
+   * failed_precondition unless running.
+   */
+  lfcPrewarm(fromEndpoint: string | null): void;
+  /** DELETE /lfc/prewarm: cancels a running prewarm (no-op otherwise). */
+  lfcCancelPrewarm(): void;
+  /** POST /lfc/offload: starts an offload; resource_exhausted while one runs. */
+  lfcOffload(): void;
+  /** Calls `listener` on every LFC state change (progress at most every 250 ms). */
+  subscribeLfc(listener: (prewarm: LfcPrewarmState, offload: LfcOffloadState) => void): () => void;
+  /**
+   * POST /extension_server/{filename}: downloads and installs the remote extension that provides
+   * `filename` (a library file when `isLibrary`). failed_precondition without `-r`, conflict
+   * without remote_extensions in the spec, not_found for an unknown or disallowed name, internal
+   * when the download or the unpacking fails.
+   */
+  downloadExtension(filename: string, isLibrary: boolean): Promise<void>;
 }

@@ -58,6 +58,13 @@ APIs:
       --autoscaling-metrics-rate R       per-client rate limit for /autoscaling_metrics, "N/s[,burst]" (off)
       --no-exporter             do not start the metrics exporter process
 
+Remote extensions (spec.remote_extensions):
+  -r, --remote-ext-base-url URL  http(s) base URL of the extension archives: POST
+                                /extension_server/{name} on the internal port downloads
+                                {URL}/{archive_path} into the Postgres share and lib directories
+                                (unset: remote extensions are off, the route answers 412)
+      --remote-ext-max-bytes N  largest archive, compressed and unpacked each (536870912)
+
 Autoscaling (only when the AUTOSCALING environment variable is set):
       --vm-monitor-addr ADDR    vm-monitor WebSocket listen address (0.0.0.0:10301)
       --cgroup NAME|PATH        cgroup v2 of Postgres: a name under /sys/fs/cgroup or an absolute
@@ -124,6 +131,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "autoscaling-metrics-allow": { type: "string" },
         "autoscaling-metrics-rate": { type: "string" },
         "no-exporter": { type: "boolean" },
+        "remote-ext-base-url": { type: "string", short: "r" },
+        "remote-ext-max-bytes": { type: "string" },
         "vm-monitor-addr": { type: "string" },
         cgroup: { type: "string" },
         "exit-grace-s": { type: "string" },
@@ -157,6 +166,33 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (logFormat !== "json" && logFormat !== "pretty")
     throw new UsageError(`--log-format must be json or pretty`);
   const externalHttpPort = intFlag("external-http-port", values["external-http-port"], 3080);
+  const remoteExtBaseUrl = values["remote-ext-base-url"] ?? null;
+  if (remoteExtBaseUrl !== null) {
+    let u: URL | null = null;
+    try {
+      u = new URL(remoteExtBaseUrl);
+    } catch {
+      u = null;
+    }
+    if (
+      !u ||
+      (u.protocol !== "http:" && u.protocol !== "https:") ||
+      u.search ||
+      u.hash ||
+      u.username ||
+      u.password
+    )
+      throw new UsageError(
+        `--remote-ext-base-url expects an http:// or https:// URL without query, fragment or credentials, got ${JSON.stringify(remoteExtBaseUrl)}`,
+      );
+  }
+  const remoteExtMaxBytes = intFlag(
+    "remote-ext-max-bytes",
+    values["remote-ext-max-bytes"],
+    512 * 1024 * 1024,
+  );
+  if (!Number.isInteger(remoteExtMaxBytes) || remoteExtMaxBytes < 1024)
+    throw new UsageError("--remote-ext-max-bytes expects an integer of at least 1024");
   return {
     kind: "run",
     options: {
@@ -188,6 +224,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       autoscalingMetricsAllow: values["autoscaling-metrics-allow"] ?? null,
       autoscalingMetricsRate: values["autoscaling-metrics-rate"] ?? null,
       exporter: !(values["no-exporter"] ?? false),
+      remoteExtBaseUrl,
+      remoteExtMaxBytes,
     },
   };
 }

@@ -32,4 +32,8 @@ export interface AgentOptions {
   autoscalingMetricsAllow: string | null;
   autoscalingMetricsRate: string | null;
   exporter: boolean;
+  /** `-r`: base URL of the remote extensions server; null: remote extensions off. */
+  remoteExtBaseUrl: string | null;
+  /** Largest extension archive, compressed and unpacked (bytes). */
+  remoteExtMaxBytes: number;
 }

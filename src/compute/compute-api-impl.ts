@@ -3,6 +3,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ComputeApi, MetricSample } from "../api/compute-api.js";
+import type { LfcController } from "../lfc/lfc-controller.js";
+import { checkEndpointId } from "../lfc/storage-location.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { configureCompute } from "./configure-compute.js";
@@ -35,6 +37,11 @@ function unavailable(err: unknown): never {
   throw new OperationError("unavailable", `Postgres is unreachable: ${(err as Error).message}`, {
     cause: err,
   });
+}
+
+function lfcOf(rt: ComputeRuntime): LfcController {
+  if (!rt.lfc) throw new OperationError("unavailable", "cache prewarm/offload is not set up yet");
+  return rt.lfc;
 }
 
 export function createComputeApi(
@@ -81,6 +88,31 @@ export function createComputeApi(
     },
     info: () => computeInfo(rt.pg, PROCESS_START),
     promote: (body) => promoteCompute(rt, body),
+    lfcPrewarmState: () => rt.lfc?.prewarmState ?? { status: "not_prewarmed" },
+    lfcOffloadState: () => rt.lfc?.offloadState ?? { status: "not_offloaded" },
+    lfcPrewarm(fromEndpoint) {
+      if (fromEndpoint !== null) {
+        const problem = checkEndpointId(fromEndpoint);
+        if (problem) throw new OperationError("invalid_argument", problem);
+      }
+      requireRunning(rt);
+      if (!lfcOf(rt).prewarm(fromEndpoint))
+        throw new OperationError("resource_exhausted", "Multiple requests for prewarm are not allowed");
+    },
+    lfcCancelPrewarm: () => rt.lfc?.cancelPrewarm(),
+    lfcOffload() {
+      requireRunning(rt);
+      if (!lfcOf(rt).offload())
+        throw new OperationError(
+          "resource_exhausted",
+          "Multiple requests for prewarm offload are not allowed",
+        );
+    },
+    subscribeLfc: (listener) => lfcOf(rt).subscribe(listener),
+    async downloadExtension(filename, isLibrary) {
+      if (!rt.remoteExt) throw new OperationError("failed_precondition", "remote storage is not configured");
+      await rt.remoteExt.download(rt.spec?.json ?? null, filename, isLibrary);
+    },
     metricsSamples: () => exporter.samples(),
     forwardAutoscalingMetrics: (req, res, log) => exporter.forward(req, res, log),
     async prometheusText() {

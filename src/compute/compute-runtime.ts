@@ -3,10 +3,12 @@
 // own modules (start-compute, configure-compute, terminate-compute, reconfigure-compute).
 import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
+import type { LfcController } from "../lfc/lfc-controller.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ReplicaPromoter } from "../postgres/promote.js";
+import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
@@ -29,6 +31,10 @@ export class ComputeRuntime {
   source: DataSourceStep | null = null;
   /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */
   sourceConfLines: readonly string[] = [];
+  /** Remote extensions (`-r`); null when off. Set before the first start. */
+  remoteExt: RemoteExtensions | null = null;
+  /** Cache prewarm/offload (set when the API services start). */
+  lfc: LfcController | null = null;
   /** Single-flight promotion of this compute (set on the first /promote). */
   promoter: ReplicaPromoter | null = null;
   /** True while a live reconfiguration of a running compute is in progress. */

@@ -6,7 +6,9 @@ export type OperationErrorKind =
   | "unavailable"
   | "internal"
   | "unauthenticated"
-  | "permission_denied";
+  | "permission_denied"
+  | "resource_exhausted"
+  | "conflict";
 
 const HTTP_STATUS: Record<OperationErrorKind, number> = {
   invalid_argument: 400,
@@ -16,6 +18,8 @@ const HTTP_STATUS: Record<OperationErrorKind, number> = {
   internal: 500,
   unauthenticated: 401,
   permission_denied: 403,
+  resource_exhausted: 429,
+  conflict: 409,
 };
 
 export class OperationError extends Error {

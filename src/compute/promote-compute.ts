@@ -43,6 +43,13 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   if (rt.state.status !== "running" || !current) {
     throw new OperationError("failed_precondition", `cannot promote in status ${rt.state.status}`);
   }
+  if (rt.lfc?.prewarmPending()) {
+    const state = rt.lfc.prewarmState;
+    throw new OperationError(
+      "failed_precondition",
+      `compute ${state.status === "prewarming" ? "Prewarming" : "NotPrewarmed"}: a cache prewarm is pending (autoprewarm or POST /lfc/prewarm); promote once GET /lfc/prewarm is no longer prewarming`,
+    );
+  }
   if (spec.mode.kind !== "primary") {
     throw new OperationError("invalid_argument", "invalid spec at $.spec.mode: promote needs a Primary spec");
   }

@@ -59,6 +59,7 @@ export async function startCompute(
     agentLog: rt.log,
     signal: rt.shutdown.signal,
     source: plan.source,
+    remoteExtensions: rt.remoteExt,
     record: (name, value) => rt.timings.record(name, value),
     progress: (phase) => rt.state.beginProgress(phase),
     onPostmaster: (pm: Postmaster) => {

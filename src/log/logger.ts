@@ -10,6 +10,7 @@ const SECRET_KEYS = [
   "password",
   "encrypted_password",
   "storage_auth_token",
+  "endpoint_storage_token",
   "token",
   "authorization",
   "connstr",
@@ -21,6 +22,7 @@ export const REDACT_PATHS = [
   ...SECRET_KEYS.map((k) => `*.*.${k}`),
   "req.headers.authorization",
   "spec.storage_auth_token",
+  "spec.endpoint_storage_token",
   "spec.cluster.roles[*].encrypted_password",
 ];
 

@@ -37,9 +37,49 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly lfcPrewarms = new Counter({
+    name: "compute_ctl_lfc_prewarms_total",
+    help: "Cache prewarms started (POST /lfc/prewarm, PrewarmLfc, autoprewarm)",
+    registers: [this.registry],
+  });
+  readonly lfcPrewarmErrors = new Counter({
+    name: "compute_ctl_lfc_prewarm_errors_total",
+    help: "Cache prewarms that failed",
+    registers: [this.registry],
+  });
+  readonly lfcOffloads = new Counter({
+    name: "compute_ctl_lfc_offloads_total",
+    help: "Cache offloads started (POST /lfc/offload, OffloadLfc, offload_lfc_interval_seconds)",
+    registers: [this.registry],
+  });
+  readonly lfcOffloadErrors = new Counter({
+    name: "compute_ctl_lfc_offload_errors_total",
+    help: "Cache offloads that failed",
+    registers: [this.registry],
+  });
+  readonly remoteExtRequests = new Counter({
+    name: "compute_ctl_remote_ext_requests_total",
+    help: "Extension archive downloads from the remote extensions server, by HTTP status and archive file",
+    labelNames: ["http_status", "filename"] as const,
+    registers: [this.registry],
+  });
+
   constructor(state?: ComputeStateMachine) {
     this.downtimeMsTotal.inc(0);
+    for (const c of [this.lfcPrewarms, this.lfcPrewarmErrors, this.lfcOffloads, this.lfcOffloadErrors])
+      c.inc(0);
     if (state) this.follow(state);
+  }
+
+  /** compute_ctl_remote_ext_requests_total reads the downloads' tally at scrape time. */
+  countRemoteExtRequests(
+    tally: () => { labels: { http_status: string; filename: string }; n: number }[],
+  ): void {
+    const counter = this.remoteExtRequests;
+    (counter as unknown as { collect: () => void }).collect = () => {
+      counter.reset();
+      for (const { labels, n } of tally()) counter.inc(labels, n);
+    };
   }
 
   follow(state: ComputeStateMachine): void {

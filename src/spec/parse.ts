@@ -17,6 +17,7 @@ import type {
   DataSource,
   GenericOption,
 } from "./types.js";
+import { checkWarmFields } from "./warm-fields.js";
 
 export interface ParsedConfig {
   spec: ComputeSpec | null;
@@ -145,6 +146,7 @@ export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
   const mode = resolveMode(json);
   const source = resolveSource(json);
   checkCombination(json, mode, source, prefix);
+  checkWarmFields(json, prefix);
   return Object.freeze({ json, mode, source });
 }
 

@@ -2,6 +2,7 @@
 // Field names and shapes follow Neon (see docs/architecture.md); unknown fields are ignored
 // (valibot's `object` strips them), Neon-only fields are kept for the sources that use them.
 import * as v from "valibot";
+import { warmSpecFields } from "./warm-fields.js";
 
 const nullish = <T extends v.GenericSchema>(schema: T) => v.nullish(schema);
 
@@ -102,6 +103,8 @@ export const ComputeSpecSchema = v.object({
   logs_export_host: nullish(v.string()),
   suspend_timeout_seconds: v.number(),
   source: nullish(SourceSchema),
+  // Cache prewarm/offload and remote extensions (src/spec/warm-fields.ts).
+  ...warmSpecFields,
 });
 
 const JwkSchema = v.looseObject({ kty: v.string() });

@@ -5,6 +5,7 @@ import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { fetchDataStep } from "./steps/fetch-data.js";
 import { preparePgdataStep } from "./steps/prepare-pgdata.js";
+import { remoteExtensionsStep } from "./steps/remote-extensions.js";
 import { startPostgresStep } from "./steps/start-postgres.js";
 import type { Step } from "./steps/step.js";
 import { writeConfigStep } from "./steps/write-config.js";
@@ -22,8 +23,17 @@ export interface SourceFactories {
 
 export function planStartup(spec: ComputeSpec, sources: SourceFactories): StartupPlan {
   const source = sources[spec.source.kind]();
+  // Control files and preloaded libraries must be in place before Postgres starts.
+  const extensions = spec.json.remote_extensions ? [remoteExtensionsStep] : [];
   return {
     source,
-    steps: [preparePgdataStep, fetchDataStep, writeConfigStep, startPostgresStep, applySpecStep],
+    steps: [
+      preparePgdataStep,
+      fetchDataStep,
+      writeConfigStep,
+      ...extensions,
+      startPostgresStep,
+      applySpecStep,
+    ],
   };
 }

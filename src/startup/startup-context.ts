@@ -6,6 +6,7 @@ import type { BeginProgress } from "../compute/progress.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
+import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { DataSourceStep, SourceResult } from "./sources/data-source.js";
 
@@ -20,6 +21,8 @@ export interface StartupContext {
   readonly agentLog: Logger;
   readonly signal: AbortSignal;
   readonly source: DataSourceStep;
+  /** Remote extensions (`-r`), or null when off. */
+  readonly remoteExtensions?: Pick<RemoteExtensions, "prepareStart"> | null;
   record(name: string, value: number): void;
   /** Starts reporting the progress of a long step (see SourceContext.progress). */
   progress: BeginProgress;

@@ -7,6 +7,7 @@ import type { ComputeApi, MetricSample, StatusView, TerminateResult } from "../.
 import { OperationError } from "../../src/compute/operation-error.js";
 import { ComputeStateMachine, type StateSnapshot } from "../../src/compute/state-machine.js";
 import { displayStatus } from "../../src/compute/status.js";
+import type { LfcOffloadState, LfcPrewarmState } from "../../src/lfc/lfc-states.js";
 import { parseConfigurationRequest, parseSpec } from "../../src/spec/parse.js";
 import type { ComputeSpec } from "../../src/spec/types.js";
 
@@ -28,6 +29,16 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
   let collections = 0;
   let finalLsn: string | null = null;
   const timings: Record<string, number> = {};
+  // LFC: a prewarm of 4 steps of stepMs, 100 pages each; an offload of one step.
+  let prewarm: LfcPrewarmState = { status: "not_prewarmed" };
+  let offload: LfcOffloadState = { status: "not_offloaded" };
+  let cancel: AbortController | null = null;
+  const lfcListeners = new Set<(p: LfcPrewarmState, o: LfcOffloadState) => void>();
+  const setLfc = (p: LfcPrewarmState, o: LfcOffloadState) => {
+    prewarm = p;
+    offload = o;
+    for (const l of lfcListeners) l(prewarm, offload);
+  };
 
   const requireStatus = (...allowed: string[]) => {
     if (!allowed.includes(machine.status)) {
@@ -163,6 +174,69 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
         pg_binary: "/usr/lib/postgresql/15/bin/postgres",
         pg_binaries_source: "system",
       };
+    },
+    lfcPrewarmState: () => prewarm,
+    lfcOffloadState: () => offload,
+    lfcPrewarm(fromEndpoint) {
+      if (fromEndpoint !== null && !/^[A-Za-z0-9_-]{1,128}$/.test(fromEndpoint))
+        throw new OperationError("invalid_argument", "from_endpoint must match [A-Za-z0-9_-]{1,128}");
+      requireStatus("running");
+      if (prewarm.status === "prewarming")
+        throw new OperationError("resource_exhausted", "Multiple requests for prewarm are not allowed");
+      const abort = new AbortController();
+      cancel = abort;
+      setLfc({ status: "prewarming", total: 400, prewarmed: 0 }, offload);
+      void (async () => {
+        for (let step = 1; step <= 4; step++) {
+          await sleep(stepMs);
+          if (abort.signal.aborted) return setLfc({ status: "cancelled" }, offload);
+          setLfc({ status: "prewarming", total: 400, prewarmed: step * 100 }, offload);
+        }
+        setLfc(
+          {
+            status: "completed",
+            total: 400,
+            prewarmed: 400,
+            skipped: 0,
+            state_download_time_ms: 1,
+            uncompress_time_ms: 1,
+            prewarm_time_ms: 4 * stepMs,
+          },
+          offload,
+        );
+      })();
+    },
+    lfcCancelPrewarm: () => cancel?.abort(),
+    lfcOffload() {
+      requireStatus("running");
+      if (offload.status === "offloading")
+        throw new OperationError(
+          "resource_exhausted",
+          "Multiple requests for prewarm offload are not allowed",
+        );
+      setLfc(prewarm, { status: "offloading" });
+      void sleep(stepMs).then(() =>
+        setLfc(prewarm, {
+          status: "completed",
+          state_query_time_ms: 1,
+          compress_time_ms: 1,
+          state_upload_time_ms: 1,
+        }),
+      );
+    },
+    subscribeLfc(listener) {
+      subscriptions++;
+      lfcListeners.add(listener);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        subscriptions--;
+        lfcListeners.delete(listener);
+      };
+    },
+    async downloadExtension() {
+      throw new OperationError("failed_precondition", "remote storage is not configured");
     },
   };
 }

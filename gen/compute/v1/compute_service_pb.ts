@@ -7,6 +7,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { LfcOffloadState, LfcPrewarmState } from "./lfc_pb.js";
+import { file_compute_v1_lfc } from "./lfc_pb.js";
 import type { MetricsSnapshot } from "./metrics_pb.js";
 import { file_compute_v1_metrics } from "./metrics_pb.js";
 import type { ComputeSpec } from "./spec_pb.js";
@@ -20,7 +22,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file compute/v1/compute_service.proto.
  */
 export const file_compute_v1_compute_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBjb21wdXRlL3YxL2NvbXB1dGVfc2VydmljZS5wcm90bxIKY29tcHV0ZS52MSI5ChBDb25maWd1cmVSZXF1ZXN0EiUKBHNwZWMYASABKAsyFy5jb21wdXRlLnYxLkNvbXB1dGVTcGVjIjwKEUNvbmZpZ3VyZVJlc3BvbnNlEicKBXN0YXRlGAEgASgLMhguY29tcHV0ZS52MS5Db21wdXRlU3RhdGUiDwoNU3RhdHVzUmVxdWVzdCI5Cg5TdGF0dXNSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLmNvbXB1dGUudjEuQ29tcHV0ZVN0YXRlIhQKEldhdGNoU3RhdHVzUmVxdWVzdCI+ChNXYXRjaFN0YXR1c1Jlc3BvbnNlEicKBXN0YXRlGAEgASgLMhguY29tcHV0ZS52MS5Db21wdXRlU3RhdGUiOwoQVGVybWluYXRlUmVxdWVzdBInCgRtb2RlGAEgASgOMhkuY29tcHV0ZS52MS5UZXJtaW5hdGVNb2RlIkkKEVRlcm1pbmF0ZVJlc3BvbnNlEhAKA2xzbhgBIAEoCUgAiAEBEhoKEmFscmVhZHlfdGVybWluYXRlZBgCIAEoCEIGCgRfbHNuIisKFFN0cmVhbU1ldHJpY3NSZXF1ZXN0EhMKC2ludGVydmFsX21zGAEgASgNIkYKFVN0cmVhbU1ldHJpY3NSZXNwb25zZRItCghzbmFwc2hvdBgBIAEoCzIbLmNvbXB1dGUudjEuTWV0cmljc1NuYXBzaG90Ih4KHExpc3REYXRhYmFzZXNBbmRSb2xlc1JlcXVlc3QiGAoIUm9sZUluZm8SDAoEbmFtZRgBIAEoCSJTCgxEYXRhYmFzZUluZm8SDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCRIVCg1yZXN0cmljdF9jb25uGAMgASgIEg8KB2ludmFsaWQYBCABKAgicQodTGlzdERhdGFiYXNlc0FuZFJvbGVzUmVzcG9uc2USIwoFcm9sZXMYASADKAsyFC5jb21wdXRlLnYxLlJvbGVJbmZvEisKCWRhdGFiYXNlcxgCIAMoCzIYLmNvbXB1dGUudjEuRGF0YWJhc2VJbmZvIhkKF0NoZWNrV3JpdGFiaWxpdHlSZXF1ZXN0IhoKGENoZWNrV3JpdGFiaWxpdHlSZXNwb25zZSJOCg5Qcm9tb3RlUmVxdWVzdBIlCgRzcGVjGAEgASgLMhcuY29tcHV0ZS52MS5Db21wdXRlU3BlYxIVCg13YWxfZmx1c2hfbHNuGAIgASgJIn4KD1Byb21vdGVSZXNwb25zZRIYChBsc25fd2FpdF90aW1lX21zGAEgASgBEhoKEnBnX3Byb21vdGVfdGltZV9tcxgCIAEoARIbChNyZWNvbmZpZ3VyZV90aW1lX21zGAMgASgBEhAKA2xzbhgEIAEoCUgAiAEBQgYKBF9sc24iLAoYR2V0RGF0YWJhc2VTY2hlbWFSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIioKGUdldERhdGFiYXNlU2NoZW1hUmVzcG9uc2USDQoFY2h1bmsYASABKAwiFAoSR2V0SW5zaWdodHNSZXF1ZXN0ImIKE0dldEluc2lnaHRzUmVzcG9uc2USKwoKc3RhdGVtZW50cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoGcmVhc29uGAIgASgJSACIAQFCCQoHX3JlYXNvbiIQCg5HZXRJbmZvUmVxdWVzdCKrAQoPR2V0SW5mb1Jlc3BvbnNlEhAKCG51bV9jcHVzGAEgASgNEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBISCgpwZ192ZXJzaW9uGAMgASgJEhUKDWFnZW50X3ZlcnNpb24YBCABKAkSFgoOdXB0aW1lX3NlY29uZHMYBSABKAESEQoJcGdfYmluYXJ5GAYgASgJEhoKEnBnX2JpbmFyaWVzX3NvdXJjZRgHIAEoCSpmCg1UZXJtaW5hdGVNb2RlEh4KGlRFUk1JTkFURV9NT0RFX1VOU1BFQ0lGSUVEEAASFwoTVEVSTUlOQVRFX01PREVfRkFTVBABEhwKGFRFUk1JTkFURV9NT0RFX0lNTUVESUFURRACMqwHCg5Db21wdXRlU2VydmljZRJICglDb25maWd1cmUSHC5jb21wdXRlLnYxLkNvbmZpZ3VyZVJlcXVlc3QaHS5jb21wdXRlLnYxLkNvbmZpZ3VyZVJlc3BvbnNlEkQKBlN0YXR1cxIZLmNvbXB1dGUudjEuU3RhdHVzUmVxdWVzdBoaLmNvbXB1dGUudjEuU3RhdHVzUmVzcG9uc2UiA5ACARJQCgtXYXRjaFN0YXR1cxIeLmNvbXB1dGUudjEuV2F0Y2hTdGF0dXNSZXF1ZXN0Gh8uY29tcHV0ZS52MS5XYXRjaFN0YXR1c1Jlc3BvbnNlMAESSAoJVGVybWluYXRlEhwuY29tcHV0ZS52MS5UZXJtaW5hdGVSZXF1ZXN0Gh0uY29tcHV0ZS52MS5UZXJtaW5hdGVSZXNwb25zZRJWCg1TdHJlYW1NZXRyaWNzEiAuY29tcHV0ZS52MS5TdHJlYW1NZXRyaWNzUmVxdWVzdBohLmNvbXB1dGUudjEuU3RyZWFtTWV0cmljc1Jlc3BvbnNlMAEScQoVTGlzdERhdGFiYXNlc0FuZFJvbGVzEiguY29tcHV0ZS52MS5MaXN0RGF0YWJhc2VzQW5kUm9sZXNSZXF1ZXN0GikuY29tcHV0ZS52MS5MaXN0RGF0YWJhc2VzQW5kUm9sZXNSZXNwb25zZSIDkAIBEl0KEENoZWNrV3JpdGFiaWxpdHkSIy5jb21wdXRlLnYxLkNoZWNrV3JpdGFiaWxpdHlSZXF1ZXN0GiQuY29tcHV0ZS52MS5DaGVja1dyaXRhYmlsaXR5UmVzcG9uc2USQgoHUHJvbW90ZRIaLmNvbXB1dGUudjEuUHJvbW90ZVJlcXVlc3QaGy5jb21wdXRlLnYxLlByb21vdGVSZXNwb25zZRJiChFHZXREYXRhYmFzZVNjaGVtYRIkLmNvbXB1dGUudjEuR2V0RGF0YWJhc2VTY2hlbWFSZXF1ZXN0GiUuY29tcHV0ZS52MS5HZXREYXRhYmFzZVNjaGVtYVJlc3BvbnNlMAESUwoLR2V0SW5zaWdodHMSHi5jb21wdXRlLnYxLkdldEluc2lnaHRzUmVxdWVzdBofLmNvbXB1dGUudjEuR2V0SW5zaWdodHNSZXNwb25zZSIDkAIBEkcKB0dldEluZm8SGi5jb21wdXRlLnYxLkdldEluZm9SZXF1ZXN0GhsuY29tcHV0ZS52MS5HZXRJbmZvUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_compute_v1_metrics, file_compute_v1_spec, file_compute_v1_status, file_google_protobuf_struct]);
+  fileDesc("CiBjb21wdXRlL3YxL2NvbXB1dGVfc2VydmljZS5wcm90bxIKY29tcHV0ZS52MSI5ChBDb25maWd1cmVSZXF1ZXN0EiUKBHNwZWMYASABKAsyFy5jb21wdXRlLnYxLkNvbXB1dGVTcGVjIjwKEUNvbmZpZ3VyZVJlc3BvbnNlEicKBXN0YXRlGAEgASgLMhguY29tcHV0ZS52MS5Db21wdXRlU3RhdGUiDwoNU3RhdHVzUmVxdWVzdCI5Cg5TdGF0dXNSZXNwb25zZRInCgVzdGF0ZRgBIAEoCzIYLmNvbXB1dGUudjEuQ29tcHV0ZVN0YXRlIhQKEldhdGNoU3RhdHVzUmVxdWVzdCI+ChNXYXRjaFN0YXR1c1Jlc3BvbnNlEicKBXN0YXRlGAEgASgLMhguY29tcHV0ZS52MS5Db21wdXRlU3RhdGUiOwoQVGVybWluYXRlUmVxdWVzdBInCgRtb2RlGAEgASgOMhkuY29tcHV0ZS52MS5UZXJtaW5hdGVNb2RlIkkKEVRlcm1pbmF0ZVJlc3BvbnNlEhAKA2xzbhgBIAEoCUgAiAEBEhoKEmFscmVhZHlfdGVybWluYXRlZBgCIAEoCEIGCgRfbHNuIisKFFN0cmVhbU1ldHJpY3NSZXF1ZXN0EhMKC2ludGVydmFsX21zGAEgASgNIkYKFVN0cmVhbU1ldHJpY3NSZXNwb25zZRItCghzbmFwc2hvdBgBIAEoCzIbLmNvbXB1dGUudjEuTWV0cmljc1NuYXBzaG90Ih4KHExpc3REYXRhYmFzZXNBbmRSb2xlc1JlcXVlc3QiGAoIUm9sZUluZm8SDAoEbmFtZRgBIAEoCSJTCgxEYXRhYmFzZUluZm8SDAoEbmFtZRgBIAEoCRINCgVvd25lchgCIAEoCRIVCg1yZXN0cmljdF9jb25uGAMgASgIEg8KB2ludmFsaWQYBCABKAgicQodTGlzdERhdGFiYXNlc0FuZFJvbGVzUmVzcG9uc2USIwoFcm9sZXMYASADKAsyFC5jb21wdXRlLnYxLlJvbGVJbmZvEisKCWRhdGFiYXNlcxgCIAMoCzIYLmNvbXB1dGUudjEuRGF0YWJhc2VJbmZvIhkKF0NoZWNrV3JpdGFiaWxpdHlSZXF1ZXN0IhoKGENoZWNrV3JpdGFiaWxpdHlSZXNwb25zZSJOCg5Qcm9tb3RlUmVxdWVzdBIlCgRzcGVjGAEgASgLMhcuY29tcHV0ZS52MS5Db21wdXRlU3BlYxIVCg13YWxfZmx1c2hfbHNuGAIgASgJIn4KD1Byb21vdGVSZXNwb25zZRIYChBsc25fd2FpdF90aW1lX21zGAEgASgBEhoKEnBnX3Byb21vdGVfdGltZV9tcxgCIAEoARIbChNyZWNvbmZpZ3VyZV90aW1lX21zGAMgASgBEhAKA2xzbhgEIAEoCUgAiAEBQgYKBF9sc24iLAoYR2V0RGF0YWJhc2VTY2hlbWFSZXF1ZXN0EhAKCGRhdGFiYXNlGAEgASgJIioKGUdldERhdGFiYXNlU2NoZW1hUmVzcG9uc2USDQoFY2h1bmsYASABKAwiFAoSR2V0SW5zaWdodHNSZXF1ZXN0ImIKE0dldEluc2lnaHRzUmVzcG9uc2USKwoKc3RhdGVtZW50cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoGcmVhc29uGAIgASgJSACIAQFCCQoHX3JlYXNvbiIQCg5HZXRJbmZvUmVxdWVzdCKrAQoPR2V0SW5mb1Jlc3BvbnNlEhAKCG51bV9jcHVzGAEgASgNEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBISCgpwZ192ZXJzaW9uGAMgASgJEhUKDWFnZW50X3ZlcnNpb24YBCABKAkSFgoOdXB0aW1lX3NlY29uZHMYBSABKAESEQoJcGdfYmluYXJ5GAYgASgJEhoKEnBnX2JpbmFyaWVzX3NvdXJjZRgHIAEoCSIbChlHZXRMZmNQcmV3YXJtU3RhdGVSZXF1ZXN0IkgKGkdldExmY1ByZXdhcm1TdGF0ZVJlc3BvbnNlEioKBXN0YXRlGAEgASgLMhsuY29tcHV0ZS52MS5MZmNQcmV3YXJtU3RhdGUiQQoRUHJld2FybUxmY1JlcXVlc3QSGgoNZnJvbV9lbmRwb2ludBgBIAEoCUgAiAEBQhAKDl9mcm9tX2VuZHBvaW50IhQKElByZXdhcm1MZmNSZXNwb25zZSIZChdDYW5jZWxMZmNQcmV3YXJtUmVxdWVzdCIaChhDYW5jZWxMZmNQcmV3YXJtUmVzcG9uc2UiGwoZR2V0TGZjT2ZmbG9hZFN0YXRlUmVxdWVzdCJIChpHZXRMZmNPZmZsb2FkU3RhdGVSZXNwb25zZRIqCgVzdGF0ZRgBIAEoCzIbLmNvbXB1dGUudjEuTGZjT2ZmbG9hZFN0YXRlIhMKEU9mZmxvYWRMZmNSZXF1ZXN0IhQKEk9mZmxvYWRMZmNSZXNwb25zZSIRCg9XYXRjaExmY1JlcXVlc3QibgoQV2F0Y2hMZmNSZXNwb25zZRIsCgdwcmV3YXJtGAEgASgLMhsuY29tcHV0ZS52MS5MZmNQcmV3YXJtU3RhdGUSLAoHb2ZmbG9hZBgCIAEoCzIbLmNvbXB1dGUudjEuTGZjT2ZmbG9hZFN0YXRlKmYKDVRlcm1pbmF0ZU1vZGUSHgoaVEVSTUlOQVRFX01PREVfVU5TUEVDSUZJRUQQABIXChNURVJNSU5BVEVfTU9ERV9GQVNUEAESHAoYVEVSTUlOQVRFX01PREVfSU1NRURJQVRFEAIywgsKDkNvbXB1dGVTZXJ2aWNlEkgKCUNvbmZpZ3VyZRIcLmNvbXB1dGUudjEuQ29uZmlndXJlUmVxdWVzdBodLmNvbXB1dGUudjEuQ29uZmlndXJlUmVzcG9uc2USRAoGU3RhdHVzEhkuY29tcHV0ZS52MS5TdGF0dXNSZXF1ZXN0GhouY29tcHV0ZS52MS5TdGF0dXNSZXNwb25zZSIDkAIBElAKC1dhdGNoU3RhdHVzEh4uY29tcHV0ZS52MS5XYXRjaFN0YXR1c1JlcXVlc3QaHy5jb21wdXRlLnYxLldhdGNoU3RhdHVzUmVzcG9uc2UwARJICglUZXJtaW5hdGUSHC5jb21wdXRlLnYxLlRlcm1pbmF0ZVJlcXVlc3QaHS5jb21wdXRlLnYxLlRlcm1pbmF0ZVJlc3BvbnNlElYKDVN0cmVhbU1ldHJpY3MSIC5jb21wdXRlLnYxLlN0cmVhbU1ldHJpY3NSZXF1ZXN0GiEuY29tcHV0ZS52MS5TdHJlYW1NZXRyaWNzUmVzcG9uc2UwARJxChVMaXN0RGF0YWJhc2VzQW5kUm9sZXMSKC5jb21wdXRlLnYxLkxpc3REYXRhYmFzZXNBbmRSb2xlc1JlcXVlc3QaKS5jb21wdXRlLnYxLkxpc3REYXRhYmFzZXNBbmRSb2xlc1Jlc3BvbnNlIgOQAgESXQoQQ2hlY2tXcml0YWJpbGl0eRIjLmNvbXB1dGUudjEuQ2hlY2tXcml0YWJpbGl0eVJlcXVlc3QaJC5jb21wdXRlLnYxLkNoZWNrV3JpdGFiaWxpdHlSZXNwb25zZRJCCgdQcm9tb3RlEhouY29tcHV0ZS52MS5Qcm9tb3RlUmVxdWVzdBobLmNvbXB1dGUudjEuUHJvbW90ZVJlc3BvbnNlEmIKEUdldERhdGFiYXNlU2NoZW1hEiQuY29tcHV0ZS52MS5HZXREYXRhYmFzZVNjaGVtYVJlcXVlc3QaJS5jb21wdXRlLnYxLkdldERhdGFiYXNlU2NoZW1hUmVzcG9uc2UwARJTCgtHZXRJbnNpZ2h0cxIeLmNvbXB1dGUudjEuR2V0SW5zaWdodHNSZXF1ZXN0Gh8uY29tcHV0ZS52MS5HZXRJbnNpZ2h0c1Jlc3BvbnNlIgOQAgESRwoHR2V0SW5mbxIaLmNvbXB1dGUudjEuR2V0SW5mb1JlcXVlc3QaGy5jb21wdXRlLnYxLkdldEluZm9SZXNwb25zZSIDkAIBEmgKEkdldExmY1ByZXdhcm1TdGF0ZRIlLmNvbXB1dGUudjEuR2V0TGZjUHJld2FybVN0YXRlUmVxdWVzdBomLmNvbXB1dGUudjEuR2V0TGZjUHJld2FybVN0YXRlUmVzcG9uc2UiA5ACARJLCgpQcmV3YXJtTGZjEh0uY29tcHV0ZS52MS5QcmV3YXJtTGZjUmVxdWVzdBoeLmNvbXB1dGUudjEuUHJld2FybUxmY1Jlc3BvbnNlEl0KEENhbmNlbExmY1ByZXdhcm0SIy5jb21wdXRlLnYxLkNhbmNlbExmY1ByZXdhcm1SZXF1ZXN0GiQuY29tcHV0ZS52MS5DYW5jZWxMZmNQcmV3YXJtUmVzcG9uc2USaAoSR2V0TGZjT2ZmbG9hZFN0YXRlEiUuY29tcHV0ZS52MS5HZXRMZmNPZmZsb2FkU3RhdGVSZXF1ZXN0GiYuY29tcHV0ZS52MS5HZXRMZmNPZmZsb2FkU3RhdGVSZXNwb25zZSIDkAIBEksKCk9mZmxvYWRMZmMSHS5jb21wdXRlLnYxLk9mZmxvYWRMZmNSZXF1ZXN0Gh4uY29tcHV0ZS52MS5PZmZsb2FkTGZjUmVzcG9uc2USRwoIV2F0Y2hMZmMSGy5jb21wdXRlLnYxLldhdGNoTGZjUmVxdWVzdBocLmNvbXB1dGUudjEuV2F0Y2hMZmNSZXNwb25zZTABYgZwcm90bzM", [file_compute_v1_lfc, file_compute_v1_metrics, file_compute_v1_spec, file_compute_v1_status, file_google_protobuf_struct]);
 
 /**
  * ConfigureRequest carries the spec. JWKS and TLS are fixed at agent launch and cannot be sent here.
@@ -598,6 +600,218 @@ export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
   messageDesc(file_compute_v1_compute_service, 23);
 
 /**
+ * GetLfcPrewarmStateRequest has no parameters.
+ *
+ * @generated from message compute.v1.GetLfcPrewarmStateRequest
+ */
+export type GetLfcPrewarmStateRequest = Message<"compute.v1.GetLfcPrewarmStateRequest"> & {
+};
+
+/**
+ * Describes the message compute.v1.GetLfcPrewarmStateRequest.
+ * Use `create(GetLfcPrewarmStateRequestSchema)` to create a new message.
+ */
+export const GetLfcPrewarmStateRequestSchema: GenMessage<GetLfcPrewarmStateRequest> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 24);
+
+/**
+ * GetLfcPrewarmStateResponse is the last prewarm's state.
+ *
+ * @generated from message compute.v1.GetLfcPrewarmStateResponse
+ */
+export type GetLfcPrewarmStateResponse = Message<"compute.v1.GetLfcPrewarmStateResponse"> & {
+  /**
+   * State.
+   *
+   * @generated from field: compute.v1.LfcPrewarmState state = 1;
+   */
+  state?: LfcPrewarmState | undefined;
+};
+
+/**
+ * Describes the message compute.v1.GetLfcPrewarmStateResponse.
+ * Use `create(GetLfcPrewarmStateResponseSchema)` to create a new message.
+ */
+export const GetLfcPrewarmStateResponseSchema: GenMessage<GetLfcPrewarmStateResponse> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 25);
+
+/**
+ * PrewarmLfcRequest names whose state to load.
+ *
+ * @generated from message compute.v1.PrewarmLfcRequest
+ */
+export type PrewarmLfcRequest = Message<"compute.v1.PrewarmLfcRequest"> & {
+  /**
+   * Load the state another endpoint of the same timeline offloaded (e.g. the primary's, before
+   * promoting this replica); unset: this compute's endpoint_id.
+   *
+   * @generated from field: optional string from_endpoint = 1;
+   */
+  fromEndpoint?: string | undefined;
+};
+
+/**
+ * Describes the message compute.v1.PrewarmLfcRequest.
+ * Use `create(PrewarmLfcRequestSchema)` to create a new message.
+ */
+export const PrewarmLfcRequestSchema: GenMessage<PrewarmLfcRequest> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 26);
+
+/**
+ * PrewarmLfcResponse says the prewarm started; watch it with WatchLfc or GetLfcPrewarmState.
+ *
+ * @generated from message compute.v1.PrewarmLfcResponse
+ */
+export type PrewarmLfcResponse = Message<"compute.v1.PrewarmLfcResponse"> & {
+};
+
+/**
+ * Describes the message compute.v1.PrewarmLfcResponse.
+ * Use `create(PrewarmLfcResponseSchema)` to create a new message.
+ */
+export const PrewarmLfcResponseSchema: GenMessage<PrewarmLfcResponse> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 27);
+
+/**
+ * CancelLfcPrewarmRequest has no parameters.
+ *
+ * @generated from message compute.v1.CancelLfcPrewarmRequest
+ */
+export type CancelLfcPrewarmRequest = Message<"compute.v1.CancelLfcPrewarmRequest"> & {
+};
+
+/**
+ * Describes the message compute.v1.CancelLfcPrewarmRequest.
+ * Use `create(CancelLfcPrewarmRequestSchema)` to create a new message.
+ */
+export const CancelLfcPrewarmRequestSchema: GenMessage<CancelLfcPrewarmRequest> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 28);
+
+/**
+ * CancelLfcPrewarmResponse says the cancellation was requested.
+ *
+ * @generated from message compute.v1.CancelLfcPrewarmResponse
+ */
+export type CancelLfcPrewarmResponse = Message<"compute.v1.CancelLfcPrewarmResponse"> & {
+};
+
+/**
+ * Describes the message compute.v1.CancelLfcPrewarmResponse.
+ * Use `create(CancelLfcPrewarmResponseSchema)` to create a new message.
+ */
+export const CancelLfcPrewarmResponseSchema: GenMessage<CancelLfcPrewarmResponse> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 29);
+
+/**
+ * GetLfcOffloadStateRequest has no parameters.
+ *
+ * @generated from message compute.v1.GetLfcOffloadStateRequest
+ */
+export type GetLfcOffloadStateRequest = Message<"compute.v1.GetLfcOffloadStateRequest"> & {
+};
+
+/**
+ * Describes the message compute.v1.GetLfcOffloadStateRequest.
+ * Use `create(GetLfcOffloadStateRequestSchema)` to create a new message.
+ */
+export const GetLfcOffloadStateRequestSchema: GenMessage<GetLfcOffloadStateRequest> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 30);
+
+/**
+ * GetLfcOffloadStateResponse is the last offload's state.
+ *
+ * @generated from message compute.v1.GetLfcOffloadStateResponse
+ */
+export type GetLfcOffloadStateResponse = Message<"compute.v1.GetLfcOffloadStateResponse"> & {
+  /**
+   * State.
+   *
+   * @generated from field: compute.v1.LfcOffloadState state = 1;
+   */
+  state?: LfcOffloadState | undefined;
+};
+
+/**
+ * Describes the message compute.v1.GetLfcOffloadStateResponse.
+ * Use `create(GetLfcOffloadStateResponseSchema)` to create a new message.
+ */
+export const GetLfcOffloadStateResponseSchema: GenMessage<GetLfcOffloadStateResponse> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 31);
+
+/**
+ * OffloadLfcRequest has no parameters.
+ *
+ * @generated from message compute.v1.OffloadLfcRequest
+ */
+export type OffloadLfcRequest = Message<"compute.v1.OffloadLfcRequest"> & {
+};
+
+/**
+ * Describes the message compute.v1.OffloadLfcRequest.
+ * Use `create(OffloadLfcRequestSchema)` to create a new message.
+ */
+export const OffloadLfcRequestSchema: GenMessage<OffloadLfcRequest> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 32);
+
+/**
+ * OffloadLfcResponse says the offload started.
+ *
+ * @generated from message compute.v1.OffloadLfcResponse
+ */
+export type OffloadLfcResponse = Message<"compute.v1.OffloadLfcResponse"> & {
+};
+
+/**
+ * Describes the message compute.v1.OffloadLfcResponse.
+ * Use `create(OffloadLfcResponseSchema)` to create a new message.
+ */
+export const OffloadLfcResponseSchema: GenMessage<OffloadLfcResponse> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 33);
+
+/**
+ * WatchLfcRequest has no parameters.
+ *
+ * @generated from message compute.v1.WatchLfcRequest
+ */
+export type WatchLfcRequest = Message<"compute.v1.WatchLfcRequest"> & {
+};
+
+/**
+ * Describes the message compute.v1.WatchLfcRequest.
+ * Use `create(WatchLfcRequestSchema)` to create a new message.
+ */
+export const WatchLfcRequestSchema: GenMessage<WatchLfcRequest> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 34);
+
+/**
+ * WatchLfcResponse is both states at one moment.
+ *
+ * @generated from message compute.v1.WatchLfcResponse
+ */
+export type WatchLfcResponse = Message<"compute.v1.WatchLfcResponse"> & {
+  /**
+   * Prewarm state.
+   *
+   * @generated from field: compute.v1.LfcPrewarmState prewarm = 1;
+   */
+  prewarm?: LfcPrewarmState | undefined;
+
+  /**
+   * Offload state.
+   *
+   * @generated from field: compute.v1.LfcOffloadState offload = 2;
+   */
+  offload?: LfcOffloadState | undefined;
+};
+
+/**
+ * Describes the message compute.v1.WatchLfcResponse.
+ * Use `create(WatchLfcResponseSchema)` to create a new message.
+ */
+export const WatchLfcResponseSchema: GenMessage<WatchLfcResponse> = /*@__PURE__*/
+  messageDesc(file_compute_v1_compute_service, 35);
+
+/**
  * TerminateMode is how Postgres is shut down.
  *
  * @generated from enum compute.v1.TerminateMode
@@ -756,6 +970,71 @@ export const ComputeService: GenService<{
     methodKind: "unary";
     input: typeof GetInfoRequestSchema;
     output: typeof GetInfoResponseSchema;
+  },
+  /**
+   * GetLfcPrewarmState returns the last cache prewarm's state (`GET /lfc/prewarm`).
+   *
+   * @generated from rpc compute.v1.ComputeService.GetLfcPrewarmState
+   */
+  getLfcPrewarmState: {
+    methodKind: "unary";
+    input: typeof GetLfcPrewarmStateRequestSchema;
+    output: typeof GetLfcPrewarmStateResponseSchema;
+  },
+  /**
+   * PrewarmLfc starts loading the cache state from endpoint storage and returns at once
+   * (`POST /lfc/prewarm`). RESOURCE_EXHAUSTED while a prewarm runs; FAILED_PRECONDITION unless
+   * running.
+   *
+   * @generated from rpc compute.v1.ComputeService.PrewarmLfc
+   */
+  prewarmLfc: {
+    methodKind: "unary";
+    input: typeof PrewarmLfcRequestSchema;
+    output: typeof PrewarmLfcResponseSchema;
+  },
+  /**
+   * CancelLfcPrewarm stops a running prewarm (`DELETE /lfc/prewarm`); a no-op otherwise.
+   *
+   * @generated from rpc compute.v1.ComputeService.CancelLfcPrewarm
+   */
+  cancelLfcPrewarm: {
+    methodKind: "unary";
+    input: typeof CancelLfcPrewarmRequestSchema;
+    output: typeof CancelLfcPrewarmResponseSchema;
+  },
+  /**
+   * GetLfcOffloadState returns the last cache offload's state (`GET /lfc/offload`).
+   *
+   * @generated from rpc compute.v1.ComputeService.GetLfcOffloadState
+   */
+  getLfcOffloadState: {
+    methodKind: "unary";
+    input: typeof GetLfcOffloadStateRequestSchema;
+    output: typeof GetLfcOffloadStateResponseSchema;
+  },
+  /**
+   * OffloadLfc starts saving the cache state to endpoint storage and returns at once
+   * (`POST /lfc/offload`). RESOURCE_EXHAUSTED while an offload runs; FAILED_PRECONDITION unless
+   * running.
+   *
+   * @generated from rpc compute.v1.ComputeService.OffloadLfc
+   */
+  offloadLfc: {
+    methodKind: "unary";
+    input: typeof OffloadLfcRequestSchema;
+    output: typeof OffloadLfcResponseSchema;
+  },
+  /**
+   * WatchLfc sends both states at once, then on every change, including prewarm progress (at
+   * most every 250 ms). It ends when the compute terminates or the client cancels.
+   *
+   * @generated from rpc compute.v1.ComputeService.WatchLfc
+   */
+  watchLfc: {
+    methodKind: "server_streaming";
+    input: typeof WatchLfcRequestSchema;
+    output: typeof WatchLfcResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_compute_v1_compute_service, 0);

@@ -5,6 +5,8 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type ComputeService, TerminateMode } from "../../../gen/compute/v1/compute_service_pb.js";
 import type { ComputeApi } from "../compute-api.js";
+import { offloadStateToProto, prewarmStateToProto } from "./lfc-to-proto.js";
+import { watchLfc } from "./lfc-watch.js";
 import {
   DEFAULT_INTERVAL_MS,
   MAX_INTERVAL_MS,
@@ -114,6 +116,33 @@ export function computeServiceImpl(api: ComputeApi): ServiceImpl<typeof ComputeS
         pgBinary: info.pg_binary,
         pgBinariesSource: info.pg_binaries_source,
       };
+    },
+
+    getLfcPrewarmState() {
+      return { state: prewarmStateToProto(api.lfcPrewarmState()) };
+    },
+
+    prewarmLfc(req) {
+      api.lfcPrewarm(req.fromEndpoint ?? null);
+      return {};
+    },
+
+    cancelLfcPrewarm() {
+      api.lfcCancelPrewarm();
+      return {};
+    },
+
+    getLfcOffloadState() {
+      return { state: offloadStateToProto(api.lfcOffloadState()) };
+    },
+
+    offloadLfc() {
+      api.lfcOffload();
+      return {};
+    },
+
+    async *watchLfc(_req, ctx) {
+      yield* watchLfc(api, ctx.signal);
     },
   };
 }

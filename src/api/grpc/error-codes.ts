@@ -16,6 +16,8 @@ const CODES: Record<OperationErrorKind, Code> = {
   internal: Code.Internal,
   unauthenticated: Code.Unauthenticated,
   permission_denied: Code.PermissionDenied,
+  resource_exhausted: Code.ResourceExhausted,
+  conflict: Code.Aborted,
 };
 
 // Paths as a gRPC client knows them: within the request (`$.spec...`, some core cross-field

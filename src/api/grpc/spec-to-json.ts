@@ -13,6 +13,7 @@ import {
   type GenericOption,
   type PageserverConnectionInfo,
   PageserverProtocol,
+  type RemoteExtSpec,
 } from "../../../gen/compute/v1/spec_pb.js";
 import { SpecError } from "../../spec/spec-error.js";
 
@@ -106,6 +107,20 @@ function pageserverConnectionInfo(info: PageserverConnectionInfo | undefined): J
   };
 }
 
+function remoteExtensions(r: RemoteExtSpec | undefined): Json | undefined {
+  if (!r) return undefined;
+  const data: Record<string, Json> = {};
+  for (const [name, ext] of Object.entries(r.extensionData)) {
+    data[name] = { control_data: { ...ext.controlData }, archive_path: ext.archivePath };
+  }
+  return {
+    public_extensions: r.publicExtensions,
+    custom_extensions: r.customExtensions,
+    library_index: { ...r.libraryIndex },
+    extension_data: data,
+  };
+}
+
 const optionalNumber = (n: bigint | undefined) => (n === undefined ? undefined : Number(n));
 
 /** `path` is where the spec sits in the JSON body (`$.spec`). */
@@ -139,6 +154,11 @@ export function specToJson(spec: ComputeSpec, path = "$.spec"): Json {
     logs_export_host: spec.logsExportHost,
     suspend_timeout_seconds: Number(spec.suspendTimeoutSeconds),
     source: source(spec.source, `${path}.source`),
+    endpoint_storage_addr: spec.endpointStorageAddr,
+    endpoint_storage_token: spec.endpointStorageToken,
+    autoprewarm: spec.autoprewarm,
+    offload_lfc_interval_seconds: spec.offloadLfcIntervalSeconds,
+    remote_extensions: remoteExtensions(spec.remoteExtensions),
   };
 }
 

@@ -10,10 +10,13 @@ export interface RouteContext {
   url: URL;
   api: ComputeApi;
   log: Logger;
+  /** Values of the route's path parameter (`/extension_server/{filename}`), percent-decoded. */
+  params: Record<string, string>;
 }
 
 export interface Route {
   method: "GET" | "POST" | "DELETE";
+  /** Exact path, or a prefix ending in one `{name}` parameter that takes the rest of the path. */
   path: string;
   /** External routes behind the JWT layer; probes and scrapes stay open. */
   auth: boolean;

@@ -60,7 +60,14 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
     }
     try {
       if (match.route.auth && opts.authorizer) await opts.authorizer.verify(req.headers.authorization);
-      await match.route.handle({ req, res, url, api: opts.api, log: log.child({ request_id: requestId }) });
+      await match.route.handle({
+        req,
+        res,
+        url,
+        api: opts.api,
+        log: log.child({ request_id: requestId }),
+        params: match.params,
+      });
     } catch (err) {
       if (!res.headersSent) sendThrown(res, err);
       else res.destroy();
