@@ -60,6 +60,8 @@ async function child(): Promise<void> {
     log: pino({ level: "silent" }),
     signal: new AbortController().signal,
     progress: () => NO_PROGRESS,
+    runtimeDir: `${job.pgdata}.run`,
+    computeId: null,
     record: (k, v) => {
       metrics[k] = v;
     },
@@ -161,6 +163,8 @@ async function coldStartOurs(source: TestPostgres): Promise<number> {
       log: pino({ level: "silent" }),
       signal: new AbortController().signal,
       progress: () => NO_PROGRESS,
+      runtimeDir: `${pgdata}.run`,
+      computeId: null,
       record: () => {},
     };
     const result = await primaryBasebackupSource().prepare(ctx);

@@ -106,6 +106,7 @@ describe("JSON log (default)", () => {
       initdb: initdbSource,
       primary: initdbSource,
       neon: initdbSource,
+      archive: initdbSource,
     }).steps.map((s) => s.name);
     const done = agent.logEntries().filter((e) => e.msg === "start step done");
     assert.deepEqual(

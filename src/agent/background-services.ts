@@ -4,6 +4,7 @@
 
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import { runtimeSourceContext } from "../compute/source-hooks.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
@@ -74,13 +75,30 @@ function exporterService(rt: ComputeRuntime): Service {
   };
 }
 
+/** The data source's own work while the compute runs (archive: backups, archiver monitor). */
+function sourceService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
+  return {
+    name: "source",
+    async start() {
+      const ctx = runtimeSourceContext(rt);
+      if (!ctx || !rt.source?.whileRunning) return null;
+      return rt.source.whileRunning(ctx, { registry: metrics.registry });
+    },
+  };
+}
+
 export function startBackgroundServices(
   rt: ComputeRuntime,
   metrics: AgentMetrics,
   _exporter: ExporterAccess,
   monitor: ActivityMonitor,
 ): BackgroundServices {
-  const services: Service[] = [migrationsService(rt, metrics), exporterService(rt), vmMonitorService(rt)];
+  const services: Service[] = [
+    migrationsService(rt, metrics),
+    exporterService(rt),
+    vmMonitorService(rt),
+    sourceService(rt, metrics),
+  ];
   const running: { name: string; stop(): Promise<void> }[] = [];
   let started = false;
   const stopAll = async () => {

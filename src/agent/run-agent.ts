@@ -9,6 +9,7 @@ import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { installRoot } from "../compute/ops/install-root.js";
 import { logProgress } from "../compute/progress-log.js";
+import { releaseSource } from "../compute/source-hooks.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
 import { describeBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
@@ -93,6 +94,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
     await rt.state.waitFor((st) => st.status !== "init" && st.status !== "configuration");
     await background.stop();
     if (rt.postmaster?.running) await rt.postmaster.stop("fast");
+    await releaseSource(rt);
     removeSignals();
     throw err;
   }
@@ -110,6 +112,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
     log.info("stopping Postgres before exit");
     await pm.stop("fast");
   }
+  await releaseSource(rt);
   await servers.close();
   removeSignals();
   log.info({ exit_code: exit.code }, "compute_ctl exiting");

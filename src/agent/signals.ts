@@ -1,6 +1,7 @@
 // SIGTERM, SIGINT and SIGQUIT to the agent forward a fast shutdown to Postgres; the agent then
 // exits as soon as Postgres is gone (a second signal skips any remaining grace period).
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import { finishAfterFastShutdown } from "../compute/source-hooks.js";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGQUIT"];
 
@@ -26,6 +27,8 @@ async function stopForSignal(rt: ComputeRuntime): Promise<void> {
     const exit = await pm.stop("fast");
     clearTimeout(escalate);
     code = exit.signal ? 1 : (exit.code ?? 0);
+    // Like a fast /terminate: the source's last step (archive: push the last WAL, release the lease).
+    if (!exit.signal) rt.terminateLsn = await finishAfterFastShutdown(rt);
   }
   rt.state.tryTransition("terminated");
   rt.requestExit(code, "soon");

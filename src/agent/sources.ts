@@ -7,14 +7,20 @@ import { cachedInitdbSource } from "../startup/sources/template-cache-source.js"
 
 export function agentSources(options: AgentOptions): SourceFactories {
   const { cacheDir } = options;
+  // --no-template-cache (cacheDir null): initdb on every start.
+  const initdb = () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir));
   return {
-    // --no-template-cache (cacheDir null): initdb on every start.
-    initdb: () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir)),
+    initdb,
     primary: lazySource("primary-basebackup", async () =>
       (await import("../startup/sources/primary-basebackup.js")).primaryBasebackupSource(),
     ),
     neon: lazySource("neon-basebackup", async () =>
       (await import("../startup/sources/neon-source.js")).neonSource(),
+    ),
+    archive: lazySource(
+      "archive",
+      async () => (await import("../startup/sources/archive-source.js")).archiveSource({ initdb }),
+      { afterStart: true, whileRunning: true, status: true, release: true },
     ),
   };
 }

@@ -21,6 +21,8 @@ export interface StatusView {
   timeline: string | null;
   /** The long task running now (a base backup, a restore) and how far it is; absent when none. */
   progress?: ProgressView;
+  /** Archive source only: whether WAL reaches the pgBackRest repository. */
+  archive?: unknown;
 }
 
 export type TerminateMode = "fast" | "immediate";

@@ -45,6 +45,8 @@ Postgres:
       --cache-dir DIR           template cache for the initdb source
                                 (default: $XDG_CACHE_HOME/compute_ctl or ~/.cache/compute_ctl)
       --no-template-cache       always run initdb
+      --runtime-dir DIR         private runtime files: the archive source's pgBackRest config
+                                (0600), locks and spool (default: PGDATA.run beside -D)
 
 APIs:
       --http-host ADDR          address of the HTTP and gRPC TCP listeners (0.0.0.0)
@@ -127,6 +129,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "pg-ready-timeout": { type: "string" },
         "cache-dir": { type: "string" },
         "no-template-cache": { type: "boolean" },
+        "runtime-dir": { type: "string" },
         "require-auth": { type: "boolean" },
         "autoscaling-metrics-allow": { type: "string" },
         "autoscaling-metrics-rate": { type: "string" },
@@ -193,10 +196,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   );
   if (!Number.isInteger(remoteExtMaxBytes) || remoteExtMaxBytes < 1024)
     throw new UsageError("--remote-ext-max-bytes expects an integer of at least 1024");
+  const pgdata = path.resolve(values.pgdata);
   return {
     kind: "run",
     options: {
-      pgdata: path.resolve(values.pgdata),
+      pgdata,
       connstr: values.connstr,
       specPath: values.spec ?? null,
       configPath: values.config ?? null,
@@ -218,6 +222,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       requireAuth: values["require-auth"] ?? false,
       logFormat,
       cacheDir: values["no-template-cache"] ? null : (values["cache-dir"] ?? defaultCacheDir()),
+      runtimeDir: path.resolve(values["runtime-dir"] ?? `${pgdata}.run`),
       vmMonitorAddr: values["vm-monitor-addr"] ?? "0.0.0.0:10301",
       cgroup: values.cgroup ?? "neon-postgres",
       autoscaling: env.AUTOSCALING !== undefined,

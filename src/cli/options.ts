@@ -26,6 +26,8 @@ export interface AgentOptions {
   requireAuth: boolean;
   logFormat: LogFormat;
   cacheDir: string | null;
+  /** The agent's private runtime files (the archive source's pgBackRest config, locks, spool). */
+  runtimeDir: string;
   vmMonitorAddr: string;
   cgroup: string;
   autoscaling: boolean;

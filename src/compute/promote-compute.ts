@@ -53,6 +53,14 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   if (spec.mode.kind !== "primary") {
     throw new OperationError("invalid_argument", "invalid spec at $.spec.mode: promote needs a Primary spec");
   }
+  if (current.source.kind === "archive") {
+    // A promoted archive replica would write without the stanza lease and without archiving:
+    // a second history. The stanza gets a new primary by starting one (it takes the lease).
+    throw new OperationError(
+      "failed_precondition",
+      "a replica of the archive source cannot be promoted: start a compute with mode Primary on the stanza",
+    );
+  }
   const { ReplicaPromoter } = await import("../postgres/promote.js");
   const done = rt.promoter?.result();
   if (current.mode.kind !== "replica" && !done) {

@@ -4,6 +4,7 @@
 import type { TerminateMode, TerminateResult } from "../api/compute-api.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
+import { finishAfterFastShutdown } from "./source-hooks.js";
 import { displayStatus } from "./status.js";
 
 export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode): Promise<TerminateResult> {
@@ -23,24 +24,7 @@ export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode):
   if (pm) {
     const exit = await pm.stop(mode);
     code = exit.signal ? 1 : (exit.code ?? 0);
-    if (mode === "fast" && rt.spec?.mode.kind === "primary" && rt.source?.afterShutdown && rt.spec) {
-      rt.terminateLsn = await rt.source
-        .afterShutdown({
-          pgdata: rt.options.pgdata,
-          spec: rt.spec,
-          pg: rt.pg,
-          osUser: rt.osUser,
-          connstr: rt.options.connstr,
-          log: rt.log,
-          signal: rt.shutdown.signal,
-          progress: (phase) => rt.state.beginProgress(phase),
-          record: (n, v) => rt.timings.record(n, v),
-        })
-        .catch((err: unknown) => {
-          rt.log.error({ err }, "final sync after shutdown failed");
-          return null;
-        });
-    }
+    if (mode === "fast") rt.terminateLsn = await finishAfterFastShutdown(rt);
   }
   rt.log.info(
     { mode, duration_ms: Math.round(performance.now() - t0), lsn: rt.terminateLsn },

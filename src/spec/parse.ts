@@ -72,7 +72,49 @@ function resolveSource(json: ComputeSpecJson): DataSource {
   if (src == null) return hasNeonStorage(json) ? { kind: "neon" } : { kind: "initdb" };
   if (src.kind === "primary")
     return { kind: "primary", connstring: src.connstring, slotName: src.slot_name ?? null };
+  if (src.kind === "archive") return { kind: "archive", archive: src, target: null };
   return { kind: src.kind };
+}
+
+/**
+ * The archive source's recovery target: mode {"Static": LSN} recovers to that LSN; `target` may
+ * restate it, or name a time instead (then the Static LSN must be 0/0, so that nothing is ignored
+ * silently). Primary and Replica replay everything and take no target.
+ */
+function archiveTarget(
+  source: Extract<DataSource, { kind: "archive" }>,
+  mode: ComputeMode,
+  prefix: string,
+): DataSource {
+  const given = source.archive.target ?? null;
+  const src = `${prefix}.source`;
+  if (mode.kind !== "static") {
+    if (given)
+      throw new SpecError(
+        `${src}.target`,
+        `a recovery target needs mode {"Static": ...}; a ${mode.kind} replays the whole archive`,
+      );
+    if (mode.kind === "primary" && source.archive.primary_conninfo != null)
+      throw new SpecError(`${src}.primary_conninfo`, "primary_conninfo is for mode Replica only");
+    return source;
+  }
+  if (source.archive.primary_conninfo != null)
+    throw new SpecError(`${src}.primary_conninfo`, "primary_conninfo is for mode Replica only");
+  if (given && "time" in given) {
+    if (mode.lsn !== "0/0")
+      throw new SpecError(
+        `${prefix}.mode`,
+        `target.time is given, so the Static LSN must be "0/0" (got ${mode.lsn}); give one or the other`,
+      );
+    return { ...source, target: { kind: "time", time: new Date(given.time).toISOString() } };
+  }
+  if (given && given.lsn.toUpperCase() !== mode.lsn)
+    throw new SpecError(
+      `${src}.target.lsn`,
+      `target.lsn ${given.lsn} differs from the Static LSN ${mode.lsn}`,
+    );
+  if (mode.lsn === "0/0") throw new SpecError(`${prefix}.mode`, "the Static LSN 0/0 needs a target.time");
+  return { ...source, target: { kind: "lsn", lsn: mode.lsn } };
 }
 
 function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode, prefix: string): void {
@@ -135,7 +177,7 @@ function checkCombination(
     throw new SpecError(
       `${prefix}.mode`,
       "mode Static needs a source that can serve a past LSN; a fresh base backup of a vanilla primary " +
-        "is consistent only at the moment it is taken, so use the neon source (pageserver) for static computes",
+        "is consistent only at the moment it is taken, so use the neon or the archive source for static computes",
     );
   }
   if (source.kind === "neon") checkNeonFields(json, mode, prefix);
@@ -144,9 +186,10 @@ function checkCombination(
 export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
   const json = check(ComputeSpecSchema, input, prefix);
   const mode = resolveMode(json);
-  const source = resolveSource(json);
+  let source = resolveSource(json);
   checkCombination(json, mode, source, prefix);
   checkWarmFields(json, prefix);
+  if (source.kind === "archive") source = archiveTarget(source, mode, prefix);
   return Object.freeze({ json, mode, source });
 }
 

@@ -48,6 +48,127 @@ export const ModeSchema = v.union(
   'expected "Primary", "Replica" or {"Static": "X/Y"}',
 );
 
+// Values that end up in pgBackRest's config file or in a shell command: one line, printable.
+export function hasControlChars(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+const AbsolutePathSchema = v.pipe(
+  v.string(),
+  v.maxLength(1024, "paths are at most 1024 characters"),
+  v.regex(/^\//, "expected an absolute path"),
+  v.check((p) => !hasControlChars(p), "paths must not contain control characters (newlines, tabs, ...)"),
+  v.check((p) => !p.split("/").includes(".."), "paths must not contain .. segments"),
+);
+const EnvVarSchema = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "environment variable names are [A-Za-z_][A-Za-z0-9_]*"),
+);
+const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
+
+/** S3 credentials by reference: never inline in the spec. */
+export const S3CredentialsSchema = v.variant(
+  "from",
+  [
+    v.strictObject({
+      from: v.literal("env"),
+      key_var: v.optional(EnvVarSchema, "AWS_ACCESS_KEY_ID"),
+      secret_var: v.optional(EnvVarSchema, "AWS_SECRET_ACCESS_KEY"),
+      token_var: nullish(EnvVarSchema),
+    }),
+    v.strictObject({ from: v.literal("file"), path: AbsolutePathSchema }),
+  ],
+  'expected credentials {"from": "env"} or {"from": "file", "path": ...} (secrets are never inline)',
+);
+
+export const ArchiveRepoSchema = v.variant(
+  "type",
+  [
+    v.strictObject({ type: v.literal("posix"), path: AbsolutePathSchema }),
+    v.strictObject({
+      type: v.literal("s3"),
+      bucket: v.pipe(
+        v.string(),
+        v.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "S3 bucket names are [a-z0-9.-]{3,63}"),
+      ),
+      endpoint: v.pipe(
+        v.string(),
+        v.regex(
+          /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
+          "expected a host name (no scheme, no port)",
+        ),
+      ),
+      region: v.pipe(v.string(), v.regex(/^[a-z0-9-]{1,32}$/, "expected a region like us-east-1")),
+      path: v.optional(AbsolutePathSchema, "/"),
+      port: nullish(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))),
+      uri_style: v.optional(v.picklist(["host", "path"]), "host"),
+      verify_tls: v.optional(v.boolean(), true),
+      ca_file: nullish(AbsolutePathSchema),
+      credentials: v.optional(S3CredentialsSchema, { from: "env" } as const),
+    }),
+  ],
+  'expected repo {"type": "posix", "path": ...} or {"type": "s3", "bucket": ..., ...}',
+);
+
+export const RecoveryTargetSchema = v.union(
+  [
+    v.strictObject({ lsn: LsnSchema }),
+    v.strictObject({
+      time: v.pipe(
+        v.string(),
+        v.regex(
+          /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$/i,
+          "expected an RFC 3339 time with a zone, like 2026-01-31T12:00:00Z",
+        ),
+        v.check((t) => !Number.isNaN(Date.parse(t)), "not a valid date"),
+      ),
+    }),
+  ],
+  'expected {"lsn": "X/Y"} or {"time": "<RFC 3339>"}',
+);
+
+export const ArchiveSourceSchema = v.strictObject({
+  kind: v.literal("archive"),
+  stanza: v.pipe(
+    v.string(),
+    v.regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "stanza names are [A-Za-z0-9][A-Za-z0-9_-]{0,63}"),
+  ),
+  repo: ArchiveRepoSchema,
+  target: nullish(RecoveryTargetSchema),
+  /** A primary on a stanza that does not exist yet creates it (false: refuse, e.g. a repository mount gone missing). */
+  bootstrap: v.optional(v.boolean(), true),
+  /** archive_timeout: a lost machine loses at most this much of committed work. */
+  archive_timeout_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(3600)), 60),
+  /** Replica: streaming from this primary besides the archive. */
+  primary_conninfo: nullish(v.pipe(v.string(), v.minLength(1, "primary_conninfo must not be empty"))),
+  /** Periodic backups while running as primary (whichever limit comes first). */
+  backup: v.optional(
+    v.strictObject({
+      type: v.optional(v.picklist(["incr", "diff"]), "incr"),
+      interval_seconds: v.optional(PositiveInt, 86_400),
+      wal_bytes: v.optional(PositiveInt, 1024 * 1024 * 1024),
+      full_interval_seconds: v.optional(PositiveInt, 7 * 86_400),
+    }),
+    {},
+  ),
+  /** pgBackRest's repo1-retention-* options. */
+  retention: v.optional(
+    v.strictObject({
+      full: v.optional(v.pipe(PositiveInt, v.maxValue(9999999)), 2),
+      full_type: v.optional(v.picklist(["count", "time"]), "count"),
+      diff: nullish(v.pipe(PositiveInt, v.maxValue(9999999))),
+      archive: nullish(v.pipe(PositiveInt, v.maxValue(9999999))),
+      archive_type: nullish(v.picklist(["full", "diff", "incr"])),
+    }),
+    {},
+  ),
+  /** The single-writer lease: renewed every ttl/3; another compute may take over after ttl. */
+  lease_ttl_seconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(3), v.maxValue(3600)), 60),
+});
+
 export const SourceSchema = v.variant(
   "kind",
   [
@@ -58,8 +179,9 @@ export const SourceSchema = v.variant(
       slot_name: nullish(v.pipe(v.string(), v.regex(/^[a-z0-9_]{1,63}$/, "slot names are [a-z0-9_]{1,63}"))),
     }),
     v.object({ kind: v.literal("neon") }),
+    ArchiveSourceSchema,
   ],
-  'expected kind "initdb", "primary" or "neon"',
+  'expected kind "initdb", "primary", "neon" or "archive"',
 );
 
 const PageserverSchema = v.object({

@@ -6,6 +6,7 @@ import { applySpecStep } from "./steps/apply-spec.js";
 import { fetchDataStep } from "./steps/fetch-data.js";
 import { preparePgdataStep } from "./steps/prepare-pgdata.js";
 import { remoteExtensionsStep } from "./steps/remote-extensions.js";
+import { sourceReadyStep } from "./steps/source-ready.js";
 import { startPostgresStep } from "./steps/start-postgres.js";
 import type { Step } from "./steps/step.js";
 import { writeConfigStep } from "./steps/write-config.js";
@@ -19,6 +20,7 @@ export interface SourceFactories {
   initdb(): DataSourceStep;
   primary(): DataSourceStep;
   neon(): DataSourceStep;
+  archive(): DataSourceStep;
 }
 
 export function planStartup(spec: ComputeSpec, sources: SourceFactories): StartupPlan {
@@ -33,6 +35,7 @@ export function planStartup(spec: ComputeSpec, sources: SourceFactories): Startu
       writeConfigStep,
       ...extensions,
       startPostgresStep,
+      ...(source.afterStart ? [sourceReadyStep] : []),
       applySpecStep,
     ],
   };

@@ -65,6 +65,8 @@ export function testSourceContext(
       };
     },
     progressReports,
+    runtimeDir: `${pgdata}.run`,
+    computeId: null,
     metrics,
     abort,
     cleanup: () => rmSync(root, { recursive: true, force: true }),

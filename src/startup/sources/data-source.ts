@@ -3,8 +3,10 @@
 // `source`; adding a source touches neither the state machine nor the API.
 import type { Logger } from "pino";
 import type { BeginProgress } from "../../compute/progress.js";
+import type { Registry } from "prom-client";
 import type { PgBinaries } from "../../postgres/binaries.js";
 import type { OsUser } from "../../postgres/os-user.js";
+import type { Postmaster } from "../../postgres/postmaster.js";
 import type { ComputeSpec } from "../../spec/types.js";
 
 export interface SourceContext {
@@ -25,6 +27,16 @@ export interface SourceContext {
    * the log while it runs. Call `end()` when the fetch is over, failed or not.
    */
   progress: BeginProgress;
+  /** The agent's private runtime directory (`--runtime-dir`): the archive source's pgBackRest files. */
+  readonly runtimeDir: string;
+  /** This compute's id (`--compute-id`), null when none was given. */
+  readonly computeId: string | null;
+}
+
+/** What a source's background work while the compute runs may use. */
+export interface RunningServices {
+  /** The agent's Prometheus registry (families appear in `/metrics`). */
+  readonly registry: Registry;
 }
 
 export interface SourceResult {
@@ -49,4 +61,18 @@ export interface DataSourceStep {
    * LSN reported by `/terminate` (Neon: the last `--sync-safekeepers`). Optional.
    */
   afterShutdown?(ctx: SourceContext): Promise<string | null>;
+  /**
+   * Called once Postgres accepts connections, before the spec is applied: a source whose cluster
+   * is still recovering finishes here (archive: replay to the end and promote). Optional.
+   */
+  afterStart?(ctx: SourceContext, postmaster: Postmaster): Promise<void>;
+  /** Background work from `running` until termination (archive: backups, archiver monitor). */
+  whileRunning?(ctx: SourceContext, services: RunningServices): Promise<{ stop(): Promise<void> } | null>;
+  /** Fields the source adds to `/status` (archive: `archive` health), null when none. */
+  status?(): Record<string, unknown> | null;
+  /**
+   * Called once as the agent exits, after Postgres stopped (or never started): releases what the
+   * source holds outside the data directory (archive: the stanza lease). Never throws.
+   */
+  release?(ctx: SourceContext): Promise<void>;
 }

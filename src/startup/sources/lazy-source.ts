@@ -1,15 +1,31 @@
 // A data source whose implementation is imported on first use, so the modules of sources a
-// compute does not use (execa, tar, pg-copy-streams) stay out of the agent's start.
+// compute does not use (execa, tar, pg-copy-streams) stay out of the agent's start. `hooks`
+// names the optional hooks the loaded source implements (the plan asks for them before loading).
 import type { DataSourceStep } from "./data-source.js";
 
-export function lazySource(name: string, load: () => Promise<DataSourceStep>): () => DataSourceStep {
+export interface LazyHooks {
+  readonly afterStart?: boolean;
+  readonly whileRunning?: boolean;
+  readonly status?: boolean;
+  readonly release?: boolean;
+}
+
+export function lazySource(
+  name: string,
+  load: () => Promise<DataSourceStep>,
+  hooks: LazyHooks = {},
+): () => DataSourceStep {
   return () => {
     let loaded: Promise<DataSourceStep> | undefined;
+    let ready: DataSourceStep | undefined;
     const get = () => {
-      loaded ??= load();
+      loaded ??= load().then((s) => {
+        ready = s;
+        return s;
+      });
       return loaded;
     };
-    return {
+    const step: DataSourceStep = {
       name,
       prepare: async (ctx) => (await get()).prepare(ctx),
       afterShutdown: async (ctx) => {
@@ -17,5 +33,12 @@ export function lazySource(name: string, load: () => Promise<DataSourceStep>): (
         return source.afterShutdown ? source.afterShutdown(ctx) : null;
       },
     };
+    if (hooks.afterStart) step.afterStart = async (ctx, pm) => (await get()).afterStart?.(ctx, pm);
+    if (hooks.whileRunning)
+      step.whileRunning = async (ctx, s) => (await get()).whileRunning?.(ctx, s) ?? null;
+    // Only a source that ran has something to report or release.
+    if (hooks.status) step.status = () => ready?.status?.() ?? null;
+    if (hooks.release) step.release = async (ctx) => ready?.release?.(ctx);
+    return step;
   };
 }

@@ -14,6 +14,8 @@ export function sourceContext(ctx: StartupContext): SourceContext {
     signal: ctx.signal,
     record: ctx.record,
     progress: ctx.progress,
+    runtimeDir: ctx.options.runtimeDir,
+    computeId: ctx.options.computeId,
   };
 }
 
