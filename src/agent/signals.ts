@@ -1,7 +1,7 @@
 // SIGTERM, SIGINT and SIGQUIT to the agent forward a fast shutdown to Postgres; the agent then
 // exits as soon as Postgres is gone (a second signal skips any remaining grace period).
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
-import { finishAfterFastShutdown } from "../compute/source-hooks.js";
+import { finishAfterFastShutdown, prepareFastShutdown } from "../compute/source-hooks.js";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGQUIT"];
 
@@ -23,6 +23,7 @@ async function stopForSignal(rt: ComputeRuntime): Promise<void> {
   const pm = rt.postmaster;
   let code = 0;
   if (pm?.running) {
+    await prepareFastShutdown(rt);
     const escalate = setTimeout(() => pm.signal("SIGQUIT"), 30_000);
     const exit = await pm.stop("fast");
     clearTimeout(escalate);

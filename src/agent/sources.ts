@@ -20,7 +20,7 @@ export function agentSources(options: AgentOptions): SourceFactories {
     archive: lazySource(
       "archive",
       async () => (await import("../startup/sources/archive-source.js")).archiveSource({ initdb }),
-      { afterStart: true, whileRunning: true, status: true, release: true },
+      { afterStart: true, whileRunning: true, status: true, release: true, beforeShutdown: true },
     ),
   };
 }

@@ -21,6 +21,15 @@ export function runtimeSourceContext(rt: ComputeRuntime): SourceContext | null {
   };
 }
 
+/** Before a fast shutdown of a primary: the source's last work while Postgres runs. Never throws. */
+export async function prepareFastShutdown(rt: ComputeRuntime): Promise<void> {
+  const ctx = runtimeSourceContext(rt);
+  if (!ctx || rt.spec?.mode.kind !== "primary" || !rt.source?.beforeShutdown) return;
+  await rt.source
+    .beforeShutdown(ctx)
+    .catch((err: unknown) => rt.log.error({ err }, "data source work before shutdown failed"));
+}
+
 /** After a fast shutdown of a primary: the source's final step; returns the LSN /terminate reports. */
 export async function finishAfterFastShutdown(rt: ComputeRuntime): Promise<string | null> {
   const ctx = runtimeSourceContext(rt);

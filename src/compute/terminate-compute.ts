@@ -4,7 +4,7 @@
 import type { TerminateMode, TerminateResult } from "../api/compute-api.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
-import { finishAfterFastShutdown } from "./source-hooks.js";
+import { finishAfterFastShutdown, prepareFastShutdown } from "./source-hooks.js";
 import { displayStatus } from "./status.js";
 
 export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode): Promise<TerminateResult> {
@@ -22,6 +22,7 @@ export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode):
   let code = 0;
   const pm = rt.postmaster;
   if (pm) {
+    if (mode === "fast") await prepareFastShutdown(rt);
     const exit = await pm.stop(mode);
     code = exit.signal ? 1 : (exit.code ?? 0);
     if (mode === "fast") rt.terminateLsn = await finishAfterFastShutdown(rt);

@@ -47,6 +47,8 @@ export interface BackupEvents {
 export interface BackupScheduler {
   /** True while a backup runs. */
   readonly running: boolean;
+  /** Settles when the stanza's first backup (if one is running) is done; a stop waits for it too. */
+  firstBackup(): Promise<void>;
   readonly lastError: string | null;
   stop(): Promise<void>;
 }
@@ -69,6 +71,9 @@ export function startBackupScheduler(opts: {
   let lastError: string | null = null;
   let timer: NodeJS.Timeout | null = null;
   let current: Promise<void> = Promise.resolve();
+  // The first full backup of a new stanza is what makes it restorable: a stop waits for it
+  // rather than killing it (an immediate stop kills Postgres under it anyway).
+  let first: Promise<void> | null = null;
 
   const check = async () => {
     if (abort.signal.aborted || running) return;
@@ -81,16 +86,23 @@ export function startBackupScheduler(opts: {
       opts.log.info({ type: decision.type, reason: decision.reason }, "backup started");
       opts.events?.started(decision.type);
       const t0 = performance.now();
+      const isFirst = info.backups.length === 0;
       try {
-        await opts.runner.run("backup", [`--type=${decision.type}`, "--log-level-console=warn"], {
-          signal: abort.signal,
+        const run = opts.runner.run("backup", [`--type=${decision.type}`, "--log-level-console=warn"], {
+          signal: isFirst ? undefined : abort.signal,
         });
+        if (isFirst)
+          first = run.then(
+            () => {},
+            () => {},
+          );
+        await run;
         const ms = Math.round(performance.now() - t0);
         lastError = null;
         opts.events?.finished(decision.type, true, ms);
         opts.log.info({ type: decision.type, duration_ms: ms }, "backup done");
       } catch (err) {
-        if (abort.signal.aborted) return;
+        if (abort.signal.aborted && !isFirst) return;
         lastError = (err as Error).message;
         opts.events?.finished(decision.type, false, Math.round(performance.now() - t0));
         opts.log.error({ type: decision.type, error: lastError }, "backup failed");
@@ -117,8 +129,12 @@ export function startBackupScheduler(opts: {
     get lastError() {
       return lastError;
     },
+    firstBackup() {
+      return first ?? Promise.resolve();
+    },
     async stop() {
       abort.abort(new Error("compute stopping"));
+      await first;
       if (timer) clearTimeout(timer);
       await current.catch(() => {});
     },

@@ -231,20 +231,28 @@ export class StanzaLease {
     this.#timer = null;
   }
 
-  /** Marks the lease released; `final` after a clean stop whose WAL is all in the repository. */
-  async release(final: { lsn: string; checkpointLsn: string; timeline: number } | null): Promise<void> {
+  /**
+   * Marks the lease released; `final` after a clean stop whose WAL is all in the repository.
+   * `wrote` false: this holder never wrote to the stanza (its start failed before Postgres ran
+   * as a primary), so the previous holder's final LSN still describes the stanza's end.
+   */
+  async release(
+    final: { lsn: string; checkpointLsn: string; timeline: number } | null,
+    wrote = true,
+  ): Promise<void> {
     this.stopRenewing();
     await this.#renewing.catch(() => {});
     if (this.#lost || this.#record.state === "released") return;
     await this.#checkStillOurs();
     if (this.#lost) return;
+    const carried = !final && !wrote && this.previous?.state === "released" ? this.previous : null;
     const rec: LeaseRecord = {
       ...this.#record,
       state: "released",
       released_at: new Date().toISOString(),
-      final_lsn: final?.lsn ?? null,
-      checkpoint_lsn: final?.checkpointLsn ?? null,
-      timeline: final?.timeline ?? null,
+      final_lsn: final?.lsn ?? carried?.final_lsn ?? null,
+      checkpoint_lsn: final?.checkpointLsn ?? carried?.checkpoint_lsn ?? null,
+      timeline: final?.timeline ?? carried?.timeline ?? null,
     };
     await this.opts.store.overwrite(leaseName(rec.generation), JSON.stringify(rec));
     this.#record = rec;

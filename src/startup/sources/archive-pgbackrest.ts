@@ -142,19 +142,36 @@ export function pgbackrestRunner(opts: {
         extendEnv: false,
         stdin: "ignore",
         reject: false,
-        all: true,
-        buffer: { stdout: o.onLine === undefined, stderr: true, all: true },
+        buffer: false,
         cancelSignal: o.signal,
         forceKillAfterDelay: 5000,
       });
-      if (o.onLine && child.stdout) {
-        const rl = createInterface({ input: child.stdout });
-        rl.on("line", o.onLine);
-      }
+      // Output is read line by line as it comes (progress) and kept whole only for stdout
+      // without a line handler (info's JSON); errors come from the last lines of both streams.
+      let stdout = "";
+      const tail: string[] = [];
+      const keep = (line: string) => {
+        tail.push(line);
+        if (tail.length > 50) tail.shift();
+      };
+      const closed: Promise<unknown>[] = [];
+      const lines = (input: NodeJS.ReadableStream | null, fn: (line: string) => void) => {
+        if (!input) return;
+        const rl = createInterface({ input });
+        rl.on("line", fn);
+        closed.push(new Promise((resolve) => rl.once("close", resolve)));
+      };
+      lines(child.stdout, (line) => {
+        if (o.onLine) o.onLine(line);
+        else stdout += `${line}\n`;
+        keep(line);
+      });
+      lines(child.stderr, keep);
       const r = await child;
-      if (r.exitCode === 0) return String(r.stdout ?? "");
+      await Promise.all(closed);
+      if (r.exitCode === 0) return stdout;
       if (o.signal?.aborted) throw o.signal.reason ?? new Error(`pgbackrest ${command} aborted`);
-      const why = pgbackrestErrorText(String(r.all ?? ""));
+      const why = pgbackrestErrorText(tail.join("\n"));
       throw new PgbackrestError(
         `pgbackrest ${command} (stanza ${opts.stanza}) failed (exit ${r.exitCode ?? r.signal}): ${why}`,
         r.exitCode ?? null,

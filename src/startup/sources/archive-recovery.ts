@@ -132,6 +132,25 @@ export async function replayToEndAndPromote(
   return { endLsn, timeline: Number.parseInt(tl.rows[0]?.f.slice(0, 8) ?? "0", 16) };
 }
 
+/** Waits until recovery reached its target and Postgres promoted itself (recovery_target_action = promote). */
+export async function replayToTargetPromoted(
+  opts: WatchOptions & { readonly goal: bigint },
+): Promise<{ endLsn: string; timeline: number }> {
+  await watch(
+    opts,
+    "wal replay",
+    opts.goal,
+    (s) => !s.inRecovery,
+    (s) =>
+      `WAL replay stalled at ${s.replayLsn === null ? "?" : formatLsn(s.replayLsn)} for ${Math.round(opts.stallMs / 1000)} s ` +
+      `before the last shutdown checkpoint ${formatLsn(opts.goal)}: is the repository reachable?`,
+  );
+  const { rows } = await opts.client.query<{ l: string; f: string }>(
+    "SELECT pg_current_wal_lsn()::text AS l, pg_walfile_name(pg_current_wal_lsn()) AS f",
+  );
+  return { endLsn: rows[0].l, timeline: Number.parseInt(rows[0].f.slice(0, 8), 16) };
+}
+
 /** Waits until recovery has paused at its target (Static mode); returns the LSN it paused at. */
 export async function waitForTargetPause(
   opts: WatchOptions & { readonly goal: bigint | null },

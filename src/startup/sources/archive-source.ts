@@ -32,7 +32,7 @@ import {
   pgbackrestRunner,
   type StanzaBackup,
 } from "./archive-pgbackrest.js";
-import { replayToEndAndPromote, waitForTargetPause } from "./archive-recovery.js";
+import { replayToEndAndPromote, replayToTargetPromoted, waitForTargetPause } from "./archive-recovery.js";
 import { prepareRuntimeDir, writeConfigFile } from "./archive-runtime-dir.js";
 import {
   parseSegmentName,
@@ -55,7 +55,14 @@ export interface ArchiveSourceOptions {
 
 type StartPlan =
   | { readonly kind: "bootstrap" }
-  | { readonly kind: "restore"; readonly backup: StanzaBackup; readonly requiredLsn: bigint | null };
+  | {
+      readonly kind: "restore";
+      readonly backup: StanzaBackup;
+      /** Replay must reach at least this LSN before the compute becomes a primary. */
+      readonly requiredLsn: bigint;
+      /** The last primary stopped cleanly at this checkpoint: recovery stops there and promotes itself. */
+      readonly stopAt: bigint | null;
+    };
 
 function repoDescription(a: ArchiveSourceJson): string {
   return a.repo.type === "posix" ? a.repo.path : `s3://${a.repo.bucket}${a.repo.path}`;
@@ -98,6 +105,10 @@ class ArchiveSession {
   #monitor: ArchiveMonitor | null = null;
   #backups: BackupScheduler | null = null;
   #released = false;
+  /** Postgres ran as a primary on the stanza in this session (bootstrap, or recovery ending). */
+  #wrote = false;
+  /** The stanza has a complete backup (false after a bootstrap until its first backup is done). */
+  #hasBackup = true;
 
   constructor(
     ctx: SourceContext,
@@ -184,6 +195,7 @@ class ArchiveSession {
       }
       if (!a.bootstrap) throw new Error(`${where} does not exist and the spec says bootstrap: false`);
       this.#plan = { kind: "bootstrap" };
+      this.#hasBackup = false;
       this.#log.info({ stanza: a.stanza }, "the stanza does not exist: bootstrapping a new cluster");
       await this.opts.initdb().prepare(ctx);
       return { lsn: null, confLines };
@@ -201,24 +213,40 @@ class ArchiveSession {
     const backup = chooseBackup(info.backups, this.#target, a.stanza);
     await this.#restore(runner, backup);
     const control = await readControlData(ctx.pg, ctx.osUser, ctx.pgdata);
-    let requiredLsn: bigint | null = parseLsn(backup.stopLsn);
+    let requiredLsn = parseLsn(backup.stopLsn);
     const max = info.archiveMax ? parseSegmentName(info.archiveMax, control.segSize) : null;
     if (max) requiredLsn = bigMax(requiredLsn, max.segno * BigInt(control.segSize));
     const prev = this.#lease?.previous;
-    if (prev?.state === "released" && prev.final_lsn)
-      requiredLsn = bigMax(requiredLsn, parseLsn(prev.final_lsn));
-    this.#plan = { kind: "restore", backup, requiredLsn };
+    const clean = prev?.state === "released" && prev.checkpoint_lsn && prev.final_lsn ? prev : null;
+    if (clean?.final_lsn) requiredLsn = bigMax(requiredLsn, parseLsn(clean.final_lsn));
+    const stopAt = clean?.checkpoint_lsn ? parseLsn(clean.checkpoint_lsn) : null;
+    this.#plan = { kind: "restore", backup, requiredLsn, stopAt };
     for (const f of ["recovery.signal", "standby.signal"])
       await rm(path.join(ctx.pgdata, f), { force: true });
-    // A primary replays as a standby (it never promotes itself: the agent does, at the end of
-    // the archive); Static stops at its target (and fails when the archive ends before it).
-    const signal = this.#mode === "static" ? "recovery.signal" : "standby.signal";
-    await writeOwnedFile(path.join(ctx.pgdata, signal), "", ctx.osUser);
+    // After a clean stop the end is known: recovery stops at the last primary's shutdown
+    // checkpoint and promotes itself (and fails if the archive ends before it). Otherwise a
+    // primary replays as a standby and the agent promotes it at the end of the archive.
+    // Static stops at its target (and fails when the archive ends before it).
+    const targeted = this.#mode === "static" || (this.#mode === "primary" && stopAt !== null);
+    await writeOwnedFile(
+      path.join(ctx.pgdata, targeted ? "recovery.signal" : "standby.signal"),
+      "",
+      ctx.osUser,
+    );
+    if (this.#mode === "primary" && stopAt !== null) {
+      confLines.push(
+        `recovery_target_lsn = '${formatLsn(stopAt)}'`,
+        "recovery_target_inclusive = on",
+        "recovery_target_action = 'promote'",
+      );
+    }
+    if (this.#lease) await this.#lease.verify();
     this.#log.info(
       {
         backup: backup.label,
         required_lsn: formatLsn(requiredLsn),
-        previous_final_lsn: prev?.final_lsn ?? null,
+        stop_at: stopAt === null ? null : formatLsn(stopAt),
+        previous_final_lsn: clean?.final_lsn ?? null,
       },
       "restored; WAL replay follows",
     );
@@ -266,6 +294,7 @@ class ArchiveSession {
     const runner = this.#need(this.#runner, "afterStart");
     const ctx = this.#ctx;
     if (plan.kind === "bootstrap") {
+      this.#wrote = true;
       await this.#lease?.verify();
       const t0 = performance.now();
       await runner.run("stanza-create", ["--log-level-console=warn"], { signal: ctx.signal });
@@ -299,13 +328,20 @@ class ArchiveSession {
         const t = this.#target;
         const at = await waitForTargetPause({ ...watch, goal: t?.kind === "lsn" ? parseLsn(t.lsn) : null });
         this.#log.info({ lsn: at }, "static compute: recovery paused at its target");
+      } else if (plan.stopAt !== null) {
+        this.#wrote = true;
+        const done = await replayToTargetPromoted({ ...watch, goal: plan.requiredLsn });
+        this.#log.info(
+          { lsn: done.endLsn, timeline: done.timeline },
+          "replayed to the last shutdown checkpoint and promoted",
+        );
       } else {
-        const required = plan.requiredLsn ?? watch.fromLsn;
         const done = await replayToEndAndPromote({
           ...watch,
-          requiredLsn: required,
+          requiredLsn: plan.requiredLsn,
           beforePromote: async () => {
             await this.#lease?.verify();
+            this.#wrote = true;
           },
         });
         this.#log.info(
@@ -343,6 +379,12 @@ class ArchiveSession {
       runner: this.#need(this.#runner, "whileRunning"),
       policy: this.#archive.backup,
       log: this.#log.child({ component: "backup" }),
+      events: {
+        started: () => {},
+        finished: (_type, ok) => {
+          if (ok) this.#hasBackup = true;
+        },
+      },
       currentLsn: () =>
         withConnection(
           { connstr: ctx.connstr },
@@ -371,6 +413,24 @@ class ArchiveSession {
         last_backup_error: this.#backups?.lastError ?? null,
       },
     };
+  }
+
+  /**
+   * Before a fast shutdown: a new stanza must have its first backup (without one its WAL cannot
+   * be restored), so wait for the one that runs, or take it now.
+   */
+  async beforeShutdown(): Promise<void> {
+    if (this.#hasBackup || this.#plan?.kind !== "bootstrap" || this.#lease?.lost) return;
+    this.#log.info("the new stanza has no backup yet: finishing its first backup before stopping Postgres");
+    await this.#backups?.firstBackup();
+    if (this.#hasBackup) return;
+    const t0 = performance.now();
+    await this.#need(this.#runner, "beforeShutdown").run("backup", [
+      "--type=full",
+      "--log-level-console=warn",
+    ]);
+    this.#hasBackup = true;
+    this.#log.info({ duration_ms: Math.round(performance.now() - t0) }, "first backup of the stanza done");
   }
 
   /** After a fast shutdown of a primary: push what is left, release the lease with the final LSN. */
@@ -439,7 +499,7 @@ class ArchiveSession {
     if (!lease || this.#released) return;
     this.#released = true;
     await lease
-      .release(null)
+      .release(null, this.#wrote)
       .catch((err: unknown) => this.#log.error({ err }, "could not release the stanza lease"));
   }
 }
@@ -473,6 +533,7 @@ export function archiveSource(opts: ArchiveSourceOptions): DataSourceStep {
     },
     afterStart: (_ctx, pm) => need().afterStart(pm),
     afterShutdown: async () => (session ? session.afterShutdown() : null),
+    beforeShutdown: async () => session?.beforeShutdown(),
     whileRunning: async (_ctx, services) => (session ? session.whileRunning(services) : null),
     status: () => session?.status() ?? null,
     release: async () => {

@@ -62,6 +62,11 @@ export interface DataSourceStep {
    */
   afterShutdown?(ctx: SourceContext): Promise<string | null>;
   /**
+   * Called before Postgres is stopped by a fast termination: work that must finish while it
+   * runs (archive: the first backup of a new stanza, without which it cannot be restored).
+   */
+  beforeShutdown?(ctx: SourceContext): Promise<void>;
+  /**
    * Called once Postgres accepts connections, before the spec is applied: a source whose cluster
    * is still recovering finishes here (archive: replay to the end and promote). Optional.
    */

@@ -4,6 +4,7 @@
 import type { DataSourceStep } from "./data-source.js";
 
 export interface LazyHooks {
+  readonly beforeShutdown?: boolean;
   readonly afterStart?: boolean;
   readonly whileRunning?: boolean;
   readonly status?: boolean;
@@ -38,6 +39,7 @@ export function lazySource(
       step.whileRunning = async (ctx, s) => (await get()).whileRunning?.(ctx, s) ?? null;
     // Only a source that ran has something to report or release.
     if (hooks.status) step.status = () => ready?.status?.() ?? null;
+    if (hooks.beforeShutdown) step.beforeShutdown = async (ctx) => ready?.beforeShutdown?.(ctx);
     if (hooks.release) step.release = async (ctx) => ready?.release?.(ctx);
     return step;
   };

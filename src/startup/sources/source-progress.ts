@@ -26,7 +26,7 @@ export function startProgress(log: Logger, phase: string, intervalMs = 1000): Pr
     const pct = last.bytesTotal ? Math.min(100, (100 * last.bytesDone) / last.bytesTotal) : null;
     log.info(
       {
-        phase,
+        progress: phase,
         bytes_done: last.bytesDone,
         bytes_total: last.bytesTotal,
         files_done: last.filesDone,
