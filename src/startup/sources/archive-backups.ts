@@ -68,6 +68,7 @@ export function startBackupScheduler(opts: {
   const abort = new AbortController();
   const checkMs = opts.checkMs ?? Math.min(30_000, Math.max(1000, (opts.policy.interval_seconds * 1000) / 4));
   let running = false;
+  let backupRunning = false;
   let lastError: string | null = null;
   let timer: NodeJS.Timeout | null = null;
   let current: Promise<void> = Promise.resolve();
@@ -87,6 +88,7 @@ export function startBackupScheduler(opts: {
       opts.events?.started(decision.type);
       const t0 = performance.now();
       const isFirst = info.backups.length === 0;
+      backupRunning = true;
       try {
         const run = opts.runner.run("backup", [`--type=${decision.type}`, "--log-level-console=warn"], {
           signal: isFirst ? undefined : abort.signal,
@@ -112,6 +114,7 @@ export function startBackupScheduler(opts: {
         opts.log.warn({ error: (err as Error).message }, "backup policy check failed");
     } finally {
       running = false;
+      backupRunning = false;
     }
   };
   const schedule = () => {
@@ -124,7 +127,7 @@ export function startBackupScheduler(opts: {
   current = check().finally(schedule);
   return {
     get running() {
-      return running;
+      return backupRunning;
     },
     get lastError() {
       return lastError;
