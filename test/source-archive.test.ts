@@ -4,7 +4,7 @@
 // past LSN and replicas that follow through the archive, keeps a second primary off its stanza,
 // and refuses to start from a broken repository.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
@@ -248,6 +248,48 @@ describe("readers and a second writer on a running primary's stanza", () => {
     const pushed = /^compute_archive_pushed_total (\d+)/m.exec(metrics);
     assert.ok(pushed && Number(pushed[1]) > 0, "compute_archive_pushed_total counts archived segments");
     assert.match(metrics, /^compute_archive_last_archived_age_seconds \d/m);
+  });
+  test("archiving that fails longer than archive_timeout shows in /status and the metrics, then recovers", async () => {
+    const archiveDir = path.join(repo.path, "archive", "shared", "15-1");
+    const dirs = [
+      archiveDir,
+      ...readdirSync(archiveDir)
+        .filter((n) => /^[0-9A-F]{16}$/.test(n))
+        .map((n) => path.join(archiveDir, n)),
+    ];
+    const modes = dirs.map((d) => statSync(d).mode & 0o7777);
+    dirs.forEach((d) => chmodSync(d, 0o500));
+    try {
+      await primary.query("INSERT INTO b VALUES (2000, 10)");
+      await primary.query("SELECT pg_switch_wal()");
+      const failing = await eventually("/status reports archiving failing", 30_000, async () => {
+        const archive = (await primary.status()).archive as {
+          failing: boolean;
+          failing_since: string | null;
+        };
+        return archive.failing ? archive : null;
+      });
+      assert.ok(failing.failing_since);
+      const metrics = await (await primary.get("/metrics")).text();
+      assert.match(metrics, /^compute_archive_failing 1$/m);
+      assert.ok(Number(/^compute_archive_failed_total (\d+)/m.exec(metrics)?.[1]) > 0);
+      assert.ok(
+        primary
+          .logEntries()
+          .some(
+            (e) =>
+              e.msg ===
+              "archiving a WAL file to the repository failed (Postgres retries; see archive-push in the postgres log)",
+          ),
+      );
+      assert.equal((await primary.status()).status, "running", "the compute keeps running");
+    } finally {
+      dirs.forEach((d, i) => chmodSync(d, modes[i]));
+    }
+    await eventually("archiving works again", 60_000, async () => {
+      const archive = (await primary.status()).archive as { failing: boolean; failing_since: string | null };
+      return archive.failing_since === null;
+    });
   });
 });
 
