@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { generateKeyPair, SignJWT } from "jose";
 import { parseComputeConfig, parseSpec } from "../src/spec/parse.js";
 import { REPO, type RunningAgent, startAgent } from "./support/agent.js";
+import { makeRepo } from "./support/archive.js";
 import { makeClusterTarball, startFakePageserver } from "./support/fake-pageserver.js";
 import { startFakeSafekeeper } from "./support/fake-safekeeper.js";
 import { makeFakeSyncSafekeepers } from "./support/fake-sync-safekeepers.js";
@@ -40,7 +41,13 @@ test("every example parses, and together they cover every data source and mode",
     assert.ok(spec, `${f} has a spec`);
     seen.add(`${spec.source.kind}/${spec.mode.kind}`);
   }
-  for (const combo of ["initdb/primary", "primary/replica", "primary/primary", "neon/primary"]) {
+  for (const combo of [
+    "initdb/primary",
+    "primary/replica",
+    "primary/primary",
+    "neon/primary",
+    "archive/primary",
+  ]) {
     assert.ok(seen.has(combo), `an example with ${combo}`);
   }
   const config = parseComputeConfig(example("config.json"));
@@ -107,6 +114,26 @@ describe("primary source examples against a real primary", () => {
     );
     assert.equal(db?.owner, "fork_app");
   });
+});
+
+test("spec-archive.json: a durable compute; its data survives a fast terminate and a new start", async (t) => {
+  const spec = example("spec-archive.json");
+  const repo = makeRepo();
+  t.after(() => repo.cleanup());
+  spec.source.repo.path = repo.path;
+  spec.source.archive_timeout_seconds = 5;
+  const first = await startAgent({ spec, name: "example-archive-0" });
+  t.after(() => first.stop());
+  await first.waitForStatus("running", 60_000);
+  await first.query("CREATE TABLE kept (note text)", [], "appdb");
+  await first.query("INSERT INTO kept VALUES ('survives')", [], "appdb");
+  const res = await first.post("/terminate?mode=fast");
+  assert.match(String(((await res.json()) as { lsn: string | null }).lsn), /^[0-9A-F]+\/[0-9A-F]+$/);
+  await first.exited;
+  const second = await startAgent({ spec, name: "example-archive-1" });
+  t.after(() => second.stop());
+  await second.waitForStatus("running", 60_000);
+  assert.deepEqual(await second.query("SELECT note FROM kept", [], "appdb"), [{ note: "survives" }]);
 });
 
 test("spec-neon.json: a primary on (fake) Neon storage; /terminate reports the final sync LSN", async (t) => {
