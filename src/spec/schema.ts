@@ -70,8 +70,7 @@ const EnvVarSchema = v.pipe(
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 
 /** S3 credentials by reference: never inline in the spec. */
-export const S3CredentialsSchema = v.variant(
-  "from",
+export const S3CredentialsSchema = v.union(
   [
     v.strictObject({
       from: v.literal("env"),
@@ -81,7 +80,7 @@ export const S3CredentialsSchema = v.variant(
     }),
     v.strictObject({ from: v.literal("file"), path: AbsolutePathSchema }),
   ],
-  'expected credentials {"from": "env"} or {"from": "file", "path": ...} (secrets are never inline)',
+  'expected credentials {from: "env", ...} or {from: "file", path: ...} (secrets are never inline)',
 );
 
 export const ArchiveRepoSchema = v.variant(
