@@ -91,8 +91,8 @@ describe("spec", () => {
             credentials: { from: "env", key: "AKIA" },
           },
         },
-        "$.source.repo.credentials",
-        /secrets are never inline/,
+        "$.source.repo.credentials.key",
+        /key/,
       ],
       [
         { repo: { type: "s3", bucket: "Bad_Bucket", endpoint: "e", region: "r" } },

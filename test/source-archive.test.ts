@@ -258,7 +258,7 @@ describe("readers and a second writer on a running primary's stanza", () => {
         .map((n) => path.join(archiveDir, n)),
     ];
     const modes = dirs.map((d) => statSync(d).mode & 0o7777);
-    dirs.forEach((d) => chmodSync(d, 0o500));
+    for (const d of dirs) chmodSync(d, 0o500);
     try {
       await primary.query("INSERT INTO b VALUES (2000, 10)");
       await primary.query("SELECT pg_switch_wal()");
@@ -284,7 +284,7 @@ describe("readers and a second writer on a running primary's stanza", () => {
       );
       assert.equal((await primary.status()).status, "running", "the compute keeps running");
     } finally {
-      dirs.forEach((d, i) => chmodSync(d, modes[i]));
+      for (const [i, d] of dirs.entries()) chmodSync(d, modes[i]);
     }
     await eventually("archiving works again", 60_000, async () => {
       const archive = (await primary.status()).archive as { failing: boolean; failing_since: string | null };

