@@ -82,6 +82,8 @@ export async function startCompute(
     log.error({ error: text }, "compute start failed");
     rt.state.transition("failed", { error: text });
     rt.requestExit(1, "grace");
+    // Nothing half-started stays up for the grace period (Neon: SIGQUIT to a running Postgres).
+    rt.postmaster?.signal("SIGQUIT");
     return;
   }
   rt.timings.record("total_startup_ms", Date.now() - rt.state.snapshot.startTime.getTime());

@@ -290,6 +290,10 @@ class ArchiveSession {
 
   async afterStart(pm: Postmaster): Promise<void> {
     this.#postmaster = pm;
+    await this.#afterStart(pm);
+  }
+
+  async #afterStart(pm: Postmaster): Promise<void> {
     const plan = this.#need(this.#plan, "afterStart");
     const runner = this.#need(this.#runner, "afterStart");
     const ctx = this.#ctx;
