@@ -22,6 +22,7 @@ const BENCHMARKS = [
   "basebackup",
   "healthz",
   "prewarm",
+  "archive",
 ] as const;
 
 const DOC = path.join(REPO, "docs/benchmarks.md");
