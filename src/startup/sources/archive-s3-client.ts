@@ -98,10 +98,28 @@ export class S3Client {
     });
   }
 
-  request(
+  /** One request, retried (4 tries, 200 ms x2) on 500/502/503/504 and network errors, as S3 asks of clients. */
+  async request(
     method: "GET" | "PUT" | "DELETE",
     key: string,
     opts: { query?: Record<string, string>; body?: string; headers?: Record<string, string> } = {},
+  ): Promise<S3Response> {
+    for (let attempt = 1; ; attempt++) {
+      let res: S3Response | null = null;
+      try {
+        res = await this.#once(method, key, opts);
+      } catch (err) {
+        if (attempt >= 4) throw err;
+      }
+      if (res && (![500, 502, 503, 504].includes(res.status) || attempt >= 4)) return res;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+    }
+  }
+
+  #once(
+    method: "GET" | "PUT" | "DELETE",
+    key: string,
+    opts: { query?: Record<string, string>; body?: string; headers?: Record<string, string> },
   ): Promise<S3Response> {
     const { loc } = this;
     const host = loc.uriStyle === "host" ? `${loc.bucket}.${loc.endpoint}` : loc.endpoint;
