@@ -200,7 +200,7 @@ describe("primary source (pg_basebackup from a test primary)", () => {
             source: { kind: "primary", connstring: primary.connstr() },
           }),
         ),
-      /mode Static needs a source that can serve a past LSN; a fresh base backup of a vanilla primary is consistent only at the moment it is taken, so use the neon source/,
+      /mode Static needs a source that can serve a past LSN; a fresh base backup of a vanilla primary is consistent only at the moment it is taken, so use the neon or the archive source/,
     );
   });
 });
