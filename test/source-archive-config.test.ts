@@ -494,6 +494,29 @@ describe("stanza lease", () => {
     );
   });
 
+  test("a holder that finds itself taken over fences itself once", async () => {
+    const store = memoryStore();
+    const a = await StanzaLease.acquire(opts(store, "compute-a", 3));
+    const lost: string[] = [];
+    a.startRenewing((reason) => lost.push(reason));
+    // Someone decided compute-a was dead and took the stanza.
+    const rec = JSON.parse(store.files.get("lease-0000000001.json") as string);
+    store.files.set(
+      "lease-0000000002.json",
+      JSON.stringify({ ...rec, generation: 2, holder: "compute-b", token: "other" }),
+    );
+    const end = Date.now() + 10_000;
+    while (lost.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    a.stopRenewing();
+    assert.equal(lost.length, 1);
+    assert.match(lost[0], /taken over by compute compute-b \(generation 2\)/);
+    assert.equal(
+      JSON.parse(store.files.get("lease-0000000002.json") as string).holder,
+      "compute-b",
+      "not overwritten",
+    );
+  });
+
   test("a damaged lease object stops the start with the way out", async () => {
     const store = memoryStore();
     store.files.set("lease-0000000004.json", "{not json");

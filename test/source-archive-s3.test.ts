@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { postgresPidsOf, type RunningAgent, startAgent } from "./support/agent.js";
 import { agentPgbackrestConf, archiveSpec } from "./support/archive.js";
+import { freePort } from "./support/ports.js";
 import { S3_KEY, S3_SECRET, startTestS3, type TestS3 } from "./support/s3-server.js";
 
 let s3: TestS3;
@@ -72,4 +73,21 @@ test("S3 repository: bootstrap, write, fast terminate, restart; a second primary
   assert.equal(Number(n), 500);
   const [{ f }] = await second.query<{ f: string }>("SELECT pg_walfile_name(pg_current_wal_lsn()) AS f");
   assert.equal(f.slice(0, 8), "00000002", "restored and promoted on a new timeline");
+});
+
+test("an unreachable S3 endpoint: the start fails with the reason, nothing started", async () => {
+  const spec = s3Spec("nowhere");
+  const closed = await freePort();
+  (spec.source as { repo: { port: number } }).repo.port = closed;
+  const agent = await startAgent({
+    spec,
+    args: ["--compute-id", "c-nowhere"],
+    env: { TEST_S3_KEY: S3_KEY, TEST_S3_SECRET: S3_SECRET },
+    name: "archive-s3-unreachable",
+  });
+  agents.push(agent);
+  const st = await agent.waitForStatus(["failed", "running"], 60_000);
+  assert.equal(st.status, "failed");
+  assert.match(String(st.error), new RegExp(`127\\.0\\.0\\.1.*ECONNREFUSED|${closed}`));
+  assert.equal(postgresPidsOf(agent.pgdata).length, 0);
 });

@@ -4,7 +4,7 @@
 // past LSN and replicas that follow through the archive, keeps a second primary off its stanza,
 // and refuses to start from a broken repository.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
@@ -115,6 +115,12 @@ describe("a durable primary", () => {
       assert.ok(parseLsn(cur) >= parseLsn(finals.at(-1) as string));
     }
     assert.deepEqual(tls, [1, 2, 3, 4], "each start is a new timeline");
+    // Progress of the restore and the replay went to the log (every second, and at the end).
+    const restored = agent.logEntries().find((e) => e.msg === "restore done");
+    assert.ok(restored, "a restore done line");
+    assert.equal(restored.bytes_done, restored.bytes_total);
+    assert.ok(Number(restored.files_done) > 100);
+    assert.ok(agent.logEntries().some((e) => e.msg === "wal replay done" && Number(e.bytes_done) > 0));
     // The first start made the stanza and its first full backup.
     const info = stanzaInfo(agentPgbackrestConf(agent), "cycles");
     assert.equal(info.code, 0);
@@ -305,6 +311,25 @@ describe("a broken repository", () => {
     assert.match(String(st.error), /no-such-dir of stanza gone does not exist/);
     assert.equal(postgresPidsOf(agent.pgdata).length, 0);
     assert.equal(existsSync(path.join(repo.path, "no-such-dir")), false, "nothing created in its place");
+  });
+
+  test("a damaged repository (backup.info and its copy): the start fails with pgBackRest's reason", async () => {
+    const first = await start("archive-damaged-0", "damaged", { id: "c-damaged" });
+    await first.waitForStatus("running", 60_000);
+    await waitForBackup(first, "damaged");
+    await terminate(first);
+    for (const f of ["backup.info", "backup.info.copy"]) {
+      writeFileSync(path.join(repo.path, "backup", "damaged", f), "[backrest]\nbackrest-format=5\ngarbage\n");
+    }
+    const second = await start("archive-damaged-1", "damaged", { id: "c-damaged" });
+    const st = await second.waitForStatus(["failed", "running"], 60_000);
+    assert.equal(st.status, "failed");
+    assert.match(
+      String(st.error),
+      /stanza damaged in .* cannot be used: .*backup\.info|pgbackrest .* failed/,
+    );
+    assert.equal(postgresPidsOf(second.pgdata).length, 0);
+    assert.deepEqual(readdirSync(second.pgdata), [], "nothing restored into the data directory");
   });
 
   test("a WAL segment missing from the archive: the start fails, no new timeline is forked", async () => {
