@@ -23,7 +23,7 @@ import type { ArchiveSourceJson, RecoveryTarget } from "../../spec/types.js";
 import { type BackupScheduler, startBackupScheduler } from "./archive-backups.js";
 import { archiveConfLines, pgbackrestPaths, renderPgbackrestConf } from "./archive-config.js";
 import { resolveS3Secrets } from "./archive-credentials.js";
-import { StanzaLease } from "./archive-lease.js";
+import { LeaseHeldError, StanzaLease } from "./archive-lease.js";
 import { posixLeaseStore, s3LeaseStore } from "./archive-lease-store.js";
 import { ArchiveMonitor } from "./archive-monitor.js";
 import {
@@ -183,6 +183,14 @@ class ArchiveSession {
         holder: ctx.computeId ?? `${os.hostname()}:${ctx.pgdata}`,
         ttlS: a.lease_ttl_seconds,
         log: this.#log,
+      }).catch((err: unknown) => {
+        if (err instanceof LeaseHeldError) throw err;
+        throw new Error(
+          `cannot take the lease of stanza ${a.stanza} in ${store.where}: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       });
       this.#lease.startRenewing((reason) => this.#fence(reason));
     }
