@@ -216,3 +216,89 @@ test("Configure over gRPC hands the core exactly the converted spec", async (t) 
   assert.deepEqual(h.api.lastSpec?.json, parseSpec(specToJson(spec)).json);
   assert.equal(h.api.status().tenant, TENANT);
 });
+
+test("the archive source: repository, credentials by reference, policies; unset fields take the JSON defaults", () => {
+  const s3 = parseConfigurationRequest(
+    configureBody(
+      create(ComputeSpecSchema, {
+        mode: ComputeMode.REPLICA,
+        source: {
+          kind: {
+            case: "archive",
+            value: {
+              stanza: "main",
+              repo: {
+                case: "s3",
+                value: {
+                  bucket: "computes",
+                  endpoint: "s3.eu-west-3.amazonaws.com",
+                  region: "eu-west-3",
+                  path: "/main",
+                  uriStyle: "path",
+                  verifyTls: false,
+                  credentials: { from: { case: "env", value: { keyVar: "K", secretVar: "S" } } },
+                },
+              },
+              primaryConninfo: "host=primary",
+              backup: { type: "diff", walBytes: 4096n },
+              retention: { full: 3 },
+            },
+          },
+        },
+      }),
+    ),
+  ).spec;
+  assert.equal(s3?.source.kind, "archive");
+  const a = s3?.source.kind === "archive" ? s3.source.archive : null;
+  assert.deepEqual(a?.repo, {
+    type: "s3",
+    bucket: "computes",
+    endpoint: "s3.eu-west-3.amazonaws.com",
+    region: "eu-west-3",
+    path: "/main",
+    port: undefined,
+    uri_style: "path",
+    verify_tls: false,
+    ca_file: undefined,
+    credentials: { from: "env", key_var: "K", secret_var: "S", token_var: undefined },
+  });
+  assert.equal(a?.primary_conninfo, "host=primary");
+  assert.deepEqual(a?.backup, {
+    type: "diff",
+    interval_seconds: 86_400,
+    wal_bytes: 4096,
+    full_interval_seconds: 604_800,
+  });
+  assert.equal(a?.retention.full, 3);
+  assert.equal(a?.archive_timeout_seconds, 60);
+
+  const stat = parseConfigurationRequest(
+    configureBody(
+      create(ComputeSpecSchema, {
+        mode: ComputeMode.STATIC,
+        staticLsn: "0/0",
+        source: {
+          kind: {
+            case: "archive",
+            value: {
+              stanza: "main",
+              repo: { case: "posix", value: { path: "/repo" } },
+              targetTime: "2026-01-31T12:00:00Z",
+            },
+          },
+        },
+      }),
+    ),
+  ).spec;
+  assert.deepEqual(stat?.source.kind === "archive" && stat.source.target, {
+    kind: "time",
+    time: "2026-01-31T12:00:00.000Z",
+  });
+  assert.throws(
+    () =>
+      configureBody(
+        create(ComputeSpecSchema, { source: { kind: { case: "archive", value: { stanza: "main" } } } }),
+      ),
+    /\$\.spec\.source\.repo: the archive source needs a repository/,
+  );
+});

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file compute/v1/spec.proto.
  */
 export const file_compute_v1_spec: GenFile = /*@__PURE__*/
-  fileDesc("ChVjb21wdXRlL3YxL3NwZWMucHJvdG8SCmNvbXB1dGUudjEiTAoNR2VuZXJpY09wdGlvbhIMCgRuYW1lGAEgASgJEhIKBXZhbHVlGAIgASgJSACIAQESDwoHdmFydHlwZRgDIAEoCUIICgZfdmFsdWUieAoEUm9sZRIMCgRuYW1lGAEgASgJEh8KEmVuY3J5cHRlZF9wYXNzd29yZBgCIAEoCUgAiAEBEioKB29wdGlvbnMYAyADKAsyGS5jb21wdXRlLnYxLkdlbmVyaWNPcHRpb25CFQoTX2VuY3J5cHRlZF9wYXNzd29yZCJTCghEYXRhYmFzZRIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEioKB29wdGlvbnMYAyADKAsyGS5jb21wdXRlLnYxLkdlbmVyaWNPcHRpb24ilAIKB0NsdXN0ZXISFwoKY2x1c3Rlcl9pZBgBIAEoCUgAiAEBEhEKBG5hbWUYAiABKAlIAYgBARISCgVzdGF0ZRgDIAEoCUgCiAEBEh8KBXJvbGVzGAQgAygLMhAuY29tcHV0ZS52MS5Sb2xlEicKCWRhdGFiYXNlcxgFIAMoCzIULmNvbXB1dGUudjEuRGF0YWJhc2USHAoPcG9zdGdyZXNxbF9jb25mGAYgASgJSAOIAQESKwoIc2V0dGluZ3MYByADKAsyGS5jb21wdXRlLnYxLkdlbmVyaWNPcHRpb25CDQoLX2NsdXN0ZXJfaWRCBwoFX25hbWVCCAoGX3N0YXRlQhIKEF9wb3N0Z3Jlc3FsX2NvbmYiawoORGVsdGFPcGVyYXRpb24SJwoGYWN0aW9uGAEgASgOMhcuY29tcHV0ZS52MS5EZWx0YUFjdGlvbhIMCgRuYW1lGAIgASgJEhUKCG5ld19uYW1lGAMgASgJSACIAQFCCwoJX25ld19uYW1lIg4KDEluaXRkYlNvdXJjZSJJCg1QcmltYXJ5U291cmNlEhIKCmNvbm5zdHJpbmcYASABKAkSFgoJc2xvdF9uYW1lGAIgASgJSACIAQFCDAoKX3Nsb3RfbmFtZSIMCgpOZW9uU291cmNlIpYBCgpEYXRhU291cmNlEioKBmluaXRkYhgBIAEoCzIYLmNvbXB1dGUudjEuSW5pdGRiU291cmNlSAASLAoHcHJpbWFyeRgCIAEoCzIZLmNvbXB1dGUudjEuUHJpbWFyeVNvdXJjZUgAEiYKBG5lb24YAyABKAsyFi5jb21wdXRlLnYxLk5lb25Tb3VyY2VIAEIGCgRraW5kIm4KClBhZ2VzZXJ2ZXISDwoCaWQYASABKARIAIgBARIWCglsaWJwcV91cmwYAiABKAlIAYgBARIVCghncnBjX3VybBgDIAEoCUgCiAEBQgUKA19pZEIMCgpfbGlicHFfdXJsQgsKCV9ncnBjX3VybCI/ChBTaGFyZFBhZ2VzZXJ2ZXJzEisKC3BhZ2VzZXJ2ZXJzGAEgAygLMhYuY29tcHV0ZS52MS5QYWdlc2VydmVyIqECChhQYWdlc2VydmVyQ29ubmVjdGlvbkluZm8SEwoLc2hhcmRfY291bnQYASABKA0SGAoLc3RyaXBlX3NpemUYAiABKA1IAIgBARJACgZzaGFyZHMYAyADKAsyMC5jb21wdXRlLnYxLlBhZ2VzZXJ2ZXJDb25uZWN0aW9uSW5mby5TaGFyZHNFbnRyeRI3Cg9wcmVmZXJfcHJvdG9jb2wYBCABKA4yHi5jb21wdXRlLnYxLlBhZ2VzZXJ2ZXJQcm90b2NvbBpLCgtTaGFyZHNFbnRyeRILCgNrZXkYASABKAkSKwoFdmFsdWUYAiABKAsyHC5jb21wdXRlLnYxLlNoYXJkUGFnZXNlcnZlcnM6AjgBQg4KDF9zdHJpcGVfc2l6ZSKDDAoLQ29tcHV0ZVNwZWMSFgoOZm9ybWF0X3ZlcnNpb24YASABKAESGwoOb3BlcmF0aW9uX3V1aWQYAiABKAlIAIgBARIQCghmZWF0dXJlcxgDIAMoCRIcCg9zd2FwX3NpemVfYnl0ZXMYBCABKARIAYgBARIdChBkaXNrX3F1b3RhX2J5dGVzGAUgASgESAKIAQESIQoUZGlzYWJsZV9sZmNfcmVzaXppbmcYBiABKAhIA4gBARIkCgdjbHVzdGVyGAcgASgLMhMuY29tcHV0ZS52MS5DbHVzdGVyEjQKEGRlbHRhX29wZXJhdGlvbnMYCCADKAsyGi5jb21wdXRlLnYxLkRlbHRhT3BlcmF0aW9uEh8KF3NraXBfcGdfY2F0YWxvZ191cGRhdGVzGAkgASgIEhYKCXRlbmFudF9pZBgKIAEoCUgEiAEBEhgKC3RpbWVsaW5lX2lkGAsgASgJSAWIAQESSAoacGFnZXNlcnZlcl9jb25uZWN0aW9uX2luZm8YDCABKAsyJC5jb21wdXRlLnYxLlBhZ2VzZXJ2ZXJDb25uZWN0aW9uSW5mbxIiChVwYWdlc2VydmVyX2Nvbm5zdHJpbmcYDSABKAlIBogBARIeChFzaGFyZF9zdHJpcGVfc2l6ZRgOIAEoDUgHiAEBEhcKCnByb2plY3RfaWQYDyABKAlICIgBARIWCglicmFuY2hfaWQYECABKAlICYgBARIYCgtlbmRwb2ludF9pZBgRIAEoCUgKiAEBEiMKFnNhZmVrZWVwZXJzX2dlbmVyYXRpb24YEiABKA1IC4gBARIeChZzYWZla2VlcGVyX2Nvbm5zdHJpbmdzGBMgAygJEiUKBG1vZGUYFCABKA4yFy5jb21wdXRlLnYxLkNvbXB1dGVNb2RlEhcKCnN0YXRpY19sc24YFSABKAlIDIgBARIfChJzdG9yYWdlX2F1dGhfdG9rZW4YFiABKAlIDYgBARIfChdyZWNvbmZpZ3VyZV9jb25jdXJyZW5jeRgXIAEoDRInCh9kcm9wX3N1YnNjcmlwdGlvbnNfYmVmb3JlX3N0YXJ0GBggASgIEjIKD2F1ZGl0X2xvZ19sZXZlbBgZIAEoDjIZLmNvbXB1dGUudjEuQXVkaXRMb2dMZXZlbBIdChBsb2dzX2V4cG9ydF9ob3N0GBogASgJSA6IAQESHwoXc3VzcGVuZF90aW1lb3V0X3NlY29uZHMYGyABKAMSJgoGc291cmNlGBwgASgLMhYuY29tcHV0ZS52MS5EYXRhU291cmNlEiIKFWVuZHBvaW50X3N0b3JhZ2VfYWRkchgdIAEoCUgPiAEBEiMKFmVuZHBvaW50X3N0b3JhZ2VfdG9rZW4YHiABKAlIEIgBARITCgthdXRvcHJld2FybRgfIAEoCBIpChxvZmZsb2FkX2xmY19pbnRlcnZhbF9zZWNvbmRzGCAgASgNSBGIAQESNAoRcmVtb3RlX2V4dGVuc2lvbnMYISABKAsyGS5jb21wdXRlLnYxLlJlbW90ZUV4dFNwZWNCEQoPX29wZXJhdGlvbl91dWlkQhIKEF9zd2FwX3NpemVfYnl0ZXNCEwoRX2Rpc2tfcXVvdGFfYnl0ZXNCFwoVX2Rpc2FibGVfbGZjX3Jlc2l6aW5nQgwKCl90ZW5hbnRfaWRCDgoMX3RpbWVsaW5lX2lkQhgKFl9wYWdlc2VydmVyX2Nvbm5zdHJpbmdCFAoSX3NoYXJkX3N0cmlwZV9zaXplQg0KC19wcm9qZWN0X2lkQgwKCl9icmFuY2hfaWRCDgoMX2VuZHBvaW50X2lkQhkKF19zYWZla2VlcGVyc19nZW5lcmF0aW9uQg0KC19zdGF0aWNfbHNuQhUKE19zdG9yYWdlX2F1dGhfdG9rZW5CEwoRX2xvZ3NfZXhwb3J0X2hvc3RCGAoWX2VuZHBvaW50X3N0b3JhZ2VfYWRkckIZChdfZW5kcG9pbnRfc3RvcmFnZV90b2tlbkIfCh1fb2ZmbG9hZF9sZmNfaW50ZXJ2YWxfc2Vjb25kcyKbAQoNRXh0ZW5zaW9uRGF0YRJACgxjb250cm9sX2RhdGEYASADKAsyKi5jb21wdXRlLnYxLkV4dGVuc2lvbkRhdGEuQ29udHJvbERhdGFFbnRyeRIUCgxhcmNoaXZlX3BhdGgYAiABKAkaMgoQQ29udHJvbERhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBItUCCg1SZW1vdGVFeHRTcGVjEhkKEXB1YmxpY19leHRlbnNpb25zGAEgAygJEhkKEWN1c3RvbV9leHRlbnNpb25zGAIgAygJEkIKDWxpYnJhcnlfaW5kZXgYAyADKAsyKy5jb21wdXRlLnYxLlJlbW90ZUV4dFNwZWMuTGlicmFyeUluZGV4RW50cnkSRAoOZXh0ZW5zaW9uX2RhdGEYBCADKAsyLC5jb21wdXRlLnYxLlJlbW90ZUV4dFNwZWMuRXh0ZW5zaW9uRGF0YUVudHJ5GjMKEUxpYnJhcnlJbmRleEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaTwoSRXh0ZW5zaW9uRGF0YUVudHJ5EgsKA2tleRgBIAEoCRIoCgV2YWx1ZRgCIAEoCzIZLmNvbXB1dGUudjEuRXh0ZW5zaW9uRGF0YToCOAEqnwEKC0RlbHRhQWN0aW9uEhwKGERFTFRBX0FDVElPTl9VTlNQRUNJRklFRBAAEhoKFkRFTFRBX0FDVElPTl9ERUxFVEVfREIQARIaChZERUxUQV9BQ1RJT05fUkVOQU1FX0RCEAISHAoYREVMVEFfQUNUSU9OX0RFTEVURV9ST0xFEAMSHAoYREVMVEFfQUNUSU9OX1JFTkFNRV9ST0xFEAQqeAoLQ29tcHV0ZU1vZGUSHAoYQ09NUFVURV9NT0RFX1VOU1BFQ0lGSUVEEAASGAoUQ09NUFVURV9NT0RFX1BSSU1BUlkQARIYChRDT01QVVRFX01PREVfUkVQTElDQRACEhcKE0NPTVBVVEVfTU9ERV9TVEFUSUMQAyrUAQoNQXVkaXRMb2dMZXZlbBIfChtBVURJVF9MT0dfTEVWRUxfVU5TUEVDSUZJRUQQABIcChhBVURJVF9MT0dfTEVWRUxfRElTQUJMRUQQARIXChNBVURJVF9MT0dfTEVWRUxfTE9HEAISGAoUQVVESVRfTE9HX0xFVkVMX0JBU0UQAxIZChVBVURJVF9MT0dfTEVWRUxfSElQQUEQBBIcChhBVURJVF9MT0dfTEVWRUxfRVhURU5ERUQQBRIYChRBVURJVF9MT0dfTEVWRUxfRlVMTBAGKnYKElBhZ2VzZXJ2ZXJQcm90b2NvbBIjCh9QQUdFU0VSVkVSX1BST1RPQ09MX1VOU1BFQ0lGSUVEEAASHQoZUEFHRVNFUlZFUl9QUk9UT0NPTF9MSUJQURABEhwKGFBBR0VTRVJWRVJfUFJPVE9DT0xfR1JQQxACYgZwcm90bzM");
+  fileDesc("ChVjb21wdXRlL3YxL3NwZWMucHJvdG8SCmNvbXB1dGUudjEiTAoNR2VuZXJpY09wdGlvbhIMCgRuYW1lGAEgASgJEhIKBXZhbHVlGAIgASgJSACIAQESDwoHdmFydHlwZRgDIAEoCUIICgZfdmFsdWUieAoEUm9sZRIMCgRuYW1lGAEgASgJEh8KEmVuY3J5cHRlZF9wYXNzd29yZBgCIAEoCUgAiAEBEioKB29wdGlvbnMYAyADKAsyGS5jb21wdXRlLnYxLkdlbmVyaWNPcHRpb25CFQoTX2VuY3J5cHRlZF9wYXNzd29yZCJTCghEYXRhYmFzZRIMCgRuYW1lGAEgASgJEg0KBW93bmVyGAIgASgJEioKB29wdGlvbnMYAyADKAsyGS5jb21wdXRlLnYxLkdlbmVyaWNPcHRpb24ilAIKB0NsdXN0ZXISFwoKY2x1c3Rlcl9pZBgBIAEoCUgAiAEBEhEKBG5hbWUYAiABKAlIAYgBARISCgVzdGF0ZRgDIAEoCUgCiAEBEh8KBXJvbGVzGAQgAygLMhAuY29tcHV0ZS52MS5Sb2xlEicKCWRhdGFiYXNlcxgFIAMoCzIULmNvbXB1dGUudjEuRGF0YWJhc2USHAoPcG9zdGdyZXNxbF9jb25mGAYgASgJSAOIAQESKwoIc2V0dGluZ3MYByADKAsyGS5jb21wdXRlLnYxLkdlbmVyaWNPcHRpb25CDQoLX2NsdXN0ZXJfaWRCBwoFX25hbWVCCAoGX3N0YXRlQhIKEF9wb3N0Z3Jlc3FsX2NvbmYiawoORGVsdGFPcGVyYXRpb24SJwoGYWN0aW9uGAEgASgOMhcuY29tcHV0ZS52MS5EZWx0YUFjdGlvbhIMCgRuYW1lGAIgASgJEhUKCG5ld19uYW1lGAMgASgJSACIAQFCCwoJX25ld19uYW1lIg4KDEluaXRkYlNvdXJjZSJJCg1QcmltYXJ5U291cmNlEhIKCmNvbm5zdHJpbmcYASABKAkSFgoJc2xvdF9uYW1lGAIgASgJSACIAQFCDAoKX3Nsb3RfbmFtZSIMCgpOZW9uU291cmNlIh8KD1Bvc2l4UmVwb3NpdG9yeRIMCgRwYXRoGAEgASgJIswBCg1TM0NyZWRlbnRpYWxzEiwKA2VudhgBIAEoCzIdLmNvbXB1dGUudjEuUzNDcmVkZW50aWFscy5FbnZIABIOCgRmaWxlGAIgASgJSAAadQoDRW52EhQKB2tleV92YXIYASABKAlIAIgBARIXCgpzZWNyZXRfdmFyGAIgASgJSAGIAQESFgoJdG9rZW5fdmFyGAMgASgJSAKIAQFCCgoIX2tleV92YXJCDQoLX3NlY3JldF92YXJCDAoKX3Rva2VuX3ZhckIGCgRmcm9tIpgCCgxTM1JlcG9zaXRvcnkSDgoGYnVja2V0GAEgASgJEhAKCGVuZHBvaW50GAIgASgJEg4KBnJlZ2lvbhgDIAEoCRIRCgRwYXRoGAQgASgJSACIAQESEQoEcG9ydBgFIAEoDUgBiAEBEhYKCXVyaV9zdHlsZRgGIAEoCUgCiAEBEhcKCnZlcmlmeV90bHMYByABKAhIA4gBARIUCgdjYV9maWxlGAggASgJSASIAQESLgoLY3JlZGVudGlhbHMYCSABKAsyGS5jb21wdXRlLnYxLlMzQ3JlZGVudGlhbHNCBwoFX3BhdGhCBwoFX3BvcnRCDAoKX3VyaV9zdHlsZUINCgtfdmVyaWZ5X3Rsc0IKCghfY2FfZmlsZSLJAQoTQXJjaGl2ZUJhY2t1cFBvbGljeRIRCgR0eXBlGAEgASgJSACIAQESHQoQaW50ZXJ2YWxfc2Vjb25kcxgCIAEoBEgBiAEBEhYKCXdhbF9ieXRlcxgDIAEoBEgCiAEBEiIKFWZ1bGxfaW50ZXJ2YWxfc2Vjb25kcxgEIAEoBEgDiAEBQgcKBV90eXBlQhMKEV9pbnRlcnZhbF9zZWNvbmRzQgwKCl93YWxfYnl0ZXNCGAoWX2Z1bGxfaW50ZXJ2YWxfc2Vjb25kcyK+AQoQQXJjaGl2ZVJldGVudGlvbhIRCgRmdWxsGAEgASgNSACIAQESFgoJZnVsbF90eXBlGAIgASgJSAGIAQESEQoEZGlmZhgDIAEoDUgCiAEBEhQKB2FyY2hpdmUYBCABKA1IA4gBARIZCgxhcmNoaXZlX3R5cGUYBSABKAlIBIgBAUIHCgVfZnVsbEIMCgpfZnVsbF90eXBlQgcKBV9kaWZmQgoKCF9hcmNoaXZlQg8KDV9hcmNoaXZlX3R5cGUi2wMKDUFyY2hpdmVTb3VyY2USDgoGc3RhbnphGAEgASgJEiwKBXBvc2l4GAIgASgLMhsuY29tcHV0ZS52MS5Qb3NpeFJlcG9zaXRvcnlIABImCgJzMxgDIAEoCzIYLmNvbXB1dGUudjEuUzNSZXBvc2l0b3J5SAASGAoLdGFyZ2V0X3RpbWUYBCABKAlIAYgBARIkChdhcmNoaXZlX3RpbWVvdXRfc2Vjb25kcxgFIAEoDUgCiAEBEh0KEHByaW1hcnlfY29ubmluZm8YBiABKAlIA4gBARIvCgZiYWNrdXAYByABKAsyHy5jb21wdXRlLnYxLkFyY2hpdmVCYWNrdXBQb2xpY3kSLwoJcmV0ZW50aW9uGAggASgLMhwuY29tcHV0ZS52MS5BcmNoaXZlUmV0ZW50aW9uEh4KEWxlYXNlX3R0bF9zZWNvbmRzGAkgASgNSASIAQESFgoJYm9vdHN0cmFwGAogASgISAWIAQFCBgoEcmVwb0IOCgxfdGFyZ2V0X3RpbWVCGgoYX2FyY2hpdmVfdGltZW91dF9zZWNvbmRzQhMKEV9wcmltYXJ5X2Nvbm5pbmZvQhQKEl9sZWFzZV90dGxfc2Vjb25kc0IMCgpfYm9vdHN0cmFwIsQBCgpEYXRhU291cmNlEioKBmluaXRkYhgBIAEoCzIYLmNvbXB1dGUudjEuSW5pdGRiU291cmNlSAASLAoHcHJpbWFyeRgCIAEoCzIZLmNvbXB1dGUudjEuUHJpbWFyeVNvdXJjZUgAEiYKBG5lb24YAyABKAsyFi5jb21wdXRlLnYxLk5lb25Tb3VyY2VIABIsCgdhcmNoaXZlGAQgASgLMhkuY29tcHV0ZS52MS5BcmNoaXZlU291cmNlSABCBgoEa2luZCJuCgpQYWdlc2VydmVyEg8KAmlkGAEgASgESACIAQESFgoJbGlicHFfdXJsGAIgASgJSAGIAQESFQoIZ3JwY191cmwYAyABKAlIAogBAUIFCgNfaWRCDAoKX2xpYnBxX3VybEILCglfZ3JwY191cmwiPwoQU2hhcmRQYWdlc2VydmVycxIrCgtwYWdlc2VydmVycxgBIAMoCzIWLmNvbXB1dGUudjEuUGFnZXNlcnZlciKhAgoYUGFnZXNlcnZlckNvbm5lY3Rpb25JbmZvEhMKC3NoYXJkX2NvdW50GAEgASgNEhgKC3N0cmlwZV9zaXplGAIgASgNSACIAQESQAoGc2hhcmRzGAMgAygLMjAuY29tcHV0ZS52MS5QYWdlc2VydmVyQ29ubmVjdGlvbkluZm8uU2hhcmRzRW50cnkSNwoPcHJlZmVyX3Byb3RvY29sGAQgASgOMh4uY29tcHV0ZS52MS5QYWdlc2VydmVyUHJvdG9jb2waSwoLU2hhcmRzRW50cnkSCwoDa2V5GAEgASgJEisKBXZhbHVlGAIgASgLMhwuY29tcHV0ZS52MS5TaGFyZFBhZ2VzZXJ2ZXJzOgI4AUIOCgxfc3RyaXBlX3NpemUigwwKC0NvbXB1dGVTcGVjEhYKDmZvcm1hdF92ZXJzaW9uGAEgASgBEhsKDm9wZXJhdGlvbl91dWlkGAIgASgJSACIAQESEAoIZmVhdHVyZXMYAyADKAkSHAoPc3dhcF9zaXplX2J5dGVzGAQgASgESAGIAQESHQoQZGlza19xdW90YV9ieXRlcxgFIAEoBEgCiAEBEiEKFGRpc2FibGVfbGZjX3Jlc2l6aW5nGAYgASgISAOIAQESJAoHY2x1c3RlchgHIAEoCzITLmNvbXB1dGUudjEuQ2x1c3RlchI0ChBkZWx0YV9vcGVyYXRpb25zGAggAygLMhouY29tcHV0ZS52MS5EZWx0YU9wZXJhdGlvbhIfChdza2lwX3BnX2NhdGFsb2dfdXBkYXRlcxgJIAEoCBIWCgl0ZW5hbnRfaWQYCiABKAlIBIgBARIYCgt0aW1lbGluZV9pZBgLIAEoCUgFiAEBEkgKGnBhZ2VzZXJ2ZXJfY29ubmVjdGlvbl9pbmZvGAwgASgLMiQuY29tcHV0ZS52MS5QYWdlc2VydmVyQ29ubmVjdGlvbkluZm8SIgoVcGFnZXNlcnZlcl9jb25uc3RyaW5nGA0gASgJSAaIAQESHgoRc2hhcmRfc3RyaXBlX3NpemUYDiABKA1IB4gBARIXCgpwcm9qZWN0X2lkGA8gASgJSAiIAQESFgoJYnJhbmNoX2lkGBAgASgJSAmIAQESGAoLZW5kcG9pbnRfaWQYESABKAlICogBARIjChZzYWZla2VlcGVyc19nZW5lcmF0aW9uGBIgASgNSAuIAQESHgoWc2FmZWtlZXBlcl9jb25uc3RyaW5ncxgTIAMoCRIlCgRtb2RlGBQgASgOMhcuY29tcHV0ZS52MS5Db21wdXRlTW9kZRIXCgpzdGF0aWNfbHNuGBUgASgJSAyIAQESHwoSc3RvcmFnZV9hdXRoX3Rva2VuGBYgASgJSA2IAQESHwoXcmVjb25maWd1cmVfY29uY3VycmVuY3kYFyABKA0SJwofZHJvcF9zdWJzY3JpcHRpb25zX2JlZm9yZV9zdGFydBgYIAEoCBIyCg9hdWRpdF9sb2dfbGV2ZWwYGSABKA4yGS5jb21wdXRlLnYxLkF1ZGl0TG9nTGV2ZWwSHQoQbG9nc19leHBvcnRfaG9zdBgaIAEoCUgOiAEBEh8KF3N1c3BlbmRfdGltZW91dF9zZWNvbmRzGBsgASgDEiYKBnNvdXJjZRgcIAEoCzIWLmNvbXB1dGUudjEuRGF0YVNvdXJjZRIiChVlbmRwb2ludF9zdG9yYWdlX2FkZHIYHSABKAlID4gBARIjChZlbmRwb2ludF9zdG9yYWdlX3Rva2VuGB4gASgJSBCIAQESEwoLYXV0b3ByZXdhcm0YHyABKAgSKQocb2ZmbG9hZF9sZmNfaW50ZXJ2YWxfc2Vjb25kcxggIAEoDUgRiAEBEjQKEXJlbW90ZV9leHRlbnNpb25zGCEgASgLMhkuY29tcHV0ZS52MS5SZW1vdGVFeHRTcGVjQhEKD19vcGVyYXRpb25fdXVpZEISChBfc3dhcF9zaXplX2J5dGVzQhMKEV9kaXNrX3F1b3RhX2J5dGVzQhcKFV9kaXNhYmxlX2xmY19yZXNpemluZ0IMCgpfdGVuYW50X2lkQg4KDF90aW1lbGluZV9pZEIYChZfcGFnZXNlcnZlcl9jb25uc3RyaW5nQhQKEl9zaGFyZF9zdHJpcGVfc2l6ZUINCgtfcHJvamVjdF9pZEIMCgpfYnJhbmNoX2lkQg4KDF9lbmRwb2ludF9pZEIZChdfc2FmZWtlZXBlcnNfZ2VuZXJhdGlvbkINCgtfc3RhdGljX2xzbkIVChNfc3RvcmFnZV9hdXRoX3Rva2VuQhMKEV9sb2dzX2V4cG9ydF9ob3N0QhgKFl9lbmRwb2ludF9zdG9yYWdlX2FkZHJCGQoXX2VuZHBvaW50X3N0b3JhZ2VfdG9rZW5CHwodX29mZmxvYWRfbGZjX2ludGVydmFsX3NlY29uZHMimwEKDUV4dGVuc2lvbkRhdGESQAoMY29udHJvbF9kYXRhGAEgAygLMiouY29tcHV0ZS52MS5FeHRlbnNpb25EYXRhLkNvbnRyb2xEYXRhRW50cnkSFAoMYXJjaGl2ZV9wYXRoGAIgASgJGjIKEENvbnRyb2xEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLVAgoNUmVtb3RlRXh0U3BlYxIZChFwdWJsaWNfZXh0ZW5zaW9ucxgBIAMoCRIZChFjdXN0b21fZXh0ZW5zaW9ucxgCIAMoCRJCCg1saWJyYXJ5X2luZGV4GAMgAygLMisuY29tcHV0ZS52MS5SZW1vdGVFeHRTcGVjLkxpYnJhcnlJbmRleEVudHJ5EkQKDmV4dGVuc2lvbl9kYXRhGAQgAygLMiwuY29tcHV0ZS52MS5SZW1vdGVFeHRTcGVjLkV4dGVuc2lvbkRhdGFFbnRyeRozChFMaWJyYXJ5SW5kZXhFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGk8KEkV4dGVuc2lvbkRhdGFFbnRyeRILCgNrZXkYASABKAkSKAoFdmFsdWUYAiABKAsyGS5jb21wdXRlLnYxLkV4dGVuc2lvbkRhdGE6AjgBKp8BCgtEZWx0YUFjdGlvbhIcChhERUxUQV9BQ1RJT05fVU5TUEVDSUZJRUQQABIaChZERUxUQV9BQ1RJT05fREVMRVRFX0RCEAESGgoWREVMVEFfQUNUSU9OX1JFTkFNRV9EQhACEhwKGERFTFRBX0FDVElPTl9ERUxFVEVfUk9MRRADEhwKGERFTFRBX0FDVElPTl9SRU5BTUVfUk9MRRAEKngKC0NvbXB1dGVNb2RlEhwKGENPTVBVVEVfTU9ERV9VTlNQRUNJRklFRBAAEhgKFENPTVBVVEVfTU9ERV9QUklNQVJZEAESGAoUQ09NUFVURV9NT0RFX1JFUExJQ0EQAhIXChNDT01QVVRFX01PREVfU1RBVElDEAMq1AEKDUF1ZGl0TG9nTGV2ZWwSHwobQVVESVRfTE9HX0xFVkVMX1VOU1BFQ0lGSUVEEAASHAoYQVVESVRfTE9HX0xFVkVMX0RJU0FCTEVEEAESFwoTQVVESVRfTE9HX0xFVkVMX0xPRxACEhgKFEFVRElUX0xPR19MRVZFTF9CQVNFEAMSGQoVQVVESVRfTE9HX0xFVkVMX0hJUEFBEAQSHAoYQVVESVRfTE9HX0xFVkVMX0VYVEVOREVEEAUSGAoUQVVESVRfTE9HX0xFVkVMX0ZVTEwQBip2ChJQYWdlc2VydmVyUHJvdG9jb2wSIwofUEFHRVNFUlZFUl9QUk9UT0NPTF9VTlNQRUNJRklFRBAAEh0KGVBBR0VTRVJWRVJfUFJPVE9DT0xfTElCUFEQARIcChhQQUdFU0VSVkVSX1BST1RPQ09MX0dSUEMQAmIGcHJvdG8z");
 
 /**
  * GenericOption is a Postgres setting or a role/database option (`name = value`).
@@ -280,6 +280,361 @@ export const NeonSourceSchema: GenMessage<NeonSource> = /*@__PURE__*/
   messageDesc(file_compute_v1_spec, 7);
 
 /**
+ * PosixRepository is a pgBackRest repository in a directory (it must exist).
+ *
+ * @generated from message compute.v1.PosixRepository
+ */
+export type PosixRepository = Message<"compute.v1.PosixRepository"> & {
+  /**
+   * Absolute path of the repository.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message compute.v1.PosixRepository.
+ * Use `create(PosixRepositorySchema)` to create a new message.
+ */
+export const PosixRepositorySchema: GenMessage<PosixRepository> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 8);
+
+/**
+ * S3Credentials names where the S3 secrets are; they are never sent inline.
+ *
+ * @generated from message compute.v1.S3Credentials
+ */
+export type S3Credentials = Message<"compute.v1.S3Credentials"> & {
+  /**
+   * Where the secrets are.
+   *
+   * @generated from oneof compute.v1.S3Credentials.from
+   */
+  from: {
+    /**
+     * In the agent's environment.
+     *
+     * @generated from field: compute.v1.S3Credentials.Env env = 1;
+     */
+    value: S3Credentials_Env;
+    case: "env";
+  } | {
+    /**
+     * In a JSON file {"key", "secret", "token"} (absolute path).
+     *
+     * @generated from field: string file = 2;
+     */
+    value: string;
+    case: "file";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message compute.v1.S3Credentials.
+ * Use `create(S3CredentialsSchema)` to create a new message.
+ */
+export const S3CredentialsSchema: GenMessage<S3Credentials> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 9);
+
+/**
+ * Environment variables of the agent (defaults: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+ *
+ * @generated from message compute.v1.S3Credentials.Env
+ */
+export type S3Credentials_Env = Message<"compute.v1.S3Credentials.Env"> & {
+  /**
+   * Variable holding the access key.
+   *
+   * @generated from field: optional string key_var = 1;
+   */
+  keyVar?: string | undefined;
+
+  /**
+   * Variable holding the secret key.
+   *
+   * @generated from field: optional string secret_var = 2;
+   */
+  secretVar?: string | undefined;
+
+  /**
+   * Variable holding a session token, if any.
+   *
+   * @generated from field: optional string token_var = 3;
+   */
+  tokenVar?: string | undefined;
+};
+
+/**
+ * Describes the message compute.v1.S3Credentials.Env.
+ * Use `create(S3Credentials_EnvSchema)` to create a new message.
+ */
+export const S3Credentials_EnvSchema: GenMessage<S3Credentials_Env> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 9, 0);
+
+/**
+ * S3Repository is a pgBackRest repository in an S3 bucket (HTTPS).
+ *
+ * @generated from message compute.v1.S3Repository
+ */
+export type S3Repository = Message<"compute.v1.S3Repository"> & {
+  /**
+   * Bucket name.
+   *
+   * @generated from field: string bucket = 1;
+   */
+  bucket: string;
+
+  /**
+   * Host name of the endpoint (no scheme, no port).
+   *
+   * @generated from field: string endpoint = 2;
+   */
+  endpoint: string;
+
+  /**
+   * Region, e.g. us-east-1.
+   *
+   * @generated from field: string region = 3;
+   */
+  region: string;
+
+  /**
+   * Path of the repository in the bucket; unset: /.
+   *
+   * @generated from field: optional string path = 4;
+   */
+  path?: string | undefined;
+
+  /**
+   * Port; unset: 443.
+   *
+   * @generated from field: optional uint32 port = 5;
+   */
+  port?: number | undefined;
+
+  /**
+   * "host" (default) or "path" style URIs.
+   *
+   * @generated from field: optional string uri_style = 6;
+   */
+  uriStyle?: string | undefined;
+
+  /**
+   * Verify the server's certificate; unset: true.
+   *
+   * @generated from field: optional bool verify_tls = 7;
+   */
+  verifyTls?: boolean | undefined;
+
+  /**
+   * CA bundle to verify it with (absolute path).
+   *
+   * @generated from field: optional string ca_file = 8;
+   */
+  caFile?: string | undefined;
+
+  /**
+   * The credentials; unset: the default environment variables.
+   *
+   * @generated from field: compute.v1.S3Credentials credentials = 9;
+   */
+  credentials?: S3Credentials | undefined;
+};
+
+/**
+ * Describes the message compute.v1.S3Repository.
+ * Use `create(S3RepositorySchema)` to create a new message.
+ */
+export const S3RepositorySchema: GenMessage<S3Repository> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 10);
+
+/**
+ * ArchiveBackupPolicy says when a running primary takes backups (docs/archive.md).
+ *
+ * @generated from message compute.v1.ArchiveBackupPolicy
+ */
+export type ArchiveBackupPolicy = Message<"compute.v1.ArchiveBackupPolicy"> & {
+  /**
+   * "incr" (default) or "diff": the type of the periodic backups.
+   *
+   * @generated from field: optional string type = 1;
+   */
+  type?: string | undefined;
+
+  /**
+   * Take one when the last backup is older than this; unset: 86400.
+   *
+   * @generated from field: optional uint64 interval_seconds = 2;
+   */
+  intervalSeconds?: bigint | undefined;
+
+  /**
+   * Take one when this much WAL was written since the last backup; unset: 1 GiB.
+   *
+   * @generated from field: optional uint64 wal_bytes = 3;
+   */
+  walBytes?: bigint | undefined;
+
+  /**
+   * Take a full one when the last full backup is older than this; unset: 604800.
+   *
+   * @generated from field: optional uint64 full_interval_seconds = 4;
+   */
+  fullIntervalSeconds?: bigint | undefined;
+};
+
+/**
+ * Describes the message compute.v1.ArchiveBackupPolicy.
+ * Use `create(ArchiveBackupPolicySchema)` to create a new message.
+ */
+export const ArchiveBackupPolicySchema: GenMessage<ArchiveBackupPolicy> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 11);
+
+/**
+ * ArchiveRetention is pgBackRest's repo1-retention-* options.
+ *
+ * @generated from message compute.v1.ArchiveRetention
+ */
+export type ArchiveRetention = Message<"compute.v1.ArchiveRetention"> & {
+  /**
+   * Full backups kept; unset: 2.
+   *
+   * @generated from field: optional uint32 full = 1;
+   */
+  full?: number | undefined;
+
+  /**
+   * "count" (default) or "time".
+   *
+   * @generated from field: optional string full_type = 2;
+   */
+  fullType?: string | undefined;
+
+  /**
+   * Differential backups kept.
+   *
+   * @generated from field: optional uint32 diff = 3;
+   */
+  diff?: number | undefined;
+
+  /**
+   * Backups whose WAL is kept.
+   *
+   * @generated from field: optional uint32 archive = 4;
+   */
+  archive?: number | undefined;
+
+  /**
+   * "full", "diff" or "incr".
+   *
+   * @generated from field: optional string archive_type = 5;
+   */
+  archiveType?: string | undefined;
+};
+
+/**
+ * Describes the message compute.v1.ArchiveRetention.
+ * Use `create(ArchiveRetentionSchema)` to create a new message.
+ */
+export const ArchiveRetentionSchema: GenMessage<ArchiveRetention> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 12);
+
+/**
+ * ArchiveSource keeps the data in a pgBackRest repository: every start restores from it, every
+ * commit reaches it (docs/archive.md).
+ *
+ * @generated from message compute.v1.ArchiveSource
+ */
+export type ArchiveSource = Message<"compute.v1.ArchiveSource"> & {
+  /**
+   * pgBackRest stanza, `[A-Za-z0-9][A-Za-z0-9_-]{0,63}`.
+   *
+   * @generated from field: string stanza = 1;
+   */
+  stanza: string;
+
+  /**
+   * The repository.
+   *
+   * @generated from oneof compute.v1.ArchiveSource.repo
+   */
+  repo: {
+    /**
+     * A directory.
+     *
+     * @generated from field: compute.v1.PosixRepository posix = 2;
+     */
+    value: PosixRepository;
+    case: "posix";
+  } | {
+    /**
+     * An S3 bucket.
+     *
+     * @generated from field: compute.v1.S3Repository s3 = 3;
+     */
+    value: S3Repository;
+    case: "s3";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Static mode: recover to this time (RFC 3339) instead of an LSN; static_lsn is then 0/0.
+   *
+   * @generated from field: optional string target_time = 4;
+   */
+  targetTime?: string | undefined;
+
+  /**
+   * Postgres archive_timeout in seconds; unset: 60.
+   *
+   * @generated from field: optional uint32 archive_timeout_seconds = 5;
+   */
+  archiveTimeoutSeconds?: number | undefined;
+
+  /**
+   * Replica only: stream from this primary too.
+   *
+   * @generated from field: optional string primary_conninfo = 6;
+   */
+  primaryConninfo?: string | undefined;
+
+  /**
+   * Periodic backups of a running primary.
+   *
+   * @generated from field: compute.v1.ArchiveBackupPolicy backup = 7;
+   */
+  backup?: ArchiveBackupPolicy | undefined;
+
+  /**
+   * Retention of backups and WAL.
+   *
+   * @generated from field: compute.v1.ArchiveRetention retention = 8;
+   */
+  retention?: ArchiveRetention | undefined;
+
+  /**
+   * The single-writer lease's time to live in seconds; unset: 60.
+   *
+   * @generated from field: optional uint32 lease_ttl_seconds = 9;
+   */
+  leaseTtlSeconds?: number | undefined;
+
+  /**
+   * Create the stanza when it does not exist (a primary's first start); unset: true.
+   *
+   * @generated from field: optional bool bootstrap = 10;
+   */
+  bootstrap?: boolean | undefined;
+};
+
+/**
+ * Describes the message compute.v1.ArchiveSource.
+ * Use `create(ArchiveSourceSchema)` to create a new message.
+ */
+export const ArchiveSourceSchema: GenMessage<ArchiveSource> = /*@__PURE__*/
+  messageDesc(file_compute_v1_spec, 13);
+
+/**
  * DataSource is where the data directory's contents come from. Unset in ComputeSpec means:
  * neon if any pageserver connection is given, otherwise initdb.
  *
@@ -315,6 +670,14 @@ export type DataSource = Message<"compute.v1.DataSource"> & {
      */
     value: NeonSource;
     case: "neon";
+  } | {
+    /**
+     * A pgBackRest repository.
+     *
+     * @generated from field: compute.v1.ArchiveSource archive = 4;
+     */
+    value: ArchiveSource;
+    case: "archive";
   } | { case: undefined; value?: undefined };
 };
 
@@ -323,7 +686,7 @@ export type DataSource = Message<"compute.v1.DataSource"> & {
  * Use `create(DataSourceSchema)` to create a new message.
  */
 export const DataSourceSchema: GenMessage<DataSource> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 8);
+  messageDesc(file_compute_v1_spec, 14);
 
 /**
  * Pageserver is one pageserver serving a shard.
@@ -358,7 +721,7 @@ export type Pageserver = Message<"compute.v1.Pageserver"> & {
  * Use `create(PageserverSchema)` to create a new message.
  */
 export const PageserverSchema: GenMessage<Pageserver> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 9);
+  messageDesc(file_compute_v1_spec, 15);
 
 /**
  * ShardPageservers lists the pageservers of one shard.
@@ -379,7 +742,7 @@ export type ShardPageservers = Message<"compute.v1.ShardPageservers"> & {
  * Use `create(ShardPageserversSchema)` to create a new message.
  */
 export const ShardPageserversSchema: GenMessage<ShardPageservers> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 10);
+  messageDesc(file_compute_v1_spec, 16);
 
 /**
  * PageserverConnectionInfo says where each shard of the timeline lives.
@@ -421,7 +784,7 @@ export type PageserverConnectionInfo = Message<"compute.v1.PageserverConnectionI
  * Use `create(PageserverConnectionInfoSchema)` to create a new message.
  */
 export const PageserverConnectionInfoSchema: GenMessage<PageserverConnectionInfo> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 11);
+  messageDesc(file_compute_v1_spec, 17);
 
 /**
  * ComputeSpec is everything the agent needs to start or reconfigure the compute.
@@ -667,7 +1030,7 @@ export type ComputeSpec = Message<"compute.v1.ComputeSpec"> & {
  * Use `create(ComputeSpecSchema)` to create a new message.
  */
 export const ComputeSpecSchema: GenMessage<ComputeSpec> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 12);
+  messageDesc(file_compute_v1_spec, 18);
 
 /**
  * ExtensionData is one remote extension: its control files and where its archive is.
@@ -695,7 +1058,7 @@ export type ExtensionData = Message<"compute.v1.ExtensionData"> & {
  * Use `create(ExtensionDataSchema)` to create a new message.
  */
 export const ExtensionDataSchema: GenMessage<ExtensionData> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 13);
+  messageDesc(file_compute_v1_spec, 19);
 
 /**
  * RemoteExtSpec lists the extensions a compute may download and where they are (Neon's format).
@@ -737,7 +1100,7 @@ export type RemoteExtSpec = Message<"compute.v1.RemoteExtSpec"> & {
  * Use `create(RemoteExtSpecSchema)` to create a new message.
  */
 export const RemoteExtSpecSchema: GenMessage<RemoteExtSpec> = /*@__PURE__*/
-  messageDesc(file_compute_v1_spec, 14);
+  messageDesc(file_compute_v1_spec, 20);
 
 /**
  * DeltaAction is an imperative change applied before the declarative roles/databases.

@@ -3,6 +3,7 @@
 // JSON defaults apply; only what JSON cannot express (enum zero values, mode x static_lsn) is
 // checked here, with SpecError paths in the JSON's terms.
 import {
+  type ArchiveSource,
   AuditLogLevel,
   type Cluster,
   ComputeMode,
@@ -82,9 +83,65 @@ function source(s: DataSource | undefined, path: string): Json | undefined {
       return { kind: "neon" };
     case "primary":
       return { kind: "primary", connstring: s.kind.value.connstring, slot_name: s.kind.value.slotName };
+    case "archive":
+      return archiveSource(s.kind.value, path);
     default:
-      throw new SpecError(`${path}.kind`, "source is set but names no kind (initdb, primary or neon)");
+      throw new SpecError(
+        `${path}.kind`,
+        "source is set but names no kind (initdb, primary, neon or archive)",
+      );
   }
+}
+
+const big = (n: bigint | undefined) => (n === undefined ? undefined : Number(n));
+
+/** The archive source; its unset fields are left out so the JSON defaults apply. */
+function archiveSource(a: ArchiveSource, path: string): Json {
+  let repo: Json;
+  if (a.repo.case === "posix") repo = { type: "posix", path: a.repo.value.path };
+  else if (a.repo.case === "s3") {
+    const r = a.repo.value;
+    const c = r.credentials?.from;
+    const env = c?.case === "env" ? c.value : undefined;
+    repo = {
+      type: "s3",
+      bucket: r.bucket,
+      endpoint: r.endpoint,
+      region: r.region,
+      path: r.path,
+      port: r.port,
+      uri_style: r.uriStyle,
+      verify_tls: r.verifyTls,
+      ca_file: r.caFile,
+      credentials:
+        c?.case === "file"
+          ? { from: "file", path: c.value }
+          : { from: "env", key_var: env?.keyVar, secret_var: env?.secretVar, token_var: env?.tokenVar },
+    };
+  } else throw new SpecError(`${path}.repo`, "the archive source needs a repository (posix or s3)");
+  return {
+    kind: "archive",
+    stanza: a.stanza,
+    repo,
+    target: a.targetTime === undefined ? undefined : { time: a.targetTime },
+    archive_timeout_seconds: a.archiveTimeoutSeconds,
+    primary_conninfo: a.primaryConninfo,
+    backup: a.backup && {
+      type: a.backup.type,
+      interval_seconds: big(a.backup.intervalSeconds),
+      wal_bytes: big(a.backup.walBytes),
+      full_interval_seconds: big(a.backup.fullIntervalSeconds),
+    },
+    retention: a.retention && {
+      full: a.retention.full,
+      full_type: a.retention.fullType,
+      diff: a.retention.diff,
+      archive: a.retention.archive,
+      archive_type: a.retention.archiveType,
+    },
+    lease_ttl_seconds: a.leaseTtlSeconds,
+    bootstrap: a.bootstrap,
+  };
 }
 
 function pageserverConnectionInfo(info: PageserverConnectionInfo | undefined): Json | undefined {
