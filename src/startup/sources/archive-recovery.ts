@@ -6,8 +6,8 @@
 // compute is ready once recovery paused at its target.
 import type pg from "pg";
 import type { Logger } from "pino";
+import type { ProgressReporter } from "../../compute/progress.js";
 import { formatLsn, parseLsn } from "../../postgres/lsn.js";
-import { startProgress } from "./source-progress.js";
 
 export interface RecoveryState {
   readonly inRecovery: boolean;
@@ -43,6 +43,8 @@ export interface WatchOptions {
   readonly stallMs: number;
   /** Where replay started (the backup's start), for progress figures. */
   readonly fromLsn: bigint;
+  /** Bytes of WAL replayed out of what must be (/status, WatchStatus, a log line every second); ended here. */
+  readonly progress: ProgressReporter;
   readonly pollMs?: number;
 }
 
@@ -67,12 +69,11 @@ async function pause(opts: WatchOptions): Promise<void> {
 /** Polls until `done(state)`; logs progress every second; fails on a stall or a dead postmaster. */
 async function watch(
   opts: WatchOptions,
-  phase: string,
   goal: bigint | null,
   done: (s: RecoveryState) => boolean,
   stalled: (s: RecoveryState) => string,
 ): Promise<RecoveryState> {
-  const progress = startProgress(opts.log, phase);
+  const progress = opts.progress;
   const total = goal !== null && goal > opts.fromLsn ? Number(goal - opts.fromLsn) : null;
   let lastLsn: bigint | null = null;
   let lastMove = performance.now();
@@ -98,7 +99,7 @@ async function watch(
       await pause(opts);
     }
   } finally {
-    progress.finish();
+    progress.end();
   }
 }
 
@@ -111,7 +112,6 @@ export async function replayToEndAndPromote(
 ): Promise<{ endLsn: string; timeline: number }> {
   const end = await watch(
     opts,
-    "wal replay",
     opts.requiredLsn,
     (s) =>
       !s.inRecovery ||
@@ -138,7 +138,6 @@ export async function replayToTargetPromoted(
 ): Promise<{ endLsn: string; timeline: number }> {
   await watch(
     opts,
-    "wal replay",
     opts.goal,
     (s) => !s.inRecovery,
     (s) =>
@@ -157,7 +156,6 @@ export async function waitForTargetPause(
 ): Promise<string> {
   const s = await watch(
     opts,
-    "wal replay",
     opts.goal,
     (st) => st.pauseState === "paused",
     (st) =>

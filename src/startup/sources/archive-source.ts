@@ -44,7 +44,6 @@ import {
 } from "./archive-wal.js";
 import { emptyDir, writeOwnedFile } from "./basebackup-pgdata.js";
 import type { DataSourceStep, RunningServices, SourceContext, SourceResult } from "./data-source.js";
-import { startProgress } from "./source-progress.js";
 
 export interface ArchiveSourceOptions {
   /** The initdb source (with the template cache) a first start of a stanza bootstraps from. */
@@ -265,7 +264,8 @@ class ArchiveSession {
     const ctx = this.#ctx;
     const t0 = performance.now();
     this.#log.info({ backup: backup.label, type: backup.type, bytes: backup.size }, "restoring backup");
-    const progress = startProgress(this.#log, "restore");
+    const progress = ctx.progress("restore");
+    progress.update({ bytesDone: 0, bytesTotal: backup.size, filesDone: 0 });
     let files = 0;
     try {
       await runner.run(
@@ -290,7 +290,7 @@ class ArchiveSession {
       await emptyDir(ctx.pgdata).catch(() => {});
       throw err;
     } finally {
-      progress.finish();
+      progress.end();
     }
     ctx.record("basebackup_ms", Math.round(performance.now() - t0));
     ctx.record("basebackup_bytes", backup.size);
@@ -333,6 +333,7 @@ class ArchiveSession {
         exited: pm.exited,
         describeExit: () => pm.describeFailure(),
         stallMs: this.opts.replayStallMs ?? 60_000,
+        progress: ctx.progress("wal_replay"),
         fromLsn: parseLsn(plan.backup.startLsn),
       };
       const t0 = performance.now();
