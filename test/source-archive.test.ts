@@ -20,6 +20,8 @@ import {
   type TestRepo,
   waitForBackup,
 } from "./support/archive.js";
+import { lintMetrics } from "./support/prometheus-lint.js";
+import { strictParse } from "./support/prometheus-strict.js";
 import { parseUniqueJson } from "./support/unique-json.js";
 
 let repo: TestRepo;
@@ -265,6 +267,9 @@ describe("readers and a second writer on a running primary's stanza", () => {
     const pushed = /^compute_archive_pushed_total (\d+)/m.exec(metrics);
     assert.ok(pushed && Number(pushed[1]) > 0, "compute_archive_pushed_total counts archived segments");
     assert.match(metrics, /^compute_archive_last_archived_age_seconds \d/m);
+    // The archive families pass the exposition-format check and promtool's naming lint.
+    const problems = lintMetrics(strictParse(metrics)).filter((p) => p.metric.startsWith("compute_archive_"));
+    assert.deepEqual(problems, []);
   });
   test("archiving that fails longer than archive_timeout shows in /status and the metrics, then recovers", async () => {
     const archiveDir = path.join(repo.path, "archive", "shared", "15-1");
