@@ -119,11 +119,16 @@ describe("primary source examples against a real primary", () => {
 test("spec-archive.json: a durable compute; its data survives a fast terminate and a new start", async (t) => {
   const spec = example("spec-archive.json");
   const repo = makeRepo();
-  t.after(() => repo.cleanup());
+  const started: RunningAgent[] = [];
+  // Agents first (they push WAL until they stop), then the repository.
+  t.after(async () => {
+    for (const a of started) await a.stop();
+    repo.cleanup();
+  });
   spec.source.repo.path = repo.path;
   spec.source.archive_timeout_seconds = 5;
   const first = await startAgent({ spec, name: "example-archive-0" });
-  t.after(() => first.stop());
+  started.push(first);
   await first.waitForStatus("running", 60_000);
   await first.query("CREATE TABLE kept (note text)", [], "appdb");
   await first.query("INSERT INTO kept VALUES ('survives')", [], "appdb");
@@ -131,7 +136,7 @@ test("spec-archive.json: a durable compute; its data survives a fast terminate a
   assert.match(String(((await res.json()) as { lsn: string | null }).lsn), /^[0-9A-F]+\/[0-9A-F]+$/);
   await first.exited;
   const second = await startAgent({ spec, name: "example-archive-1" });
-  t.after(() => second.stop());
+  started.push(second);
   await second.waitForStatus("running", 60_000);
   assert.deepEqual(await second.query("SELECT note FROM kept", [], "appdb"), [{ note: "survives" }]);
 });

@@ -14,7 +14,11 @@ export interface TestRepo {
 
 export function makeRepo(): TestRepo {
   const dir = tempDir("ccr-");
-  return { path: dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // Retries: a pgBackRest async push of a compute that just stopped may still be finishing.
+  return {
+    path: dir,
+    cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
+  };
 }
 
 export function archiveSpec(
