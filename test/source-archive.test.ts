@@ -143,6 +143,33 @@ describe("a durable primary", () => {
     assert.equal(await terminate(agent).then(() => true), true);
   });
 
+  test("immediate terminate: the agent still pushes what Postgres wrote, so no commit is lost", async () => {
+    // A long archive_timeout: the last commits are in no archived segment when Postgres stops.
+    const agent = await start("archive-immediate-0", "cycles", {
+      id: "c-cycles",
+      source: { archive_timeout_seconds: 600 },
+    });
+    await agent.waitForStatus("running", 60_000);
+    await agent.query("INSERT INTO t SELECT g, 99 FROM generate_series(100001, 100100) g");
+    const [{ seg }] = await agent.query<{ seg: string }>(
+      "SELECT pg_walfile_name(pg_current_wal_lsn()) AS seg",
+    );
+    const res = await agent.post("/terminate?mode=immediate");
+    assert.equal(res.status, 200);
+    await agent.exited;
+    assert.ok(
+      agent
+        .logEntries()
+        .some((e) => e.msg === "remaining WAL pushed after shutdown" && (e.pushed as string[]).includes(seg)),
+      `the segment ${seg} holding the last commits was pushed after the immediate stop`,
+    );
+    const again = await start("archive-immediate-1", "cycles", { id: "c-cycles" });
+    await again.waitForStatus("running", 60_000);
+    const [{ n }] = await again.query<{ n: string }>("SELECT count(*) AS n FROM t WHERE cycle = 99");
+    assert.equal(Number(n), 100);
+    await terminate(again);
+  });
+
   test("kill -9 of agent and Postgres while a writer commits: every archived commit survives", async () => {
     const agent = await start("archive-kill-0", "killed", { id: "c-killed" });
     await agent.waitForStatus("running", 60_000);

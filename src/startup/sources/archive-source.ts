@@ -484,7 +484,16 @@ class ArchiveSession {
       }
       final = { lsn: formatLsn(end), checkpointLsn: formatLsn(cd.checkpointLsn), timeline: cd.timeline };
     } else {
-      this.#log.error({ state: cd.state }, "Postgres did not shut down cleanly: no final LSN");
+      // An immediate stop or a crash: no final LSN, but what Postgres wrote is still in pg_wal.
+      // Push the segments from the last checkpoint to the one written last (newer names are
+      // recycled segments holding old WAL).
+      for (const name of await this.#segmentsWrittenSince(walDir, cd.checkpointLsn, cd.segSize)) {
+        if (!status.includes(`${name}.done`)) push.add(name);
+      }
+      this.#log.warn(
+        { state: cd.state },
+        "Postgres did not shut down cleanly: pushing what it wrote, no final LSN",
+      );
     }
     for (const name of [...push].sort()) {
       const file = path.join(walDir, name);
@@ -505,12 +514,40 @@ class ArchiveSession {
     return final;
   }
 
-  /** As the agent exits: a lease still held (start failed, immediate stop, crash) is released without a final LSN. */
+  /** WAL segment files with a number from `fromLsn`'s up to the most recently written one. */
+  async #segmentsWrittenSince(walDir: string, fromLsn: bigint, segSize: number): Promise<string[]> {
+    const segs: { name: string; tli: number; segno: bigint; mtime: number }[] = [];
+    for (const name of await readdir(walDir)) {
+      const parsed = parseSegmentName(name, segSize);
+      if (!parsed) continue;
+      const st = statSync(path.join(walDir, name), { throwIfNoEntry: false });
+      if (st) segs.push({ name, ...parsed, mtime: st.mtimeMs });
+    }
+    const newest = segs.reduce<(typeof segs)[number] | null>(
+      (a, b) => (!a || b.mtime > a.mtime ? b : a),
+      null,
+    );
+    if (!newest) return [];
+    const from = segmentNumber(fromLsn, segSize);
+    return segs
+      .filter((x) => x.tli === newest.tli && x.segno >= from && x.segno <= newest.segno)
+      .map((x) => x.name);
+  }
+
+  /**
+   * As the agent exits: a lease still held (start failed, immediate stop, crash) is released
+   * without a final LSN - after pushing what a primary that stopped that way left in pg_wal.
+   */
   async release(): Promise<void> {
     await Promise.all([this.#monitor?.stop(), this.#backups?.stop()]);
     const lease = this.#lease;
     if (!lease || this.#released) return;
     this.#released = true;
+    if (this.#wrote && !lease.lost && this.#postmaster && !this.#postmaster.running) {
+      await this.#pushRemainingWal().catch((err: unknown) =>
+        this.#log.error({ err }, "could not push the remaining WAL after Postgres stopped"),
+      );
+    }
     await lease
       .release(null, this.#wrote)
       .catch((err: unknown) => this.#log.error({ err }, "could not release the stanza lease"));
