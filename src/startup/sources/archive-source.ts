@@ -141,6 +141,13 @@ class ArchiveSession {
     prepareRuntimeDir(ctx.runtimeDir, paths, ctx.osUser);
     const c = parseConnstr(ctx.connstr);
     const ownSocket = c.host.startsWith("/") ? null : paths.socket;
+    // pgBackRest reaches Postgres over a Unix socket only; its path has the kernel's 107-byte limit.
+    const socketFile = `${ownSocket}/.s.PGSQL.${c.port}`;
+    if (ownSocket && Buffer.byteLength(socketFile) > 107) {
+      throw new Error(
+        `the Unix socket ${socketFile} would be longer than 107 bytes: give a shorter --runtime-dir`,
+      );
+    }
     const secrets = await resolveS3Secrets(a.repo);
     const pgEndpoint = {
       pgdata: ctx.pgdata,
