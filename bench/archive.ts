@@ -78,8 +78,19 @@ async function makeStanza(root: string, stanza: string, mb: number): Promise<Sta
       );
     }
     const [{ size }] = await sql(pgPort, "SELECT pg_database_size('postgres')::bigint AS size");
-    // The backup a start restores holds the data (the first one, taken at bootstrap, does not).
+    // The backup a start restores holds the data (the first one, taken at bootstrap, does not);
+    // it waits for that first one, which may still run (one backup per stanza at a time).
     const conf = path.join(`${agent.pgdata}.run`, "pgbackrest", "pgbackrest.conf");
+    for (;;) {
+      const info = JSON.parse(
+        execFileSync("pgbackrest", [`--config=${conf}`, `--stanza=${stanza}`, "--output=json", "info"], {
+          ...asPg,
+          encoding: "utf8",
+        }),
+      )[0];
+      if (info.backup?.length && !info.status?.lock?.backup?.held) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     execFileSync("pgbackrest", [`--config=${conf}`, `--stanza=${stanza}`, "--type=full", "backup"], asPg);
     const res = await fetch(`http://127.0.0.1:${agent.port}/terminate?mode=fast`, { method: "POST" });
     if (res.status !== 200) throw new Error(`terminate: ${res.status}`);
