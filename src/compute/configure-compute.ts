@@ -6,6 +6,7 @@ import type { ComputeSpec } from "../spec/types.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
+import { specRejection } from "./spec-rejection.js";
 import { startCompute } from "./start-compute.js";
 import { displayStatus } from "./status.js";
 import { statusView } from "./status-view.js";
@@ -16,10 +17,10 @@ async function parseBody(body: unknown): Promise<ComputeSpec> {
   const { parseConfigurationRequest } = await import("../spec/parse.js");
   try {
     const parsed = parseConfigurationRequest(body);
-    if (!parsed.spec) throw new SpecError("$.spec", "required field is missing");
+    if (!parsed.spec) throw new SpecError("$.spec", "required field is missing", "shape");
     return parsed.spec;
   } catch (err) {
-    if (err instanceof SpecError) throw new OperationError("invalid_argument", err.message, { cause: err });
+    if (err instanceof SpecError) throw specRejection(err);
     throw err;
   }
 }

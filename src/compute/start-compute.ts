@@ -1,6 +1,6 @@
-// Runs the start pipeline for a spec and moves the state machine: `init` (spec at launch) or
-// `configuration` (spec from the API) -> `running` | `failed`. Also attaches supervision to the
-// postmaster as soon as it runs.
+// Runs the start pipeline for a spec and moves the state machine: `init` -> `running` | `failed`
+// (a spec at launch starts from `empty`, one from the API from `configuration_pending`, as in
+// Neon). Also attaches supervision to the postmaster as soon as it runs.
 import { maskSecrets } from "../log/logger.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeSpec } from "../spec/types.js";
@@ -37,10 +37,11 @@ export async function startCompute(
 ): Promise<void> {
   rt.spec = spec;
   rt.timings.resetForStart();
-  rt.state.transition(via === "launch" ? "init" : "configuration");
+  rt.state.transition("init");
   const log = rt.log.child({ operation: "start" });
   log.info(
     {
+      via,
       source: spec.source.kind,
       mode: spec.mode.kind,
       tenant: spec.json.tenant_id,

@@ -46,7 +46,7 @@ function check<S extends v.GenericSchema>(schema: S, input: unknown, prefix: str
   if (result.success) return result.output;
   // Report the deepest issue: unions report their own summary, nested ones are more precise.
   const issue = result.issues[0];
-  throw new SpecError(issuePath(issue, prefix), describeIssue(issue));
+  throw new SpecError(issuePath(issue, prefix), describeIssue(issue), "shape");
 }
 
 function settingValue(settings: GenericOption[] | null | undefined, name: string): string | null {
