@@ -26,7 +26,7 @@ function runtime(): ComputeRuntime {
   const noSources = {} as SourceFactories;
   return new ComputeRuntime(
     cli.options,
-    { jwks: { keys: [] } },
+    {},
     resolvePgBinaries(),
     null,
     pino({ level: "silent" }),

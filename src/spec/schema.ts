@@ -109,17 +109,19 @@ export const ComputeSpecSchema = v.object({
 
 const JwkSchema = v.looseObject({ kty: v.string() });
 
+// `jwks` absent and `jwks: {"keys": []}` differ: without it there are no token checks, an empty
+// key set refuses every token (as in Neon).
 export const ComputeCtlConfigSchema = v.object({
-  jwks: v.optional(v.object({ keys: v.array(JwkSchema) }), { keys: [] }),
+  jwks: v.optional(v.object({ keys: v.array(JwkSchema) })),
   tls: nullish(v.object({ key_path: v.string(), cert_path: v.string() })),
 });
 
 export const ComputeConfigSchema = v.object({
   spec: v.nullable(ComputeSpecSchema),
-  compute_ctl_config: v.optional(ComputeCtlConfigSchema, { jwks: { keys: [] } }),
+  compute_ctl_config: v.optional(ComputeCtlConfigSchema, {}),
 });
 
 export const ConfigurationRequestSchema = v.object({
   spec: ComputeSpecSchema,
-  compute_ctl_config: v.optional(ComputeCtlConfigSchema, { jwks: { keys: [] } }),
+  compute_ctl_config: v.optional(ComputeCtlConfigSchema, {}),
 });
