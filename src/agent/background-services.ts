@@ -6,6 +6,7 @@ import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
+import { toConnstrUrl } from "../postgres/keyword-connstr.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {
@@ -26,7 +27,8 @@ function vmMonitorService(rt: ComputeRuntime): Service {
       const monitor = await startVmMonitor({
         addr: rt.options.vmMonitorAddr,
         cgroup: rt.options.cgroup,
-        connstr: rt.options.connstr,
+        // Neon's --filecache-connstr names the vm-monitor's connection; without it, -C.
+        connstr: rt.options.filecacheConnstr ? toConnstrUrl(rt.options.filecacheConnstr) : rt.options.connstr,
         disableLfcResizing: rt.spec?.json.disable_lfc_resizing === true,
         log: rt.log,
         signal: rt.shutdown.signal,

@@ -49,6 +49,9 @@ export async function startCompute(
     },
     "starting compute",
   );
+  // --pg-init-timeout: the whole start, Postgres's readiness included, must fit in it.
+  const budgetS = rt.options.pgInitTimeoutS;
+  const deadline = budgetS === null ? null : Date.now() + budgetS * 1000;
   const plan = planStartup(spec, rt.sources);
   rt.source = plan.source;
   const ctx: StartupContext = {
@@ -61,6 +64,7 @@ export async function startCompute(
     signal: rt.shutdown.signal,
     source: plan.source,
     remoteExtensions: rt.remoteExt,
+    deadline,
     record: (name, value) => rt.timings.record(name, value),
     progress: (phase) => rt.state.beginProgress(phase),
     onPostmaster: (pm: Postmaster) => {
@@ -75,8 +79,21 @@ export async function startCompute(
   rt.timings.record("agent_start_ms", Date.now() - rt.state.snapshot.startTime.getTime());
   // Independent of the data directory: overlaps emptying it.
   plan.source.warmUp?.(sourceContext(ctx));
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await runSteps(plan.steps, ctx, { log, record: ctx.record });
+    const steps = runSteps(plan.steps, ctx, { log, record: ctx.record });
+    if (budgetS !== null) {
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the compute did not reach running within --pg-init-timeout ${budgetS} s`)),
+          budgetS * 1000,
+        );
+      });
+      steps.catch(() => {}); // reported by the race below, or after the timeout by runSteps' log
+      await Promise.race([steps, timedOut]);
+    } else {
+      await steps;
+    }
     rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];
   } catch (err) {
     const text = errorText(err);
@@ -84,6 +101,8 @@ export async function startCompute(
     rt.state.transition("failed", { error: text });
     rt.requestExit(1, "grace");
     return;
+  } finally {
+    clearTimeout(timer);
   }
   rt.timings.record("total_startup_ms", Date.now() - rt.state.snapshot.startTime.getTime());
   rt.state.transition("running");
