@@ -293,7 +293,8 @@ describe("a compute that is not running", () => {
     const res = await agent.post("/configure", { spec: minimalSpec() });
     assert.equal(res.status, 200);
     type Insights = { pg_stat_statements: unknown[]; reason?: string };
-    const insights = async () => JSON.parse((await (await agent.get("/insights")).json()) as string) as Insights;
+    const insights = async () =>
+      JSON.parse((await (await agent.get("/insights")).json()) as string) as Insights;
     const missing = await insights();
     assert.deepEqual(missing, {
       pg_stat_statements: [],

@@ -193,6 +193,27 @@ describe("reconcile plan", () => {
     );
   });
 
+  it("creates local_proxy's JWT roles (local_proxy_config.jwks[].role_names) without the privileged role, as Neon", () => {
+    const json = spec(
+      [
+        { name: "jwt user", encrypted_password: null, options: null },
+        { name: "member", encrypted_password: null, options: null },
+      ],
+      [],
+    );
+    json.local_proxy_config = {
+      jwks: [{ id: "p1", role_names: ["jwt user"], jwks_url: "https://idp/jwks", provider_name: "idp" }],
+    };
+    const plan = planSpec({ spec: json, snapshot: snapshot(), privilegedRole: PRIV });
+    assert.deepEqual(
+      statementsOf(plan, "create_alter_roles").map((s) => s.sql),
+      [
+        `CREATE ROLE "jwt user" LOGIN PASSWORD NULL`,
+        `CREATE ROLE "member" IN ROLE "neon_superuser" LOGIN PASSWORD NULL`,
+      ],
+    );
+  });
+
   it("alters a role whose options differ even when the password is the same", () => {
     const s = snapshot({ roles: [role("carol", `md5${HASH}`, { connlimit: 5 })] });
     const plan = planSpec({

@@ -53,6 +53,7 @@ export function startAgentServices(
       addDowntimeMs: (ms) => metrics.downtimeMsTotal.inc(ms),
     },
     log: log.child({ component: "activity_monitor" }),
+    databaseStats: () => rt.spec?.json.features.includes("activity_monitor_experimental") === true,
   });
   const background = startBackgroundServices(rt, metrics, exporter, monitor);
   return { background, servers: startApiServers(rt, api, log, opts.early) };

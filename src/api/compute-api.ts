@@ -10,6 +10,7 @@ import type { ProgressView } from "../compute/progress.js";
 import type { StateSnapshot, SubscribeOptions } from "../compute/state-machine.js";
 import type { ComputeStatus } from "../compute/status.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../lfc/lfc-states.js";
+import type { IgnoredField } from "../spec/ignored-fields.js";
 
 /** The `/status` document (Neon's ComputeStatusResponse). */
 export interface StatusView {
@@ -21,6 +22,8 @@ export interface StatusView {
   timeline: string | null;
   /** The long task running now (a base backup, a restore) and how far it is; absent when none. */
   progress?: ProgressView;
+  /** Spec fields accepted but not acted on, with the reason (not in Neon's document). */
+  ignored: IgnoredField[];
 }
 
 export type TerminateMode = "fast" | "immediate";

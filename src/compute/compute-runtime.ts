@@ -9,6 +9,7 @@ import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ReplicaPromoter } from "../postgres/promote.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
+import type { IgnoredField } from "../spec/ignored-fields.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
@@ -27,6 +28,8 @@ export class ComputeRuntime {
   readonly timings = new PhaseTimings();
   readonly activity: ActivityView = { lastActive: null };
   spec: ComputeSpec | null = null;
+  /** The current spec's fields that have no effect here (/status `ignored`). */
+  ignored: readonly IgnoredField[] = [];
   postmaster: Postmaster | null = null;
   source: DataSourceStep | null = null;
   /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */

@@ -3,11 +3,12 @@
 // Neon). Also attaches supervision to the postmaster as soon as it runs.
 import { maskSecrets } from "../log/logger.js";
 import type { Postmaster } from "../postgres/postmaster.js";
-import type { ComputeSpec } from "../spec/types.js";
+import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { planStartup } from "../startup/plan.js";
 import type { StartupContext } from "../startup/startup-context.js";
 import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";
+import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
 
@@ -34,18 +35,26 @@ export async function startCompute(
   rt: ComputeRuntime,
   spec: ComputeSpec,
   via: "launch" | "api",
+  /** compute_ctl_config of the /configure request (the launch config's for "launch"). */
+  requestConfig?: ComputeCtlConfig,
 ): Promise<void> {
   rt.spec = spec;
   rt.timings.resetForStart();
   rt.state.transition("init");
   const log = rt.log.child({ operation: "start" });
+  rt.ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
   log.info(
     {
       via,
       source: spec.source.kind,
       mode: spec.mode.kind,
+      operation_uuid: spec.json.operation_uuid,
+      project: spec.json.project_id,
+      branch: spec.json.branch_id,
+      endpoint: spec.json.endpoint_id,
       tenant: spec.json.tenant_id,
       timeline: spec.json.timeline_id,
+      features: spec.json.features,
     },
     "starting compute",
   );

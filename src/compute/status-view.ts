@@ -22,6 +22,7 @@ export function statusView(rt: ComputeRuntime): StatusView {
     error: s.error,
     tenant: rt.spec?.json.tenant_id ?? settingValue(rt, "neon.tenant_id"),
     timeline: rt.spec?.json.timeline_id ?? settingValue(rt, "neon.timeline_id"),
+    ignored: [...rt.ignored],
   };
   // Only while a long task runs, so the document stays Neon's shape otherwise.
   if (s.progress) view.progress = progressView(s.progress);

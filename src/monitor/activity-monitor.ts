@@ -1,7 +1,9 @@
 // Computes `last_active` for suspend decisions as Neon does, every `intervalMs` on one reused
 // connection: non-idle client backends other than the agent's own, else the newest idle
 // state_change; walsenders, active subscriptions and autovacuum workers count as activity.
-// While Postgres cannot be reached it keeps the downtime counters.
+// While Postgres cannot be reached it keeps the downtime counters. With the spec feature
+// `activity_monitor_experimental` (Neon's), a change of the summed `active_time` or `sessions` of
+// pg_stat_database (user databases) also counts, so short-lived connections are seen.
 import type pg from "pg";
 import type { Logger } from "pino";
 import { connect, parseConnstr } from "../postgres/connection.js";
@@ -29,7 +31,12 @@ SELECT
   (SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL)::int AS subscriptions,
   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker')::int AS autovacuum`;
 
+const DATABASE_STATS_SQL = `
+SELECT coalesce(sum(active_time), 0.0)::float8 AS active_time, coalesce(sum(sessions), 0)::text AS sessions
+  FROM pg_catalog.pg_stat_database WHERE datname NOT IN ('postgres', 'template0', 'template1')`;
+
 export class ActivityMonitor {
+  #databaseStats: string | null = null;
   #client: pg.Client | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastUp = Date.now();
@@ -45,6 +52,8 @@ export class ActivityMonitor {
       activity: ActivitySink;
       downtime: DowntimeSink;
       log: Logger;
+      /** Whether the pg_stat_database check is on (the spec's activity_monitor_experimental). */
+      databaseStats?: () => boolean;
     },
   ) {
     this.#superuser = parseConnstr(opts.connstr).user;
@@ -85,6 +94,12 @@ export class ActivityMonitor {
         this.#client.on("end", () => {
           this.#client = null;
         });
+      }
+      if (this.opts.databaseStats?.()) {
+        const { rows: stats } = await this.#client.query(DATABASE_STATS_SQL);
+        const seen = `${stats[0].active_time}/${stats[0].sessions}`;
+        if (this.#databaseStats !== null && seen !== this.#databaseStats) this.#moveLastActive(new Date());
+        this.#databaseStats = seen;
       }
       const { rows } = await this.#client.query(ACTIVITY_SQL, [this.#superuser]);
       const r = rows[0];

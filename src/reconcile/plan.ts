@@ -122,7 +122,8 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   const privileged = privilegedRoleStatements(snapshot, privilegedRole);
   const invalidDrops = planDropInvalid(model);
   const roleRenames = planRoleRenames(model, deltas);
-  const roleChanges = planRoles(model, spec.cluster.roles, privilegedRole);
+  const jwtRoles = new Set(spec.local_proxy_config?.jwks?.flatMap((j) => j.role_names) ?? []);
+  const roleChanges = planRoles(model, spec.cluster.roles, privilegedRole, jwtRoles);
   const dbDeltas = planDatabaseDeltas(model, snapshot, deltas);
   const dbChanges = planDatabases(model, spec.cluster.databases, privilegedRole, snapshot);
   const setup = planSetup(model, snapshot, spec, dbChanges.created, privilegedRole);

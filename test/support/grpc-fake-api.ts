@@ -58,6 +58,7 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       error: s.error,
       tenant: json?.tenant_id ?? null,
       timeline: json?.timeline_id ?? null,
+      ignored: [],
     };
   };
 
@@ -153,7 +154,8 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       requireStatus("running");
       return {
         pg_stat_statements: [{ queryid: "42", query: "SELECT 1", calls: 3, mean_exec_time: 0.5 }],
-        neonText: '{"pg_stat_statements": [{"queryid":42,"query":"SELECT 1","calls":3,"mean_exec_time":0.5}]}',
+        neonText:
+          '{"pg_stat_statements": [{"queryid":42,"query":"SELECT 1","calls":3,"mean_exec_time":0.5}]}',
       };
     },
     async checkWritability() {

@@ -15,8 +15,15 @@ export function checkClaims(claims: JWTPayload, computeId: string | null): void 
       `failed to verify authorization token: invalid compute claims scope ${JSON.stringify(claims.scope)}`,
     );
   }
-  if (claims.compute_id !== undefined && claims.compute_id !== null && typeof claims.compute_id !== "string") {
-    throw new OperationError("unauthenticated", "failed to verify authorization token: compute_id is not a string");
+  if (
+    claims.compute_id !== undefined &&
+    claims.compute_id !== null &&
+    typeof claims.compute_id !== "string"
+  ) {
+    throw new OperationError(
+      "unauthenticated",
+      "failed to verify authorization token: compute_id is not a string",
+    );
   }
   if (claims.scope === ADMIN_SCOPE) {
     if (claims.aud === undefined) {

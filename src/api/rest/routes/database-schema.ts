@@ -12,7 +12,10 @@ export const databaseSchemaRoute: Route = {
   async handle({ res, url, api }) {
     const database = url.searchParams.get("database");
     if (database === null)
-      throw new OperationError("invalid_argument", "failed to deserialize query string: missing field `database`");
+      throw new OperationError(
+        "invalid_argument",
+        "failed to deserialize query string: missing field `database`",
+      );
     const gone = new AbortController();
     const onClose = () => gone.abort(new Error("client went away"));
     res.once("close", onClose);

@@ -12,7 +12,10 @@ export function terminateMode(url: URL): TerminateMode {
   if (modes.length === 0)
     throw new OperationError("invalid_argument", "failed to deserialize query string: missing field `mode`");
   if (modes.length > 1)
-    throw new OperationError("invalid_argument", "failed to deserialize query string: duplicate field `mode`");
+    throw new OperationError(
+      "invalid_argument",
+      "failed to deserialize query string: duplicate field `mode`",
+    );
   if (modes[0] !== "fast" && modes[0] !== "immediate")
     throw new OperationError(
       "invalid_argument",
