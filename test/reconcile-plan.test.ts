@@ -76,6 +76,9 @@ function snapshot(over: Partial<CatalogSnapshot> = {}): CatalogSnapshot {
     setupTable: true,
     databaseSetup: [],
     pgStatStatementsInstalled: false,
+    subscriptionsDropped: false,
+    systemExtensions: [],
+    systemAuditOff: false,
   };
   const s = { ...base, ...over };
   if (over.roles) s.roles = [...base.roles, ...over.roles];

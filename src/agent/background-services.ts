@@ -1,5 +1,5 @@
 // Work that runs beside the compute once it is running: the activity monitor, SQL migrations,
-// the metrics exporter and (AUTOSCALING) the vm-monitor. Each starts when the compute first
+// the metrics exporter, the installed-extensions collection and (AUTOSCALING) the vm-monitor. Each starts when the compute first
 // reaches `running` (so it does not compete with start-up) and stops with Postgres.
 
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
@@ -76,13 +76,59 @@ function exporterService(rt: ComputeRuntime): Service {
   };
 }
 
+/**
+ * compute_installed_extensions: collected once the compute runs, then every interval (the spec's
+ * suspend_timeout_seconds if positive, else --installed-extensions-collection-interval).
+ */
+function installedExtensionsService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
+  return {
+    name: "installed-extensions",
+    async start() {
+      const { collectInstalledExtensions, collectionIntervalS } = await import(
+        "../monitor/installed-extensions.js"
+      );
+      const log = rt.log.child({ component: "installed_extensions" });
+      let timer: NodeJS.Timeout | null = null;
+      let stopped = false;
+      const collect = async () => {
+        try {
+          const rows = await collectInstalledExtensions({ connstr: rt.options.connstr });
+          metrics.setInstalledExtensions(rows);
+          log.info({ extensions: rows }, "installed extensions collected");
+        } catch (err) {
+          log.warn({ error: (err as Error).message }, "could not collect installed extensions");
+        }
+        if (stopped) return;
+        const s = collectionIntervalS(
+          rt.spec?.json.suspend_timeout_seconds,
+          rt.options.installedExtensionsIntervalS,
+        );
+        timer = setTimeout(() => void collect(), s * 1000);
+        timer.unref();
+      };
+      void collect();
+      return {
+        stop: async () => {
+          stopped = true;
+          if (timer) clearTimeout(timer);
+        },
+      };
+    },
+  };
+}
+
 export function startBackgroundServices(
   rt: ComputeRuntime,
   metrics: AgentMetrics,
   _exporter: ExporterAccess,
   monitor: ActivityMonitor,
 ): BackgroundServices {
-  const services: Service[] = [migrationsService(rt, metrics), exporterService(rt), vmMonitorService(rt)];
+  const services: Service[] = [
+    migrationsService(rt, metrics),
+    exporterService(rt),
+    vmMonitorService(rt),
+    installedExtensionsService(rt, metrics),
+  ];
   const running: { name: string; stop(): Promise<void> }[] = [];
   let started = false;
   const stopAll = async () => {

@@ -27,6 +27,7 @@ export async function reconfigureCompute(
       source: rt.spec?.source ?? spec.source,
     });
     const ignored = acceptSpec(rt, effective, { viaApi: true, computeCtlConfig: requestConfig, log });
+    void rt.sidecars.apply(effective.json);
     await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser);
     rt.postmaster?.signal("SIGHUP");
     if (specAppliesSql(effective)) {

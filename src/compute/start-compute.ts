@@ -43,6 +43,8 @@ export async function startCompute(
   rt.state.transition("init");
   const log = rt.log.child({ operation: "start" });
   rt.ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
+  // pgbouncer and local_proxy do not wait for Postgres, nor Postgres for them (as in Neon).
+  void rt.sidecars.apply(spec.json);
   log.info(
     {
       via,

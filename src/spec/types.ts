@@ -7,6 +7,7 @@ import type {
   DatabaseSchema,
   DeltaOpSchema,
   GenericOptionSchema,
+  LocalProxySpecSchema,
   PageserverConnectionInfoSchema,
   RoleSchema,
 } from "./schema.js";
@@ -19,6 +20,7 @@ export type PageserverConnectionInfo = v.InferOutput<typeof PageserverConnection
 export type ComputeSpecJson = v.InferOutput<typeof ComputeSpecSchema>;
 export type ComputeCtlConfig = v.InferOutput<typeof ComputeCtlConfigSchema>;
 export type ComputeConfigJson = v.InferOutput<typeof ComputeConfigSchema>;
+export type LocalProxySpec = v.InferOutput<typeof LocalProxySpecSchema>;
 
 /** How the compute runs: read-write primary, following replica, or read-only at a fixed LSN. */
 export type ComputeMode = { kind: "primary" } | { kind: "replica" } | { kind: "static"; lsn: string };
