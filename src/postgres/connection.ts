@@ -1,6 +1,7 @@
 // Connections from the agent to its own Postgres. Every session neutralises per-database and
 // per-role settings (`ALTER DATABASE ... SET default_transaction_read_only = on`, `role`,
-// `search_path`, `statement_timeout`) so a user's settings cannot break the agent, and names
+// `search_path`, `statement_timeout`, `pgaudit.log`) so a user's settings cannot break the agent
+// nor fill the audit log with the agent's own statements, and names
 // itself with an application_name so it can be told apart in pg_stat_activity.
 import type pg from "pg";
 import { parse } from "pg-connection-string";
@@ -55,6 +56,8 @@ export function neutralisingOptions(user: string, extra: Record<string, string> 
     default_transaction_read_only: "off",
     search_path: "",
     statement_timeout: "0",
+    // As Neon: the agent's own work stays out of pgaudit's log (a placeholder without pgaudit).
+    "pgaudit.log": "none",
     ...extra,
   };
   return Object.entries(settings)
