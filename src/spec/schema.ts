@@ -110,7 +110,7 @@ export const LocalProxySpecSchema = v.object({
 });
 
 /** Neon's DatabricksSettings (lakebase only): checked for its shape, then reported as ignored. */
-const DatabricksSettingsSchema = v.object({
+export const DatabricksSettingsSchema = v.object({
   pg_compute_tls_settings: v.object({ cert_file: v.string(), key_file: v.string(), ca_file: v.string() }),
   databricks_pg_hba: v.string(),
   databricks_pg_ident: v.string(),
