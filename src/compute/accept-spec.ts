@@ -13,6 +13,7 @@ export function acceptSpec(
 ): readonly IgnoredField[] {
   const ignored = ignoredFields(spec, {
     autoscaling: rt.options.autoscaling,
+    remoteExtensions: rt.options.remoteExtBaseUrl !== null,
     viaApi: opts.viaApi,
     computeCtlConfig: opts.computeCtlConfig ?? (opts.viaApi ? undefined : rt.computeCtlConfig),
   });

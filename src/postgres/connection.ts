@@ -79,11 +79,25 @@ export function clientConfig(target: ConnectionTarget, opts: ConnectOptions): pg
   };
 }
 
+// Sessions this process opened, per database: pg_stat_database counts them like a user's, and
+// the activity monitor must not take the agent's own work for user activity.
+const sessionsOpened = new Map<string, number>();
+
+/** Sessions the agent opened so far to databases other than `except`. */
+export function agentSessions(except: readonly string[]): number {
+  let n = 0;
+  for (const [db, count] of sessionsOpened) if (!except.includes(db)) n += count;
+  return n;
+}
+
 /** Opens a connection; the caller ends it. */
 export async function connect(target: ConnectionTarget, opts: ConnectOptions): Promise<pg.Client> {
   // pg (and the fetch machinery it touches) loads on the first connection, not at agent start.
   const { default: pgModule } = await import("pg");
-  const client = new pgModule.Client(clientConfig(target, opts));
+  const config = clientConfig(target, opts);
+  const database = config.database ?? "postgres";
+  sessionsOpened.set(database, (sessionsOpened.get(database) ?? 0) + 1);
+  const client = new pgModule.Client(config);
   // An idle client whose server goes away emits 'error'; without a listener that kills the process.
   client.on("error", () => {});
   await client.connect();

@@ -13,6 +13,8 @@ export interface IgnoredField {
 export interface IgnoredFieldsContext {
   /** The AUTOSCALING environment variable is set (the vm-monitor runs). */
   autoscaling: boolean;
+  /** -r/--remote-ext-base-url is given (remote extensions are on). */
+  remoteExtensions?: boolean;
   /** The spec arrived by POST /configure or the Configure RPC (not at launch). */
   viaApi: boolean;
   /** compute_ctl_config of that request or of the launch config. */
@@ -76,6 +78,11 @@ export function ignoredFields(spec: ComputeSpec, ctx: IgnoredFieldsContext): Ign
     ignore(
       "logs_export_host",
       "Postgres's log is forwarded in the agent's own log on stderr (no rsyslog here); ship that instead",
+    );
+  if (json.remote_extensions != null && !ctx.remoteExtensions)
+    ignore(
+      "remote_extensions",
+      "no -r/--remote-ext-base-url: remote extensions are off (Neon ignores it silently)",
     );
   if (json.databricks_settings != null) ignore("databricks_settings", "Databricks (lakebase mode) only");
   if (ctx.computeCtlConfig?.tls != null)

@@ -4,7 +4,7 @@
 // here; the tests then fail until the agent and the document know it too.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { REPO } from "./agent.js";
+import { minimalSpec, REPO } from "./agent.js";
 
 /** Every field of `ComputeSpec`, in spec.rs order. */
 export const NEON_COMPUTE_SPEC_FIELDS = [
@@ -150,3 +150,66 @@ export function parseExpectation(cell: string): Expectation {
   if (!m) throw new Error(`cannot read the expectation ${JSON.stringify(cell)}`);
   return { status: Number(m[1]), contentType: m[2] as Expectation["contentType"], shape: m[3], text: cell };
 }
+
+/** A Neon-shaped spec with every field set (initdb source: the Neon storage fields go unused). */
+export function everyFieldSpec(): Record<string, unknown> {
+  return minimalSpec({
+    operation_uuid: "0f657b36-4b0f-4a2d-9c2a-1e1a2b3c4d5e",
+    features: ["activity_monitor_experimental", "tls_experimental", "some_future_feature"],
+    swap_size_bytes: 1 << 30,
+    disk_quota_bytes: 10 << 30,
+    disable_lfc_resizing: true,
+    delta_operations: [{ action: "delete_db", name: "no_such_db" }],
+    skip_pg_catalog_updates: false,
+    tenant_id: "b0554b632bd4d547a63b86c3630317e8",
+    timeline_id: "2414a61ffc94e428f14b5758fe308e13",
+    pageserver_connection_info: {
+      shard_count: 0,
+      stripe_size: null,
+      shards: { "0000": { pageservers: [{ id: 1, libpq_url: "postgres://no_user@127.0.0.1:1" }] } },
+    },
+    pageserver_connstring: "postgres://no_user@127.0.0.1:1",
+    shard_stripe_size: 32768,
+    project_id: "proj-1",
+    branch_id: "br-1",
+    endpoint_id: "ep-1",
+    safekeepers_generation: 2,
+    safekeeper_connstrings: ["127.0.0.1:2"],
+    mode: "Primary",
+    storage_auth_token: "storage-secret-token",
+    remote_extensions: { library_index: {}, extension_data: {}, public_extensions: [] },
+    reconfigure_concurrency: 2,
+    drop_subscriptions_before_start: true,
+    audit_log_level: "Full",
+    logs_export_host: "collector.example:10514",
+    endpoint_storage_addr: "127.0.0.1:1",
+    endpoint_storage_token: "endpoint-storage-secret",
+    autoprewarm: false,
+    offload_lfc_interval_seconds: null,
+    databricks_settings: {
+      pg_compute_tls_settings: { cert_file: "/c", key_file: "/k", ca_file: "/ca" },
+      databricks_pg_hba: "/hba",
+      databricks_pg_ident: "/ident",
+      databricks_workspace_host: "",
+    },
+    source: { kind: "initdb" },
+  });
+}
+
+/** The fields the document marks "ignored" that are set in everyFieldSpec(). */
+export const EXPECTED_IGNORED = [
+  "remote_extensions",
+  "swap_size_bytes",
+  "disk_quota_bytes",
+  "disable_lfc_resizing",
+  "features[1]",
+  "features[2]",
+  "pageserver_connection_info",
+  "pageserver_connstring",
+  "shard_stripe_size",
+  "safekeepers_generation",
+  "storage_auth_token",
+  "safekeeper_connstrings",
+  "logs_export_host",
+  "databricks_settings",
+];
