@@ -119,6 +119,11 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     String(opts.graceS ?? 1),
     "--cache-dir",
     path.join(os.tmpdir(), "compute-ctl-test-cache"),
+    // Never the machine's pgbouncer or local_proxy (a test's own args come later and win).
+    "--pgbouncer-pid-file",
+    path.join(root, "pgbouncer.pid"),
+    "--local-proxy-dir",
+    path.join(root, "local_proxy"),
   ];
   if (opts.spec !== undefined) {
     const file = path.join(root, "spec.json");
