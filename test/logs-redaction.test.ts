@@ -166,7 +166,7 @@ test("no password, verifier or token appears in any agent log", async (t) => {
     "secret in a rejected spec": badSpecSecret,
     // Secrets of the Neon-contract tests (neon-full-spec.test.ts), when their logs are here.
     "pgbouncer admin password": "pgbouncer-admin-secret-1",
-    "endpoint_storage_token": "endpoint-storage-secret",
+    endpoint_storage_token: "endpoint-storage-secret",
   };
   // The example specs' secrets must not show up in any log of the run either.
   for (const file of readdirSync(path.join(REPO, "examples")).filter((f) => f.endsWith(".json"))) {
