@@ -210,3 +210,50 @@ test("libpq keyword strings become URLs with the same host, port, user, password
   assert.throws(() => parseKeywordConnstr("host"), /keyword=value/);
   assert.throws(() => parseKeywordConnstr("password='x"), /unterminated/);
 });
+
+test("termination stops local_proxy (SIGTERM) unless --dev; a pid file naming no pgbouncer is left alone", async (t) => {
+  const { stopSidecars } = await import("../src/sidecars/configure-sidecars.js");
+  const pino = (await import("pino")).default;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "stop-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const signals = path.join(dir, "signals");
+  writeFileSync(signals, "");
+  const proxy = spawn(
+    "flock",
+    [
+      "-n",
+      path.join(dir, "pid"),
+      "sh",
+      "-c",
+      `trap 'echo TERM >> ${signals}; exit 0' TERM; echo $$ > ${dir}/pid; while :; do sleep 0.05; done`,
+    ],
+    { stdio: "ignore", detached: true },
+  );
+  t.after(() => {
+    try {
+      process.kill(-(proxy.pid as number), "SIGKILL");
+    } catch {
+      // gone
+    }
+  });
+  const deadline = Date.now() + 10_000;
+  const running = () => {
+    const p = readPidFile(path.join(dir, "pid"));
+    return p.state === "locked" && p.pid !== null;
+  };
+  while (!running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  // Our own pid in the pgbouncer pid file: it is not a pgbouncer, nothing may be killed.
+  const pgbouncerPid = path.join(dir, "pgbouncer.pid");
+  writeFileSync(pgbouncerPid, `${process.pid}\n`);
+  const options = { dev: true, pgbouncerPidFile: pgbouncerPid, localProxyDir: dir } as Parameters<
+    typeof stopSidecars
+  >[0];
+  const log = pino({ level: "silent" });
+  stopSidecars(options, log);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(readFileSync(signals, "utf8"), "", "--dev leaves local_proxy alone");
+  stopSidecars({ ...options, dev: false }, log);
+  while (!readFileSync(signals, "utf8").includes("TERM") && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.match(readFileSync(signals, "utf8"), /TERM/);
+});
