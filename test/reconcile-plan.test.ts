@@ -402,6 +402,8 @@ describe("reconcile plan", () => {
       [
         `ALTER SUBSCRIPTION "my sub" DISABLE`,
         `ALTER SUBSCRIPTION "my sub" SET (slot_name = NONE)`,
+        // Cut from the publisher, so dropping it cannot reach the publisher's table-sync slots.
+        `ALTER SUBSCRIPTION "my sub" CONNECTION 'host=/nonexistent/compute_ctl/subscription-dropped port=1 connect_timeout=1'`,
         `DROP SUBSCRIPTION "my sub"`,
       ],
     );
