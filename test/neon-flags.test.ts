@@ -101,7 +101,12 @@ describe("a launch with Neon's flags", () => {
       neonHttpPort: true,
       // The VM image's flags and neon_local's, with a ComputeConfig as neon_local writes it.
       config: {
-        spec: minimalSpec({ swap_size_bytes: 1 << 30, disk_quota_bytes: 1 << 33 }),
+        spec: minimalSpec({
+          swap_size_bytes: 1 << 30,
+          disk_quota_bytes: 1 << 33,
+          // No pgbouncer here: a warning, never a failed compute (as in Neon).
+          pgbouncer_settings: { default_pool_size: "10" },
+        }),
         compute_ctl_config: {},
       },
       args: [
@@ -129,6 +134,8 @@ describe("a launch with Neon's flags", () => {
         "--lakebase-mode",
         "true",
         "--dev",
+        "--pgbouncer-admin",
+        `postgresql://postgres@127.0.0.1:${await freePort()}/pgbouncer`,
       ],
     });
     agents.push(agent);
@@ -149,6 +156,13 @@ describe("a launch with Neon's flags", () => {
       assert.ok(String(n.neon).length > 20 && String(n.here).length > 20, String(n.flag));
     const status = (await agent.status()) as unknown as { ignored: { field: string }[] };
     assert.deepEqual(status.ignored.map((i) => i.field).sort(), ["disk_quota_bytes", "swap_size_bytes"]);
+    // pgbouncer is not there: after its retries, one warning; the compute keeps running.
+    const end = Date.now() + 30_000;
+    const warned = () =>
+      agent.logEntries().some((e) => String(e.msg).includes("pgbouncer_settings not applied"));
+    while (!warned() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(warned(), "the pgbouncer warning");
+    assert.equal((await agent.status()).status, "running");
   });
 
   test("--pg-init-timeout fails a start that takes longer (exit 1), naming the flag", async () => {
