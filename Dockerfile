@@ -22,7 +22,9 @@ FROM ${NODE_IMAGE} AS runtime
 # pick one, so volumes have a predictable owner. No "main" cluster: the agent makes its own
 # data directory. postgresql-contrib brings pg_stat_statements and the other contrib modules;
 # pgbackrest is the storage engine of the archive source (a compute whose data lives in a
-# pgBackRest repository).
+# pgBackRest repository); pgaudit and pgauditlogtofile serve the spec's audit_log_level
+# (pgbouncer runs beside the container, not in it: the agent reaches its admin console, see
+# --pgbouncer-admin).
 RUN set -eux; \
     groupadd --system --gid 999 postgres; \
     useradd --system --uid 999 --gid postgres --home-dir /var/lib/postgresql --shell /bin/bash postgres; \
@@ -30,7 +32,8 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends postgresql-common; \
     sed -ri 's/^#?\s*create_main_cluster\s*=.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf; \
-    apt-get install -y --no-install-recommends postgresql-15 postgresql-contrib pgbackrest ca-certificates; \
+    apt-get install -y --no-install-recommends postgresql-15 postgresql-contrib pgbackrest ca-certificates \
+        postgresql-15-pgaudit postgresql-15-pgauditlogtofile; \
     rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

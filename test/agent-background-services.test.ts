@@ -24,14 +24,7 @@ function runtime(): ComputeRuntime {
   assert.equal(cli.kind, "run");
   if (cli.kind !== "run") throw new Error("unreachable");
   const noSources = {} as SourceFactories;
-  return new ComputeRuntime(
-    cli.options,
-    { jwks: { keys: [] } },
-    resolvePgBinaries(),
-    null,
-    pino({ level: "silent" }),
-    noSources,
-  );
+  return new ComputeRuntime(cli.options, {}, resolvePgBinaries(), null, pino({ level: "silent" }), noSources);
 }
 
 test("services subscribing after the compute reached running still start, and stop on termination", async () => {

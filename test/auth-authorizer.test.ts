@@ -50,14 +50,43 @@ test("a token is verified against the key of its algorithm, whatever the key ord
   });
 });
 
-test("no keys: authorization is off, unless --require-auth, which refuses to start", async () => {
-  const off = await createAuthorizer({ jwks: { keys: [] }, computeId: COMPUTE_ID, requireAuth: false });
+test("no jwks: authorization is off, unless --require-auth, which refuses to start", async () => {
+  const off = await createAuthorizer({ jwks: undefined, computeId: COMPUTE_ID, requireAuth: false });
   assert.equal(off.enabled, false);
   await off.verify(undefined);
   await off.verify("Bearer garbage");
-  await assert.rejects(createAuthorizer({ jwks: { keys: [] }, computeId: COMPUTE_ID, requireAuth: true }), {
+  await assert.rejects(createAuthorizer({ jwks: undefined, computeId: COMPUTE_ID, requireAuth: true }), {
     message: "--require-auth given but compute_ctl_config.jwks has no keys",
   });
+});
+
+test("an explicitly empty key set refuses every token (401), as Neon does; no header is 400", async () => {
+  const kit = await tokenKit();
+  for (const requireAuth of [false, true]) {
+    const none = await createAuthorizer({ jwks: { keys: [] }, computeId: COMPUTE_ID, requireAuth });
+    assert.equal(none.enabled, true);
+    await assert.rejects(none.verify(undefined), { kind: "invalid_argument" });
+    await assert.rejects(none.verify(`Bearer ${await kit.sign(kit.ed, { compute_id: COMPUTE_ID })}`), {
+      kind: "unauthenticated",
+      message: /has no keys/,
+    });
+  }
+});
+
+test("a token with an unknown scope is 401, never checked as a compute token", async () => {
+  const kit = await tokenKit();
+  const auth = await createAuthorizer({
+    jwks: { keys: [kit.ed.publicJwk] },
+    computeId: COMPUTE_ID,
+    requireAuth: false,
+  });
+  for (const scope of ["compute_ctl:superuser", "", 7]) {
+    const token = await kit.sign(kit.ed, { scope, compute_id: COMPUTE_ID });
+    await assert.rejects(auth.verify(`Bearer ${token}`), { kind: "unauthenticated", message: /scope/ });
+  }
+  const numericId = await kit.sign(kit.ed, { compute_id: 42 });
+  await assert.rejects(auth.verify(`Bearer ${numericId}`), { kind: "unauthenticated" });
+  await auth.verify(`Bearer ${await kit.sign(kit.ed, { compute_id: COMPUTE_ID })}`);
 });
 
 test("key set problems are launch errors naming the key; private members are ignored", async () => {

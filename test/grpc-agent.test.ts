@@ -99,7 +99,7 @@ test("real agent: Configure -> WatchStatus in order -> StreamMetrics -> Terminat
     assert.deepEqual(seen, [
       "COMPUTE_STATUS_EMPTY",
       "COMPUTE_STATUS_CONFIGURATION_PENDING",
-      "COMPUTE_STATUS_CONFIGURATION",
+      "COMPUTE_STATUS_INIT",
       "COMPUTE_STATUS_RUNNING",
       "COMPUTE_STATUS_TERMINATION_PENDING_FAST",
       "COMPUTE_STATUS_TERMINATED",

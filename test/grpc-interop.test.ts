@@ -145,7 +145,7 @@ test("Configure -> WatchStatus in order -> StreamMetrics at the interval -> Term
   const expected = [
     "COMPUTE_STATUS_EMPTY",
     "COMPUTE_STATUS_CONFIGURATION_PENDING",
-    "COMPUTE_STATUS_CONFIGURATION",
+    "COMPUTE_STATUS_INIT",
     "COMPUTE_STATUS_RUNNING",
     "COMPUTE_STATUS_TERMINATION_PENDING_FAST",
     "COMPUTE_STATUS_TERMINATED",

@@ -74,7 +74,7 @@ test(`${STREAMS} WatchStatus + ${STREAMS} StreamMetrics streams: in order, on pa
       [
         "COMPUTE_STATUS_EMPTY",
         "COMPUTE_STATUS_CONFIGURATION_PENDING",
-        "COMPUTE_STATUS_CONFIGURATION",
+        "COMPUTE_STATUS_INIT",
         "COMPUTE_STATUS_RUNNING",
       ],
     );

@@ -87,6 +87,11 @@ const richSpec = () =>
         },
       },
     },
+    pgbouncerSettings: { default_pool_size: "42", pool_mode: "session" },
+    localProxyConfig: {
+      jwks: [{ id: "p1", roleNames: ["jwt user"], jwksUrl: "https://idp/jwks", providerName: "idp" }],
+      tls: { keyPath: "/k", certPath: "/c" },
+    },
   });
 
 const richJson = {
@@ -165,6 +170,19 @@ const richJson = {
         archive_path: "v15/anon.tar.zst",
       },
     },
+  },
+  pgbouncer_settings: { default_pool_size: "42", pool_mode: "session" },
+  local_proxy_config: {
+    jwks: [
+      {
+        id: "p1",
+        role_names: ["jwt user"],
+        jwks_url: "https://idp/jwks",
+        provider_name: "idp",
+        jwt_audience: undefined,
+      },
+    ],
+    tls: { key_path: "/k", cert_path: "/c" },
   },
 };
 

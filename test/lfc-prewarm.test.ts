@@ -281,8 +281,11 @@ describe("prewarm and offload failures on a primary compute (scripted endpoint s
     assert.deepEqual(await again.json(), { error: "Multiple requests for prewarm are not allowed" });
     assert.equal((await lfc(agent, "prewarm")).status, "prewarming");
     const promote = await agent.post("/promote", { spec: minimalSpec(), wal_flush_lsn: "0/0" });
-    assert.equal(promote.status, 412);
-    assert.match(((await promote.json()) as Json).error as string, /Prewarming/);
+    // As Neon: a promotion that cannot run is 500 {"status": "failed", "error"}.
+    assert.equal(promote.status, 500);
+    const refused = (await promote.json()) as Json;
+    assert.equal(refused.status, "failed");
+    assert.match(refused.error as string, /Prewarming/);
     const del = await fetch(`${agent.url}/lfc/prewarm`, { method: "DELETE" });
     assert.equal(del.status, 202);
     assert.deepEqual(await settled(agent, "prewarm"), { status: "cancelled" });

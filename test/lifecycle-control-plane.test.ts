@@ -34,7 +34,7 @@ test("-p: two 503 answers then success start the compute", async () => {
       body: {
         status: "attached",
         spec: minimalSpec({ skip_pg_catalog_updates: true }),
-        compute_ctl_config: { jwks: { keys: [] } },
+        compute_ctl_config: {},
       },
     },
   ]);

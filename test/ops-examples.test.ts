@@ -51,7 +51,7 @@ test("every example parses, and together they cover every data source and mode",
     assert.ok(seen.has(combo), `an example with ${combo}`);
   }
   const config = parseComputeConfig(example("config.json"));
-  assert.equal(config.computeCtlConfig.jwks.keys.length, 1, "config.json carries a JWKS");
+  assert.equal(config.computeCtlConfig.jwks?.keys.length, 1, "config.json carries a JWKS");
 });
 
 describe("primary source examples against a real primary", () => {

@@ -70,7 +70,7 @@ describe("a running primary", () => {
     );
     const res = await agent.get(`/database_schema?database=${encodeURIComponent(TRICKY_DB)}`);
     assert.equal(res.status, 200);
-    assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+    assert.equal(res.headers.get("content-type"), "application/json"); // as Neon labels it
     const dump = await res.text();
     assert.match(dump, /-- PostgreSQL database dump complete/);
     assert.ok(dump.includes(`CREATE TABLE public.${quoteIdent(TRICKY_TABLE)}`), "table");
@@ -171,7 +171,11 @@ describe("a running primary", () => {
     }
     const res = await agent.get("/insights");
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { pg_stat_statements: Record<string, unknown>[]; reason?: string };
+    assert.equal(res.headers.get("content-type"), "application/json");
+    // As Neon: a JSON string holding the document, its numbers exactly as Postgres printed them.
+    const text = (await res.json()) as string;
+    assert.equal(typeof text, "string");
+    const body = JSON.parse(text) as { pg_stat_statements: Record<string, unknown>[]; reason?: string };
     assert.equal(body.reason, undefined);
     const [{ oid: appOid }] = await agent.query<{ oid: number }>(
       "SELECT oid::int FROM pg_roles WHERE rolname = 'app'",
@@ -181,12 +185,16 @@ describe("a running primary", () => {
     );
     const mine = body.pg_stat_statements.find((s) => String(s.query).includes("marker"));
     assert.ok(mine, JSON.stringify(body).slice(0, 2000));
-    assert.equal(mine.userid, appOid);
+    // row_to_json prints oids as strings (as Neon's /insights has them).
+    assert.equal(Number(mine.userid), appOid);
     assert.equal(mine.calls, 3);
-    assert.equal(typeof mine.queryid, "string");
-    assert.match(String(mine.queryid), /^-?\d+$/);
+    assert.equal(typeof mine.queryid, "number");
+    const [{ q }] = await agent.query<{ q: string }>(
+      "SELECT queryid::text AS q FROM pg_stat_statements WHERE query LIKE '%marker%' LIMIT 1",
+    );
+    assert.ok(text.includes(`"queryid":${q}`), `queryid ${q} printed exactly in ${text.slice(0, 300)}`);
     assert.ok(
-      body.pg_stat_statements.every((s) => s.userid !== ownOid),
+      body.pg_stat_statements.every((s) => Number(s.userid) !== ownOid),
       "no statement of the agent's role",
     );
     const means = body.pg_stat_statements.map((s) => Number(s.mean_exec_time) + Number(s.mean_plan_time));
@@ -286,13 +294,15 @@ describe("a compute that is not running", () => {
     const res = await agent.post("/configure", { spec: minimalSpec() });
     assert.equal(res.status, 200);
     type Insights = { pg_stat_statements: unknown[]; reason?: string };
-    const missing = (await (await agent.get("/insights")).json()) as Insights;
+    const insights = async () =>
+      JSON.parse((await (await agent.get("/insights")).json()) as string) as Insights;
+    const missing = await insights();
     assert.deepEqual(missing, {
       pg_stat_statements: [],
       reason: 'the pg_stat_statements extension is not installed in database "postgres"',
     });
     await agent.query("CREATE EXTENSION pg_stat_statements");
-    const body = (await (await agent.get("/insights")).json()) as Insights;
+    const body = await insights();
     assert.deepEqual(body.pg_stat_statements, []);
     assert.match(body.reason ?? "", /not loaded: add it to shared_preload_libraries/);
   });

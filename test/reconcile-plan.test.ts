@@ -76,6 +76,9 @@ function snapshot(over: Partial<CatalogSnapshot> = {}): CatalogSnapshot {
     setupTable: true,
     databaseSetup: [],
     pgStatStatementsInstalled: false,
+    subscriptionsDropped: false,
+    systemExtensions: [],
+    systemAuditOff: false,
   };
   const s = { ...base, ...over };
   if (over.roles) s.roles = [...base.roles, ...over.roles];
@@ -189,6 +192,27 @@ describe("reconcile plan", () => {
         `CREATE ROLE "scram" IN ROLE "neon_superuser" LOGIN PASSWORD '${SCRAM}'`,
         `CREATE ROLE "opts" IN ROLE "neon_superuser" CONNECTION LIMIT 3 VALID UNTIL '2030-01-01 00:00:00+00' CREATEDB LOGIN PASSWORD NULL`,
         `CREATE ROLE "nologin" IN ROLE "neon_superuser" NOLOGIN PASSWORD NULL`,
+      ],
+    );
+  });
+
+  it("creates local_proxy's JWT roles (local_proxy_config.jwks[].role_names) without the privileged role, as Neon", () => {
+    const json = spec(
+      [
+        { name: "jwt user", encrypted_password: null, options: null },
+        { name: "member", encrypted_password: null, options: null },
+      ],
+      [],
+    );
+    json.local_proxy_config = {
+      jwks: [{ id: "p1", role_names: ["jwt user"], jwks_url: "https://idp/jwks", provider_name: "idp" }],
+    };
+    const plan = planSpec({ spec: json, snapshot: snapshot(), privilegedRole: PRIV });
+    assert.deepEqual(
+      statementsOf(plan, "create_alter_roles").map((s) => s.sql),
+      [
+        `CREATE ROLE "jwt user" LOGIN PASSWORD NULL`,
+        `CREATE ROLE "member" IN ROLE "neon_superuser" LOGIN PASSWORD NULL`,
       ],
     );
   });
@@ -378,6 +402,8 @@ describe("reconcile plan", () => {
       [
         `ALTER SUBSCRIPTION "my sub" DISABLE`,
         `ALTER SUBSCRIPTION "my sub" SET (slot_name = NONE)`,
+        // Cut from the publisher, so dropping it cannot reach the publisher's table-sync slots.
+        `ALTER SUBSCRIPTION "my sub" CONNECTION 'host=/nonexistent/compute_ctl/subscription-dropped port=1 connect_timeout=1'`,
         `DROP SUBSCRIPTION "my sub"`,
       ],
     );

@@ -9,7 +9,10 @@ import { neonConfLines } from "../src/startup/sources/neon-settings.js";
 import { basebackupPageserverUrl, resolveNeonStorage } from "../src/startup/sources/neon-storage.js";
 import { specJson } from "./support/source-context.js";
 
-const ids = { tenant_id: "aaaa", timeline_id: "bbbb" };
+const ids = {
+  tenant_id: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+  timeline_id: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+};
 
 test("sharded pageserver_connection_info: stripe size, one URL per shard, generation-prefixed safekeepers", () => {
   const spec = parseSpec(
@@ -39,8 +42,8 @@ test("sharded pageserver_connection_info: stripe size, one URL per shard, genera
     "neon.stripe_size=2048",
     "neon.pageserver_connstring='postgres://no_user@ps1:6400,postgres://no_user@ps2:6400'",
     "neon.safekeepers='g#7:sk1:5454,sk2:5454,sk3:5454'",
-    "neon.tenant_id='aaaa'",
-    "neon.timeline_id='bbbb'",
+    "neon.tenant_id='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+    "neon.timeline_id='bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'",
     "neon.endpoint_id='ep-o''brien'",
     "neon.compute_mode=primary",
   ]);
@@ -63,8 +66,8 @@ test("a shard without a libpq URL writes the 'no connstring' comment", () => {
     "# Neon storage settings",
     "",
     "# no neon.pageserver_connstring",
-    "neon.tenant_id='aaaa'",
-    "neon.timeline_id='bbbb'",
+    "neon.tenant_id='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+    "neon.timeline_id='bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'",
     "neon.compute_mode=replica",
     "hot_standby=on",
   ]);
@@ -85,8 +88,8 @@ test("legacy pageserver_connstring and shard_stripe_size; Static adds hot_standb
     "",
     "neon.stripe_size=32768",
     "neon.pageserver_connstring='postgres://no_user@ps:6400'",
-    "neon.tenant_id='aaaa'",
-    "neon.timeline_id='bbbb'",
+    "neon.tenant_id='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'",
+    "neon.timeline_id='bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'",
     "neon.compute_mode=static",
     "hot_standby=on",
     "recovery_target_lsn='0/16B5BA8'",
@@ -101,8 +104,8 @@ test("storage falls back to neon.* entries in cluster.settings", () => {
         roles: [],
         databases: [],
         settings: [
-          setting("neon.tenant_id", "t1"),
-          setting("neon.timeline_id", "tl1"),
+          setting("neon.tenant_id", "cccccccccccccccccccccccccccccccc"),
+          setting("neon.timeline_id", "dddddddddddddddddddddddddddddddd"),
           setting("neon.pageserver_connstring", "postgres://no_user@a:1,postgres://no_user@b:2"),
           setting("neon.safekeepers", "g#4:s1:1,s2:2"),
         ],
@@ -110,8 +113,8 @@ test("storage falls back to neon.* entries in cluster.settings", () => {
     }),
   );
   const s = resolveNeonStorage(spec);
-  assert.equal(s.tenantId, "t1");
-  assert.equal(s.timelineId, "tl1");
+  assert.equal(s.tenantId, "cccccccccccccccccccccccccccccccc");
+  assert.equal(s.timelineId, "dddddddddddddddddddddddddddddddd");
   assert.deepEqual(s.shardUrls, ["postgres://no_user@a:1", "postgres://no_user@b:2"]);
   assert.deepEqual(s.safekeepers, ["s1:1", "s2:2"]);
   assert.equal(s.safekeepersGeneration, 4);

@@ -2,6 +2,7 @@
 // activity monitor and the background services. Loaded by run-agent.ts after the start pipeline
 // has been kicked off, so this module graph (prom-client, the routes, the API facade) loads
 // while data is copied rather than before.
+import path from "node:path";
 import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { createComputeApi } from "../compute/compute-api-impl.js";
@@ -9,6 +10,7 @@ import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { LfcController } from "../lfc/lfc-controller.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
+import { auditLogDirSize } from "../monitor/audit-log-dir.js";
 import { type ApiServers, startApiServers } from "./api-servers.js";
 import { type BackgroundServices, startBackgroundServices } from "./background-services.js";
 import { createExporterAccess } from "./exporter-access.js";
@@ -42,6 +44,7 @@ export function startAgentServices(
     },
     shutdown: rt.shutdown.signal,
   });
+  metrics.measureAuditLogDir(() => auditLogDirSize(path.join(rt.options.pgdata, "log")));
   const exporter = createExporterAccess(rt, log);
   const api = createComputeApi(rt, metrics, exporter);
   const monitor = new ActivityMonitor({
@@ -53,6 +56,7 @@ export function startAgentServices(
       addDowntimeMs: (ms) => metrics.downtimeMsTotal.inc(ms),
     },
     log: log.child({ component: "activity_monitor" }),
+    databaseStats: () => rt.spec?.json.features.includes("activity_monitor_experimental") === true,
   });
   const background = startBackgroundServices(rt, metrics, exporter, monitor);
   return { background, servers: startApiServers(rt, api, log, opts.early) };

@@ -19,15 +19,20 @@ export interface ApiServers {
  */
 export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise<RequestAuthorizer | null> {
   const jwks = rt.computeCtlConfig.jwks;
-  if (jwks.keys.length === 0 && !rt.options.requireAuth) {
+  if (jwks === undefined && !rt.options.requireAuth) {
     log.warn(
       "no JWT keys in compute_ctl_config.jwks: API authorization is OFF (use --require-auth to forbid this)",
     );
     return null;
   }
+  if (jwks?.keys.length === 0) {
+    log.warn(
+      'compute_ctl_config.jwks is an empty key set: every authenticated request is refused (401), as in Neon; omit "jwks" for no token checks',
+    );
+  }
   const { createAuthorizer } = await import("../api/auth/index.js");
   return createAuthorizer({
-    jwks: jwks as { keys: import("jose").JWK[] },
+    jwks: jwks as { keys: import("jose").JWK[] } | undefined,
     computeId: rt.options.computeId,
     requireAuth: rt.options.requireAuth,
   });

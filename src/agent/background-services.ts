@@ -1,5 +1,5 @@
 // Work that runs beside the compute once it is running: the activity monitor, SQL migrations,
-// the metrics exporter and (AUTOSCALING) the vm-monitor. Each starts when the compute first
+// the metrics exporter, the installed-extensions collection and (AUTOSCALING) the vm-monitor. Each starts when the compute first
 // reaches `running` (so it does not compete with start-up) and stops with Postgres.
 
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
@@ -7,6 +7,7 @@ import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { runtimeSourceContext } from "../compute/source-hooks.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
+import { toConnstrUrl } from "../postgres/keyword-connstr.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {
@@ -27,7 +28,8 @@ function vmMonitorService(rt: ComputeRuntime): Service {
       const monitor = await startVmMonitor({
         addr: rt.options.vmMonitorAddr,
         cgroup: rt.options.cgroup,
-        connstr: rt.options.connstr,
+        // Neon's --filecache-connstr names the vm-monitor's connection; without it, -C.
+        connstr: rt.options.filecacheConnstr ? toConnstrUrl(rt.options.filecacheConnstr) : rt.options.connstr,
         disableLfcResizing: rt.spec?.json.disable_lfc_resizing === true,
         log: rt.log,
         signal: rt.shutdown.signal,
@@ -87,6 +89,47 @@ function sourceService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
   };
 }
 
+/**
+ * compute_installed_extensions: collected once the compute runs, then every interval (the spec's
+ * suspend_timeout_seconds if positive, else --installed-extensions-collection-interval).
+ */
+function installedExtensionsService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
+  return {
+    name: "installed-extensions",
+    async start() {
+      const { collectInstalledExtensions, collectionIntervalS } = await import(
+        "../monitor/installed-extensions.js"
+      );
+      const log = rt.log.child({ component: "installed_extensions" });
+      let timer: NodeJS.Timeout | null = null;
+      let stopped = false;
+      const collect = async () => {
+        try {
+          const rows = await collectInstalledExtensions({ connstr: rt.options.connstr });
+          metrics.setInstalledExtensions(rows);
+          log.info({ extensions: rows }, "installed extensions collected");
+        } catch (err) {
+          log.warn({ error: (err as Error).message }, "could not collect installed extensions");
+        }
+        if (stopped) return;
+        const s = collectionIntervalS(
+          rt.spec?.json.suspend_timeout_seconds,
+          rt.options.installedExtensionsIntervalS,
+        );
+        timer = setTimeout(() => void collect(), s * 1000);
+        timer.unref();
+      };
+      void collect();
+      return {
+        stop: async () => {
+          stopped = true;
+          if (timer) clearTimeout(timer);
+        },
+      };
+    },
+  };
+}
+
 export function startBackgroundServices(
   rt: ComputeRuntime,
   metrics: AgentMetrics,
@@ -98,6 +141,7 @@ export function startBackgroundServices(
     exporterService(rt),
     vmMonitorService(rt),
     sourceService(rt, metrics),
+    installedExtensionsService(rt, metrics),
   ];
   const running: { name: string; stop(): Promise<void> }[] = [];
   let started = false;

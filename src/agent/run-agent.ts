@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
+import { notApplicableFlags } from "../cli/neon-flag-notes.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime } from "../compute/compute-runtime.js";
 import { installRoot } from "../compute/ops/install-root.js";
@@ -42,6 +43,8 @@ function preloadForSpec(): void {
 export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
+  for (const note of notApplicableFlags(options))
+    log.warn({ flag: note.flag, neon: note.neon, here: note.here }, `${note.flag}: not applicable here`);
   const launch = await loadLaunchConfig(options, log, (status) => controlPlaneAttempts.push(status));
   const pg = resolvePgBinaries({
     pgbin: options.pgbin,

@@ -2,6 +2,7 @@
 // exits as soon as Postgres is gone (a second signal skips any remaining grace period).
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { finishAfterFastShutdown, prepareFastShutdown } from "../compute/source-hooks.js";
+import { stopSidecars } from "../sidecars/configure-sidecars.js";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGQUIT"];
 
@@ -20,6 +21,7 @@ export function installSignalHandlers(rt: ComputeRuntime, onSignal: () => void):
 
 async function stopForSignal(rt: ComputeRuntime): Promise<void> {
   rt.state.tryTransition("termination_pending_fast");
+  stopSidecars(rt.options, rt.log);
   const pm = rt.postmaster;
   let code = 0;
   if (pm?.running) {

@@ -10,6 +10,7 @@ import type { ProgressView } from "../compute/progress.js";
 import type { StateSnapshot, SubscribeOptions } from "../compute/state-machine.js";
 import type { ComputeStatus } from "../compute/status.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../lfc/lfc-states.js";
+import type { IgnoredField } from "../spec/ignored-fields.js";
 
 /** The `/status` document (Neon's ComputeStatusResponse). */
 export interface StatusView {
@@ -23,6 +24,8 @@ export interface StatusView {
   progress?: ProgressView;
   /** Archive source only: whether WAL reaches the pgBackRest repository. */
   archive?: unknown;
+  /** Spec fields accepted but not acted on, with the reason (not in Neon's document). */
+  ignored: IgnoredField[];
 }
 
 export type TerminateMode = "fast" | "immediate";

@@ -71,19 +71,54 @@ Autoscaling (only when the AUTOSCALING environment variable is set):
       --vm-monitor-addr ADDR    vm-monitor WebSocket listen address (0.0.0.0:10301)
       --cgroup NAME|PATH        cgroup v2 of Postgres: a name under /sys/fs/cgroup or an absolute
                                 path (neon-postgres)
+      --filecache-connstr CONN  the vm-monitor's Postgres connection (libpq URL or key=value
+                                string; default: -C)
+
+Neon compatibility (docs/neon-compatibility.md):
+      --http-port N             Neon's older flag: external REST port N, internal N+1 (not with
+                                --external-http-port/--internal-http-port)
+      --installed-extensions-collection-interval S
+                                seconds between collections of compute_installed_extensions
+                                (3600; a spec's suspend_timeout_seconds > 0 overrides it)
+      --pg-init-timeout S       fail the start (exit 1) unless running within S seconds (off)
+      --resize-swap-on-bind     accepted; NeonVM swap resizing does not apply here (logged)
+      --set-disk-quota-for-fs MOUNTPOINT
+                                accepted; NeonVM disk quotas do not apply here (logged)
+      --lakebase-mode true|false
+                                accepted; Databricks (Hadron) mode does not apply here (logged)
+      --pgbouncer-admin URL     pgbouncer's admin console for spec.pgbouncer_settings
+                                (postgresql://postgres@localhost:6432/pgbouncer; with AUTOSCALING
+                                postgresql://pgbouncer@%2Ftmp:6432/pgbouncer); password from
+                                $PGBOUNCER_PASSWORD
+      --pgbouncer-ini FILE      pgbouncer.ini the settings are persisted into
+                                (/var/db/postgres/pgbouncer/pgbouncer.ini; with AUTOSCALING
+                                /etc/pgbouncer.ini)
+      --pgbouncer-pid-file FILE pgbouncer's pid file, killed on termination unless --dev
+                                (/tmp/pgbouncer.pid)
+      --local-proxy-dir DIR     where local_proxy reads config.json and writes its pid file
+                                (/etc/local_proxy)
 
 Behaviour:
       --exit-grace-s S          seconds the API stays up after a fast termination or a failed
                                 start before the agent exits (30)
       --monitor-interval-ms N   activity monitor period (500)
       --log-format json|pretty  log format on stderr (json)
-      --dev                     development mode
+      --dev                     development mode: termination leaves pgbouncer and local_proxy
+                                running
   -h, --help                    this help
   -V, --version                 print the version
 
 Environment: NEON_CONTROL_PLANE_TOKEN, AUTOSCALING, LOG_LEVEL (info), BUILD_TAG, POSTGRES_PATH (as
--b), COMPUTE_CTL_PG_SYSTEM_DIR (searched instead of /usr/lib/postgresql).
+-b), COMPUTE_CTL_PG_SYSTEM_DIR (searched instead of /usr/lib/postgresql), PGBOUNCER_PASSWORD.
 `;
+
+function portFlag(name: string, value: string | undefined, def: number, max = 65535): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n > max)
+    throw new UsageError(`--${name} expects a port number from 0 to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
 
 function intFlag(name: string, value: string | undefined, def: number): number {
   if (value === undefined) return def;
@@ -142,6 +177,17 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "monitor-interval-ms": { type: "string" },
         "log-format": { type: "string" },
         dev: { type: "boolean" },
+        "filecache-connstr": { type: "string" },
+        "http-port": { type: "string" },
+        "installed-extensions-collection-interval": { type: "string" },
+        "pg-init-timeout": { type: "string" },
+        "resize-swap-on-bind": { type: "boolean" },
+        "set-disk-quota-for-fs": { type: "string" },
+        "lakebase-mode": { type: "string" },
+        "pgbouncer-admin": { type: "string" },
+        "pgbouncer-ini": { type: "string" },
+        "pgbouncer-pid-file": { type: "string" },
+        "local-proxy-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -168,7 +214,6 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const logFormat = values["log-format"] ?? "json";
   if (logFormat !== "json" && logFormat !== "pretty")
     throw new UsageError(`--log-format must be json or pretty`);
-  const externalHttpPort = intFlag("external-http-port", values["external-http-port"], 3080);
   const remoteExtBaseUrl = values["remote-ext-base-url"] ?? null;
   if (remoteExtBaseUrl !== null) {
     let u: URL | null = null;
@@ -197,6 +242,29 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (!Number.isInteger(remoteExtMaxBytes) || remoteExtMaxBytes < 1024)
     throw new UsageError("--remote-ext-max-bytes expects an integer of at least 1024");
   const pgdata = path.resolve(values.pgdata);
+  const httpPort = values["http-port"];
+  if (httpPort !== undefined && (values["external-http-port"] || values["internal-http-port"]))
+    throw new UsageError("--http-port cannot be used with --external-http-port or --internal-http-port");
+  const externalHttpPort =
+    httpPort !== undefined
+      ? portFlag("http-port", httpPort, 3080, 65534)
+      : portFlag("external-http-port", values["external-http-port"], 3080);
+  const internalHttpPort =
+    httpPort !== undefined
+      ? externalHttpPort + 1
+      : portFlag("internal-http-port", values["internal-http-port"], 3081);
+  const lakebase = values["lakebase-mode"];
+  if (lakebase !== undefined && lakebase !== "true" && lakebase !== "false")
+    throw new UsageError(`--lakebase-mode expects true or false, got ${JSON.stringify(lakebase)}`);
+  const autoscaling = env.AUTOSCALING !== undefined;
+  const extensionsInterval = intFlag(
+    "installed-extensions-collection-interval",
+    values["installed-extensions-collection-interval"],
+    3600,
+  );
+  if (extensionsInterval < 1 || extensionsInterval > 2_147_483)
+    throw new UsageError("--installed-extensions-collection-interval expects 1 to 2147483 seconds");
+  const pgInitTimeout = values["pg-init-timeout"];
   return {
     kind: "run",
     options: {
@@ -209,7 +277,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       pgbin: values.pgbin ?? env.POSTGRES_PATH,
       pgbinFrom: values.pgbin ? "--pgbin" : env.POSTGRES_PATH ? "POSTGRES_PATH" : null,
       externalHttpPort,
-      internalHttpPort: intFlag("internal-http-port", values["internal-http-port"], 3081),
+      internalHttpPort,
       httpHost: values["http-host"] ?? "0.0.0.0",
       grpcPort: intFlag("grpc-port", values["grpc-port"], 3082),
       grpcSocket: values["grpc-socket"] ?? defaultGrpcSocket(externalHttpPort),
@@ -225,12 +293,29 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       runtimeDir: path.resolve(values["runtime-dir"] ?? `${pgdata}.run`),
       vmMonitorAddr: values["vm-monitor-addr"] ?? "0.0.0.0:10301",
       cgroup: values.cgroup ?? "neon-postgres",
-      autoscaling: env.AUTOSCALING !== undefined,
+      autoscaling,
       autoscalingMetricsAllow: values["autoscaling-metrics-allow"] ?? null,
       autoscalingMetricsRate: values["autoscaling-metrics-rate"] ?? null,
       exporter: !(values["no-exporter"] ?? false),
       remoteExtBaseUrl,
       remoteExtMaxBytes,
+      filecacheConnstr: values["filecache-connstr"] ?? null,
+      installedExtensionsIntervalS: extensionsInterval,
+      pgInitTimeoutS:
+        pgInitTimeout === undefined ? null : Math.max(1, intFlag("pg-init-timeout", pgInitTimeout, 60)),
+      resizeSwapOnBind: values["resize-swap-on-bind"] ?? false,
+      setDiskQuotaForFs: values["set-disk-quota-for-fs"] ?? null,
+      lakebaseMode: lakebase === "true",
+      pgbouncerAdmin:
+        values["pgbouncer-admin"] ??
+        (autoscaling
+          ? "postgresql://pgbouncer@%2Ftmp:6432/pgbouncer"
+          : "postgresql://postgres@localhost:6432/pgbouncer"),
+      pgbouncerIni:
+        values["pgbouncer-ini"] ??
+        (autoscaling ? "/etc/pgbouncer.ini" : "/var/db/postgres/pgbouncer/pgbouncer.ini"),
+      pgbouncerPidFile: values["pgbouncer-pid-file"] ?? "/tmp/pgbouncer.pid",
+      localProxyDir: values["local-proxy-dir"] ?? "/etc/local_proxy",
     },
   };
 }

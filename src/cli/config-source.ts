@@ -93,7 +93,7 @@ export async function loadLaunchConfig(
   try {
     if (opts.specPath) {
       const [{ parseSpec }, json] = await Promise.all([parser(), readJsonFile(opts.specPath, "--spec")]);
-      return { spec: parseSpec(json), computeCtlConfig: { jwks: { keys: [] } } };
+      return { spec: parseSpec(json), computeCtlConfig: {} };
     }
     if (opts.configPath) {
       const [{ parseComputeConfig }, json] = await Promise.all([
@@ -115,5 +115,5 @@ export async function loadLaunchConfig(
     if (err instanceof SpecError) throw new ConfigSourceError(err.message);
     throw err;
   }
-  return { spec: null, computeCtlConfig: { jwks: { keys: [] } } };
+  return { spec: null, computeCtlConfig: {} };
 }

@@ -38,4 +38,20 @@ export interface AgentOptions {
   remoteExtBaseUrl: string | null;
   /** Largest extension archive, compressed and unpacked (bytes). */
   remoteExtMaxBytes: number;
+  /** `--filecache-connstr`: the vm-monitor's connection (null: `connstr`). */
+  filecacheConnstr: string | null;
+  /** `--installed-extensions-collection-interval` (s); a spec's suspend_timeout_seconds > 0 wins. */
+  installedExtensionsIntervalS: number;
+  /** `--pg-init-timeout` (s): a start must reach running within it (null: no bound). */
+  pgInitTimeoutS: number | null;
+  /** Neon flags accepted for compatibility; their NeonVM/Databricks effects do not apply here. */
+  resizeSwapOnBind: boolean;
+  setDiskQuotaForFs: string | null;
+  lakebaseMode: boolean;
+  /** pgbouncer's admin console URL (password from $PGBOUNCER_PASSWORD) and ini file. */
+  pgbouncerAdmin: string;
+  pgbouncerIni: string;
+  pgbouncerPidFile: string;
+  /** Directory of local_proxy's config.json and pid file. */
+  localProxyDir: string;
 }

@@ -9,6 +9,8 @@ import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ReplicaPromoter } from "../postgres/promote.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
+import { SidecarConfigurator } from "../sidecars/configure-sidecars.js";
+import type { IgnoredField } from "../spec/ignored-fields.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
@@ -27,6 +29,8 @@ export class ComputeRuntime {
   readonly timings = new PhaseTimings();
   readonly activity: ActivityView = { lastActive: null };
   spec: ComputeSpec | null = null;
+  /** The current spec's fields that have no effect here (/status `ignored`). */
+  ignored: readonly IgnoredField[] = [];
   postmaster: Postmaster | null = null;
   source: DataSourceStep | null = null;
   /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */
@@ -45,6 +49,8 @@ export class ComputeRuntime {
   exitRequest: { code: number; delay: "grace" | "soon" } | null = null;
   /** Aborted when the agent shuts down; threads through every long-running task. */
   readonly shutdown = new AbortController();
+  /** pgbouncer and local_proxy, configured from each spec in the background. */
+  readonly sidecars: SidecarConfigurator;
   #exitListeners = new Set<() => void>();
 
   constructor(
@@ -54,7 +60,9 @@ export class ComputeRuntime {
     readonly osUser: OsUser | null,
     readonly log: Logger,
     readonly sources: SourceFactories,
-  ) {}
+  ) {
+    this.sidecars = new SidecarConfigurator(options, log.child({ component: "sidecars" }));
+  }
 
   requestExit(code: number, delay: "grace" | "soon"): void {
     if (this.exitRequest) return;

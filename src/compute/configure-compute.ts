@@ -2,38 +2,39 @@
 // with it or reconfigure a running one; resolves once `running`, throws when it ends `failed`.
 import type { StatusView } from "../api/compute-api.js";
 import { SpecError } from "../spec/spec-error.js";
-import type { ComputeSpec } from "../spec/types.js";
+import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
+import { specRejection } from "./spec-rejection.js";
 import { startCompute } from "./start-compute.js";
 import { displayStatus } from "./status.js";
 import { statusView } from "./status-view.js";
 
 // The spec parser (valibot and the schemas) is loaded on first use: an agent starting without a
 // spec does not need it to answer probes.
-async function parseBody(body: unknown): Promise<ComputeSpec> {
+async function parseBody(body: unknown): Promise<{ spec: ComputeSpec; computeCtlConfig: ComputeCtlConfig }> {
   const { parseConfigurationRequest } = await import("../spec/parse.js");
   try {
     const parsed = parseConfigurationRequest(body);
-    if (!parsed.spec) throw new SpecError("$.spec", "required field is missing");
-    return parsed.spec;
+    if (!parsed.spec) throw new SpecError("$.spec", "required field is missing", "shape");
+    return { spec: parsed.spec, computeCtlConfig: parsed.computeCtlConfig };
   } catch (err) {
-    if (err instanceof SpecError) throw new OperationError("invalid_argument", err.message, { cause: err });
+    if (err instanceof SpecError) throw specRejection(err);
     throw err;
   }
 }
 
 export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
-  const spec = await parseBody(body);
+  const { spec, computeCtlConfig } = await parseBody(body);
   const status = rt.state.status;
   if (status === "empty") {
     const now = new Date();
     rt.timings.record("wait_for_spec_ms", now.getTime() - PROCESS_START.getTime());
     rt.state.transition("configuration_pending", { startTime: now });
-    void startCompute(rt, spec, "api");
+    void startCompute(rt, spec, "api", computeCtlConfig);
   } else if (status === "running") {
-    void reconfigureCompute(rt, spec);
+    void reconfigureCompute(rt, spec, computeCtlConfig);
   } else {
     throw new OperationError("failed_precondition", `invalid compute status: ${displayStatus(status)}`);
   }

@@ -1,6 +1,11 @@
 // Errors of core operations, with a kind that REST maps to an HTTP status and gRPC to a code.
+// The REST statuses are Neon's compute_ctl ones (docs/neon-compatibility.md): a body that is
+// not JSON at all is 400, JSON of the wrong shape (missing field, wrong type, unknown enum
+// value) is 422, a body that is not labelled JSON is 415.
 export type OperationErrorKind =
   | "invalid_argument"
+  | "unprocessable"
+  | "unsupported_media_type"
   | "failed_precondition"
   | "not_found"
   | "unavailable"
@@ -12,6 +17,8 @@ export type OperationErrorKind =
 
 const HTTP_STATUS: Record<OperationErrorKind, number> = {
   invalid_argument: 400,
+  unprocessable: 422,
+  unsupported_media_type: 415,
   failed_precondition: 412,
   not_found: 404,
   unavailable: 503,

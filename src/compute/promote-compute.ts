@@ -8,6 +8,7 @@ import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
+import { specRejection } from "./spec-rejection.js";
 
 export interface PromoteOutcome {
   status: "completed";
@@ -18,21 +19,21 @@ export interface PromoteOutcome {
 }
 
 async function parsePromoteBody(body: unknown): Promise<{ spec: ComputeSpec; walFlushLsn: string | null }> {
-  if (typeof body !== "object" || body === null)
-    throw new OperationError("invalid_argument", "expected a JSON object");
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new OperationError("unprocessable", "expected a JSON object {spec, wal_flush_lsn}");
   const b = body as { spec?: unknown; wal_flush_lsn?: unknown };
   if (b.wal_flush_lsn != null && typeof b.wal_flush_lsn !== "string") {
-    throw new OperationError("invalid_argument", "invalid spec at $.wal_flush_lsn: expected an LSN string");
+    throw new OperationError("unprocessable", "invalid request at $.wal_flush_lsn: expected an LSN string");
   }
   const { parseSpec } = await import("../spec/parse.js");
   try {
-    if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing");
+    if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing", "shape");
     return {
       spec: parseSpec(b.spec, "$.spec"),
       walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null,
     };
   } catch (err) {
-    if (err instanceof SpecError) throw new OperationError("invalid_argument", err.message);
+    if (err instanceof SpecError) throw specRejection(err);
     throw err;
   }
 }

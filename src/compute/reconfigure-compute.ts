@@ -1,14 +1,20 @@
 // Live reconfiguration of a running compute: rewrite postgresql.conf, reload, and apply the new
 // spec's roles/databases without a restart. `running` -> `configuration_pending` ->
 // `configuration` -> `running` | `failed` (Postgres keeps running on failure).
-import type { ComputeSpec } from "../spec/types.js";
+import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
+import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { errorText } from "./start-compute.js";
 
-export async function reconfigureCompute(rt: ComputeRuntime, spec: ComputeSpec): Promise<void> {
+export async function reconfigureCompute(
+  rt: ComputeRuntime,
+  spec: ComputeSpec,
+  requestConfig?: ComputeCtlConfig,
+): Promise<void> {
   const log = rt.log.child({ operation: "reconfigure" });
+  log.info({ operation_uuid: spec.json.operation_uuid }, "reconfiguring compute");
   rt.reconfiguring = true;
   try {
     rt.state.transition("configuration_pending");
@@ -20,6 +26,8 @@ export async function reconfigureCompute(rt: ComputeRuntime, spec: ComputeSpec):
       mode: rt.spec?.mode ?? spec.mode,
       source: rt.spec?.source ?? spec.source,
     });
+    const ignored = acceptSpec(rt, effective, { viaApi: true, computeCtlConfig: requestConfig, log });
+    void rt.sidecars.apply(effective.json);
     await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser);
     rt.postmaster?.signal("SIGHUP");
     if (specAppliesSql(effective)) {
@@ -34,6 +42,7 @@ export async function reconfigureCompute(rt: ComputeRuntime, spec: ComputeSpec):
       });
     }
     rt.spec = effective;
+    rt.ignored = ignored;
     log.info({ duration_ms: Math.round(performance.now() - t0) }, "compute reconfigured");
     rt.state.transition("running");
   } catch (err) {

@@ -1,13 +1,14 @@
-// Runs the start pipeline for a spec and moves the state machine: `init` (spec at launch) or
-// `configuration` (spec from the API) -> `running` | `failed`. Also attaches supervision to the
-// postmaster as soon as it runs.
+// Runs the start pipeline for a spec and moves the state machine: `init` -> `running` | `failed`
+// (a spec at launch starts from `empty`, one from the API from `configuration_pending`, as in
+// Neon). Also attaches supervision to the postmaster as soon as it runs.
 import { maskSecrets } from "../log/logger.js";
 import type { Postmaster } from "../postgres/postmaster.js";
-import type { ComputeSpec } from "../spec/types.js";
+import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { planStartup } from "../startup/plan.js";
 import type { StartupContext } from "../startup/startup-context.js";
 import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";
+import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
 
@@ -34,20 +35,34 @@ export async function startCompute(
   rt: ComputeRuntime,
   spec: ComputeSpec,
   via: "launch" | "api",
+  /** compute_ctl_config of the /configure request (the launch config's for "launch"). */
+  requestConfig?: ComputeCtlConfig,
 ): Promise<void> {
   rt.spec = spec;
   rt.timings.resetForStart();
-  rt.state.transition(via === "launch" ? "init" : "configuration");
+  rt.state.transition("init");
   const log = rt.log.child({ operation: "start" });
+  rt.ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
+  // pgbouncer and local_proxy do not wait for Postgres, nor Postgres for them (as in Neon).
+  void rt.sidecars.apply(spec.json);
   log.info(
     {
+      via,
       source: spec.source.kind,
       mode: spec.mode.kind,
+      operation_uuid: spec.json.operation_uuid,
+      project: spec.json.project_id,
+      branch: spec.json.branch_id,
+      endpoint: spec.json.endpoint_id,
       tenant: spec.json.tenant_id,
       timeline: spec.json.timeline_id,
+      features: spec.json.features,
     },
     "starting compute",
   );
+  // --pg-init-timeout: the whole start, Postgres's readiness included, must fit in it.
+  const budgetS = rt.options.pgInitTimeoutS;
+  const deadline = budgetS === null ? null : Date.now() + budgetS * 1000;
   const plan = planStartup(spec, rt.sources);
   rt.source = plan.source;
   const ctx: StartupContext = {
@@ -60,6 +75,7 @@ export async function startCompute(
     signal: rt.shutdown.signal,
     source: plan.source,
     remoteExtensions: rt.remoteExt,
+    deadline,
     record: (name, value) => rt.timings.record(name, value),
     progress: (phase) => rt.state.beginProgress(phase),
     onPostmaster: (pm: Postmaster) => {
@@ -74,8 +90,21 @@ export async function startCompute(
   rt.timings.record("agent_start_ms", Date.now() - rt.state.snapshot.startTime.getTime());
   // Independent of the data directory: overlaps emptying it.
   plan.source.warmUp?.(sourceContext(ctx));
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await runSteps(plan.steps, ctx, { log, record: ctx.record });
+    const steps = runSteps(plan.steps, ctx, { log, record: ctx.record });
+    if (budgetS !== null) {
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the compute did not reach running within --pg-init-timeout ${budgetS} s`)),
+          budgetS * 1000,
+        );
+      });
+      steps.catch(() => {}); // reported by the race below, or after the timeout by runSteps' log
+      await Promise.race([steps, timedOut]);
+    } else {
+      await steps;
+    }
     rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];
   } catch (err) {
     const text = errorText(err);
@@ -85,6 +114,8 @@ export async function startCompute(
     // Nothing half-started stays up for the grace period (Neon: SIGQUIT to a running Postgres).
     rt.postmaster?.signal("SIGQUIT");
     return;
+  } finally {
+    clearTimeout(timer);
   }
   rt.timings.record("total_startup_ms", Date.now() - rt.state.snapshot.startTime.getTime());
   rt.state.transition("running");

@@ -17,7 +17,8 @@ export type ComputeStatus = (typeof COMPUTE_STATUSES)[number];
 const ALLOWED: Record<ComputeStatus, readonly ComputeStatus[]> = {
   empty: ["init", "configuration_pending", "termination_pending_fast", "termination_pending_immediate"],
   init: ["running", "failed"],
-  configuration_pending: ["configuration", "failed"],
+  // -> init: a spec for an empty compute starts it (as Neon); -> configuration: a live reconfiguration.
+  configuration_pending: ["init", "configuration", "failed"],
   configuration: ["running", "failed"],
   running: ["configuration_pending", "termination_pending_fast", "termination_pending_immediate"],
   failed: [],

@@ -2,6 +2,7 @@
 // written; immediate: SIGQUIT), move to `terminated` and ask the agent to exit: after the grace
 // period for fast, as soon as the answer is out for immediate. Idempotent once terminated.
 import type { TerminateMode, TerminateResult } from "../api/compute-api.js";
+import { stopSidecars } from "../sidecars/configure-sidecars.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { finishAfterFastShutdown, prepareFastShutdown } from "./source-hooks.js";
@@ -19,6 +20,7 @@ export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode):
   }
   rt.state.transition(mode === "fast" ? "termination_pending_fast" : "termination_pending_immediate");
   const t0 = performance.now();
+  stopSidecars(rt.options, rt.log);
   let code = 0;
   const pm = rt.postmaster;
   if (pm) {

@@ -63,6 +63,17 @@ export class AgentMetrics {
     labelNames: ["http_status", "filename"] as const,
     registers: [this.registry],
   });
+  readonly installedExtensions = new Gauge({
+    name: "compute_installed_extensions",
+    help: "Number of databases where each extension version is installed",
+    labelNames: ["extension_name", "version", "owned_by_superuser"] as const,
+    registers: [this.registry],
+  });
+  readonly auditLogDirSize = new Gauge({
+    name: "compute_audit_log_dir_size",
+    help: "Bytes of the *log files in <pgdata>/log, where pgaudit writes compliance audit logs",
+    registers: [this.registry],
+  });
 
   constructor(state?: ComputeStateMachine) {
     this.downtimeMsTotal.inc(0);
@@ -80,6 +91,24 @@ export class AgentMetrics {
       counter.reset();
       for (const { labels, n } of tally()) counter.inc(labels, n);
     };
+  }
+
+  /** compute_audit_log_dir_size reads the directory at scrape time. */
+  measureAuditLogDir(size: () => number): void {
+    const gauge = this.auditLogDirSize;
+    (gauge as unknown as { collect: () => void }).collect = () => gauge.set(size());
+  }
+
+  /** Replaces compute_installed_extensions with a fresh collection (extensions dropped since go). */
+  setInstalledExtensions(
+    rows: readonly { extname: string; version: string; ownedBySuperuser: boolean; databases: number }[],
+  ): void {
+    this.installedExtensions.reset();
+    for (const r of rows)
+      this.installedExtensions.set(
+        { extension_name: r.extname, version: r.version, owned_by_superuser: r.ownedBySuperuser ? "1" : "0" },
+        r.databases,
+      );
   }
 
   follow(state: ComputeStateMachine): void {

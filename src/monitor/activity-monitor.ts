@@ -1,10 +1,14 @@
 // Computes `last_active` for suspend decisions as Neon does, every `intervalMs` on one reused
 // connection: non-idle client backends other than the agent's own, else the newest idle
 // state_change; walsenders, active subscriptions and autovacuum workers count as activity.
-// While Postgres cannot be reached it keeps the downtime counters.
+// While Postgres cannot be reached it keeps the downtime counters. With the spec feature
+// `activity_monitor_experimental` (Neon's), new sessions in pg_stat_database (user databases)
+// also count, so short-lived connections are seen. Unlike Neon, the agent's own sessions (the
+// installed-extensions collection, the reconciler) are subtracted, and active_time is not used
+// (the agent's own queries would move it): a compute must not stay awake for its agent's sake.
 import type pg from "pg";
 import type { Logger } from "pino";
-import { connect, parseConnstr } from "../postgres/connection.js";
+import { agentSessions, connect, parseConnstr } from "../postgres/connection.js";
 
 export interface ActivitySink {
   lastActive: Date | null;
@@ -29,7 +33,14 @@ SELECT
   (SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL)::int AS subscriptions,
   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker')::int AS autovacuum`;
 
+const SYSTEM_DATABASES = ["postgres", "template0", "template1"];
+const DATABASE_STATS_SQL = `
+SELECT coalesce(sum(sessions), 0)::float8 AS sessions
+  FROM pg_catalog.pg_stat_database WHERE datname NOT IN ('postgres', 'template0', 'template1')`;
+
 export class ActivityMonitor {
+  /** The most user sessions seen (pg_stat_database's count minus the agent's own). */
+  #userSessions: number | null = null;
   #client: pg.Client | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastUp = Date.now();
@@ -45,6 +56,8 @@ export class ActivityMonitor {
       activity: ActivitySink;
       downtime: DowntimeSink;
       log: Logger;
+      /** Whether the pg_stat_database check is on (the spec's activity_monitor_experimental). */
+      databaseStats?: () => boolean;
     },
   ) {
     this.#superuser = parseConnstr(opts.connstr).user;
@@ -85,6 +98,15 @@ export class ActivityMonitor {
         this.#client.on("end", () => {
           this.#client = null;
         });
+      }
+      if (this.opts.databaseStats?.()) {
+        const { rows: stats } = await this.#client.query(DATABASE_STATS_SQL);
+        // The agent's count is taken after the query: a session it opened meanwhile can only
+        // make the difference smaller, never look like a user's.
+        const users = Number(stats[0].sessions) - agentSessions(SYSTEM_DATABASES);
+        // Only a new high counts: pg_stat_database may lag behind the agent's own count.
+        if (this.#userSessions !== null && users > this.#userSessions) this.#moveLastActive(new Date());
+        this.#userSessions = Math.max(users, this.#userSessions ?? users);
       }
       const { rows } = await this.#client.query(ACTIVITY_SQL, [this.#superuser]);
       const r = rows[0];

@@ -1,6 +1,7 @@
 // Connections from the agent to its own Postgres. Every session neutralises per-database and
 // per-role settings (`ALTER DATABASE ... SET default_transaction_read_only = on`, `role`,
-// `search_path`, `statement_timeout`) so a user's settings cannot break the agent, and names
+// `search_path`, `statement_timeout`, `pgaudit.log`) so a user's settings cannot break the agent
+// nor fill the audit log with the agent's own statements, and names
 // itself with an application_name so it can be told apart in pg_stat_activity.
 import type pg from "pg";
 import { parse } from "pg-connection-string";
@@ -55,6 +56,8 @@ export function neutralisingOptions(user: string, extra: Record<string, string> 
     default_transaction_read_only: "off",
     search_path: "",
     statement_timeout: "0",
+    // As Neon: the agent's own work stays out of pgaudit's log (a placeholder without pgaudit).
+    "pgaudit.log": "none",
     ...extra,
   };
   return Object.entries(settings)
@@ -76,11 +79,25 @@ export function clientConfig(target: ConnectionTarget, opts: ConnectOptions): pg
   };
 }
 
+// Sessions this process opened, per database: pg_stat_database counts them like a user's, and
+// the activity monitor must not take the agent's own work for user activity.
+const sessionsOpened = new Map<string, number>();
+
+/** Sessions the agent opened so far to databases other than `except`. */
+export function agentSessions(except: readonly string[]): number {
+  let n = 0;
+  for (const [db, count] of sessionsOpened) if (!except.includes(db)) n += count;
+  return n;
+}
+
 /** Opens a connection; the caller ends it. */
 export async function connect(target: ConnectionTarget, opts: ConnectOptions): Promise<pg.Client> {
   // pg (and the fetch machinery it touches) loads on the first connection, not at agent start.
   const { default: pgModule } = await import("pg");
-  const client = new pgModule.Client(clientConfig(target, opts));
+  const config = clientConfig(target, opts);
+  const database = config.database ?? "postgres";
+  sessionsOpened.set(database, (sessionsOpened.get(database) ?? 0) + 1);
+  const client = new pgModule.Client(config);
   // An idle client whose server goes away emits 'error'; without a listener that kills the process.
   client.on("error", () => {});
   await client.connect();

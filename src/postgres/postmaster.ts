@@ -26,6 +26,8 @@ export interface StartPostmasterOptions {
   osUser: OsUser | null;
   log: Logger;
   env?: Record<string, string>;
+  /** Extra command-line arguments (`-c name=value` overrides). */
+  args?: readonly string[];
   readyTimeoutMs: number;
   /** Called right after spawn with the pid (e.g. to move it into a cgroup). */
   onSpawn?: (pid: number) => void;
@@ -65,7 +67,7 @@ export class Postmaster {
 
   /** Spawns `postgres -D pgdata` and resolves once it accepts connections. */
   static async start(opts: StartPostmasterOptions): Promise<Postmaster> {
-    const child = spawn(opts.pg.postgres, ["-D", opts.pgdata], {
+    const child = spawn(opts.pg.postgres, ["-D", opts.pgdata, ...(opts.args ?? [])], {
       ...asUser(opts.osUser),
       cwd: opts.pgdata,
       env: { ...process.env, ...opts.env },

@@ -53,7 +53,7 @@ export async function promoteReplica(opts: PromoteOptions): Promise<PromoteResul
     try {
       parseLsn(opts.walFlushLsn);
     } catch (err) {
-      throw new OperationError("invalid_argument", `promote: wal_flush_lsn: ${(err as Error).message}`);
+      throw new OperationError("unprocessable", `promote: wal_flush_lsn: ${(err as Error).message}`);
     }
   }
   return withConnection(opts.target, { applicationName: "compute_ctl:promote" }, async (client) => {

@@ -6,6 +6,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { type ConnectionTarget, connect, parseConnstr } from "../postgres/connection.js";
+import { auditLibraries } from "../spec/audit-conf.js";
 import type { ComputeSpecJson } from "../spec/types.js";
 import { readCatalogSnapshot } from "./catalog-snapshot.js";
 import { type Recorder, runBatch, runSequential, runStatement } from "./execute-statements.js";
@@ -23,6 +24,8 @@ export interface ApplySpecOptions {
   concurrency: number | "auto";
   log: Logger;
   applicationName?: string;
+  /** drop_subscriptions_before_start in this apply (see plan.ts), with the branch's key. */
+  dropSubscriptions?: { key: string | null };
 }
 
 export interface PhaseReport {
@@ -158,9 +161,17 @@ export async function applySpec(opts: ApplySpecOptions): Promise<ApplyReport> {
     const snapshot = await readCatalogSnapshot(system, {
       privilegedRole: opts.privilegedRole,
       ...snapshotNeeds(spec),
+      dropSubscriptionsKey: opts.dropSubscriptions?.key,
+      audit: auditLibraries(spec.audit_log_level).length > 0,
     });
     conns = new Connections(system, snapshot.systemDatabase, open);
-    const plan = planSpec({ spec, snapshot, privilegedRole: opts.privilegedRole });
+    const plan = planSpec({
+      spec,
+      snapshot,
+      privilegedRole: opts.privilegedRole,
+      dropSubscriptions: opts.dropSubscriptions,
+    });
+    for (const w of plan.warnings ?? []) log.warn(w);
     const record: Recorder = (s, database) => {
       const text = displayed(s);
       report.statements.push(text);

@@ -4,6 +4,7 @@
 // pg_shdepend) let us see per-database facts without connecting to each database.
 import type pg from "pg";
 import type { RoleAttributes } from "./role-attributes.js";
+import { DROP_DONE_SQL, DROP_DONE_TABLE_EXISTS_SQL } from "./subscription-drops.js";
 
 export interface RoleState extends RoleAttributes {
   oid: number;
@@ -48,11 +49,17 @@ export interface CatalogSnapshot {
   setupTable: boolean;
   databaseSetup: { databaseOid: number; version: number }[];
   pgStatStatementsInstalled: boolean;
+  /** drop_subscriptions_before_start is recorded as done for the snapshot's key. */
+  subscriptionsDropped: boolean;
+  /** Extensions of the system database (read when auditing: pgaudit, pgauditlogtofile). */
+  systemExtensions: string[];
+  /** The system database has `pgaudit.log = none` as its default (read when auditing). */
+  systemAuditOff: boolean;
 }
 
 // Each catalog a fresh backend touches costs it a relcache build, so only what the spec needs
 // is read: pg_shdepend only for role deletions, pg_subscription only for database deletions.
-function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean }): string {
+function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean; audit: boolean }): string {
   const parts = [
     "current_user AS agent_user",
     "pg_catalog.current_database() AS system_database",
@@ -75,6 +82,13 @@ function snapshotSql(opts: { dependencies: boolean; subscriptions: boolean }): s
   // Our bookkeeping table may not exist yet (a fresh cluster): ask, rather than fail a query
   // that names it (that failure would put an ERROR into Postgres's log on every start).
   parts.push(`pg_catalog.to_regclass('neon_migration.database_setup') IS NOT NULL AS has_setup_table`);
+  parts.push(`${DROP_DONE_TABLE_EXISTS_SQL} AS has_drop_done_table`);
+  if (opts.audit) {
+    parts.push(`(SELECT coalesce(json_agg(extname), '[]') FROM pg_catalog.pg_extension) AS extensions`);
+    parts.push(`EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s
+       WHERE s.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+         AND s.setrole = 0 AND 'pgaudit.log=none' = ANY (s.setconfig)) AS audit_off`);
+  }
   if (opts.subscriptions) {
     parts.push(`(SELECT coalesce(json_agg(json_build_array(s.subdbid::int8, s.subname)), '[]')
        FROM pg_catalog.pg_subscription s) AS subscriptions`);
@@ -116,6 +130,9 @@ type Row = {
   subscriptions?: [number, string][];
   role_dependencies?: [number, number, number | null][];
   has_setup_table: boolean;
+  has_drop_done_table: boolean;
+  extensions?: string[];
+  audit_off?: boolean;
   database_setup?: [number, number][];
   pg_stat_statements: boolean;
 };
@@ -126,6 +143,10 @@ export interface SnapshotOptions {
   roleNames: readonly string[];
   /** Whether subscriptions are needed: the delta operations delete databases. */
   subscriptions: boolean;
+  /** drop_subscriptions_before_start at this start: its key (null: none), or undefined. */
+  dropSubscriptionsKey?: string | null;
+  /** Whether the audit extensions and setting are needed (audit_log_level set). */
+  audit?: boolean;
 }
 
 export async function readCatalogSnapshot(
@@ -135,8 +156,20 @@ export async function readCatalogSnapshot(
   const dependencies = opts.roleNames.length > 0;
   const params = dependencies ? [opts.privilegedRole, opts.roleNames] : [opts.privilegedRole];
   const r = (
-    await client.query<Row>(snapshotSql({ dependencies, subscriptions: opts.subscriptions }), params)
+    await client.query<Row>(
+      snapshotSql({
+        dependencies,
+        subscriptions: opts.subscriptions || opts.dropSubscriptionsKey !== undefined,
+        audit: opts.audit === true,
+      }),
+      params,
+    )
   ).rows[0];
+  let subscriptionsDropped = false;
+  if (r.has_drop_done_table && typeof opts.dropSubscriptionsKey === "string") {
+    const done = await client.query<{ done: boolean }>(DROP_DONE_SQL, [opts.dropSubscriptionsKey]);
+    subscriptionsDropped = done.rows[0].done;
+  }
   if (r.has_setup_table) {
     const setup = await client.query<{ rows: [number, number][] }>(
       `SELECT coalesce(json_agg(json_build_array(s.datoid::int8, s.version)), '[]') AS rows
@@ -200,5 +233,8 @@ export async function readCatalogSnapshot(
     setupTable: r.database_setup !== undefined,
     databaseSetup: (r.database_setup ?? []).map(([databaseOid, version]) => ({ databaseOid, version })),
     pgStatStatementsInstalled: r.pg_stat_statements,
+    subscriptionsDropped,
+    systemExtensions: r.extensions ?? [],
+    systemAuditOff: r.audit_off === true,
   };
 }

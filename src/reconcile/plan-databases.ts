@@ -11,6 +11,7 @@ import { PlanError } from "./plan-error.js";
 import type { DatabaseTask } from "./plan-types.js";
 import { OptionError, optionKey, renderOptions } from "./sql-options.js";
 import { type PlannedStatement, statement } from "./statement.js";
+import { subscriptionDropStatements } from "./subscription-drops.js";
 
 function dropDatabase(name: string): PlannedStatement {
   return statement("drop database", name, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
@@ -32,18 +33,6 @@ export interface DatabaseDeltaPlan {
   /** Per database (by its name before any rename): drop its subscriptions, keeping the publisher's slot. */
   subscriptionDrops: DatabaseTask[];
   statements: PlannedStatement[];
-}
-
-function subscriptionDropStatements(subscriptions: string[]): PlannedStatement[] {
-  return subscriptions.flatMap((sub) => {
-    const s = quoteIdent(sub);
-    return [
-      statement("disable subscription", sub, `ALTER SUBSCRIPTION ${s} DISABLE`),
-      // Detaching the slot first makes DROP SUBSCRIPTION leave the publisher's slot alone.
-      statement("detach slot of subscription", sub, `ALTER SUBSCRIPTION ${s} SET (slot_name = NONE)`),
-      statement("drop subscription", sub, `DROP SUBSCRIPTION ${s}`),
-    ];
-  });
 }
 
 export function planDatabaseDeltas(

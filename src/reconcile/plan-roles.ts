@@ -1,6 +1,8 @@
 // Planning of role renames (delta `rename_role`) and of spec roles: create the missing ones as
-// members of the privileged role, alter existing ones only when the password or an option the
-// spec names really differs. Roles absent from the spec are left alone.
+// members of the privileged role (except the roles local_proxy authenticates with JWTs, named in
+// local_proxy_config.jwks[].role_names, which Neon creates without it), alter existing ones only
+// when the password or an option the spec names really differs. Roles absent from the spec are
+// left alone.
 import { quoteIdent } from "../postgres/quote.js";
 import type { DeltaOp, Role } from "../spec/types.js";
 import type { CatalogModel } from "./catalog-model.js";
@@ -46,6 +48,8 @@ export function planRoles(
   model: CatalogModel,
   roles: readonly Role[],
   privilegedRole: string,
+  /** Roles created without membership in the privileged role (local_proxy's JWT roles). */
+  plainRoles: ReadonlySet<string> = new Set(),
 ): PlannedStatement[] {
   const out: PlannedStatement[] = [];
   roles.forEach((role, i) => {
@@ -55,7 +59,8 @@ export function planRoles(
     const want = desiredAttributes(role.options);
     if (!existing) {
       const pw = passwordClause(role.encrypted_password);
-      const head = `CREATE ROLE ${name} IN ROLE ${quoteIdent(privilegedRole)} ${options}`.trimEnd();
+      const membership = plainRoles.has(role.name) ? "" : ` IN ROLE ${quoteIdent(privilegedRole)}`;
+      const head = `CREATE ROLE ${name}${membership} ${options}`.trimEnd();
       out.push(statement("create role", role.name, `${head} ${pw.sql}`, `${head} ${pw.redacted}`));
       model.roles.set(role.name, {
         oid: null,

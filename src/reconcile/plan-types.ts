@@ -6,6 +6,7 @@ export type PhaseName =
   | "privileged_role"
   | "prepare_subscription_drops"
   | "drop_subscriptions"
+  | "drop_subscriptions_before_start"
   | "drop_invalid_databases"
   | "rename_roles"
   | "create_alter_roles"
@@ -17,7 +18,8 @@ export type PhaseName =
   | "system_database_references"
   | "per_database"
   | "record_database_setup"
-  | "drop_roles";
+  | "drop_roles"
+  | "record_subscriptions_dropped";
 
 /**
  * How a phase's statements run on the system database:
@@ -53,4 +55,6 @@ export type Phase = SqlPhase | PerDatabasePhase;
 export interface Plan {
   /** Only phases with something to do; an unchanged spec plans none. */
   phases: Phase[];
+  /** What the spec asks for that this apply cannot do (logged by the caller). */
+  warnings?: string[];
 }

@@ -2,6 +2,8 @@
 // no I/O, so every decision is testable as data. Delta operations keep list order within their
 // kind: role renames come before spec roles are created, database renames and deletions before
 // spec databases are created, and role deletions last, after databases changed owners.
+import { quoteIdent } from "../postgres/quote.js";
+import { auditLibraries } from "../spec/audit-conf.js";
 import type { ComputeSpecJson } from "../spec/types.js";
 import { CatalogModel, type ModelDatabase } from "./catalog-model.js";
 import type { CatalogSnapshot } from "./catalog-snapshot.js";
@@ -18,11 +20,17 @@ import { planRoleRenames, planRoles } from "./plan-roles.js";
 import type { DatabaseTask, Phase, PhaseName, Plan, SqlMode } from "./plan-types.js";
 import { privilegedRoleStatements } from "./privileged-role.js";
 import { type PlannedStatement, statement } from "./statement.js";
+import { recordDropStatements, subscriptionDropStatements } from "./subscription-drops.js";
 
 export interface PlanInput {
   spec: ComputeSpecJson;
   snapshot: CatalogSnapshot;
   privilegedRole: string;
+  /**
+   * drop_subscriptions_before_start in this apply (a start of a primary whose Postgres keeps
+   * subscription workers from starting, see subscription-drops.ts): the branch's key, or null.
+   */
+  dropSubscriptions?: { key: string | null };
 }
 
 /** Postgres truncates longer names (NAMEDATALEN - 1), which would never match the spec again. */
@@ -49,6 +57,59 @@ function checkNames(spec: ComputeSpecJson, privilegedRole: string): void {
     checkName(`delta_operations[${i}].name`, op.name);
     if (op.new_name) checkName(`delta_operations[${i}].new_name`, op.new_name);
   });
+}
+
+/**
+ * The audit extensions in the system database and `pgaudit.log = none` as its default (Neon's
+ * order: the agent's own work stays out of the audit log), once the libraries are preloaded; a
+ * level set on a running compute without them waits for the next start.
+ */
+function auditStatements(
+  spec: ComputeSpecJson,
+  snapshot: CatalogSnapshot,
+  warnings: string[],
+): PlannedStatement[] {
+  const libs = auditLibraries(spec.audit_log_level);
+  if (libs.length === 0) return [];
+  const missing = libs.filter((l) => !snapshot.preloadLibraries.includes(l));
+  if (missing.length > 0) {
+    warnings.push(
+      `audit_log_level ${spec.audit_log_level} takes effect at the next start: ${missing.join(", ")} not in the running server's shared_preload_libraries`,
+    );
+    return [];
+  }
+  const out = libs
+    .filter((l) => !snapshot.systemExtensions.includes(l))
+    .map((l) => statement("create extension", l, `CREATE EXTENSION IF NOT EXISTS ${l} WITH SCHEMA public`));
+  if (!snapshot.systemAuditOff)
+    out.push(
+      statement(
+        "turn auditing off for the agent's database",
+        snapshot.systemDatabase,
+        `ALTER DATABASE ${quoteIdent(snapshot.systemDatabase)} SET pgaudit.log TO 'none'`,
+      ),
+    );
+  return out;
+}
+
+/** Per database with subscriptions (not deleted by this spec anyway): drop them. */
+function planStartupSubscriptionDrops(spec: ComputeSpecJson, snapshot: CatalogSnapshot): DatabaseTask[] {
+  const deleted = new Set(
+    (spec.delta_operations ?? []).filter((op) => op.action === "delete_db").map((op) => op.name),
+  );
+  const byOid = new Map(snapshot.databases.map((d) => [d.oid, d]));
+  const perDb = new Map<string, string[]>();
+  for (const sub of snapshot.subscriptions) {
+    const db = byOid.get(sub.databaseOid);
+    // Neon skips databases that take no connections (their workers cannot start either).
+    if (!db?.allowConnections || db.invalid || deleted.has(db.name)) continue;
+    perDb.set(db.name, [...(perDb.get(db.name) ?? []), sub.name]);
+  }
+  return [...perDb].map(([database, subs]) => ({
+    database,
+    mode: "sequential",
+    statements: subscriptionDropStatements(subs),
+  }));
 }
 
 function systemObjectStatements(snapshot: CatalogSnapshot): PlannedStatement[] {
@@ -114,7 +175,9 @@ function planSetup(
   return plan;
 }
 
-export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
+export function planSpec({ spec, snapshot, privilegedRole, dropSubscriptions }: PlanInput): Plan {
+  const warnings: string[] = [];
+  const dropAtStart = dropSubscriptions !== undefined && !snapshot.subscriptionsDropped;
   checkNames(spec, privilegedRole);
   const model = new CatalogModel(snapshot);
   const deltas = spec.delta_operations ?? [];
@@ -122,7 +185,8 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   const privileged = privilegedRoleStatements(snapshot, privilegedRole);
   const invalidDrops = planDropInvalid(model);
   const roleRenames = planRoleRenames(model, deltas);
-  const roleChanges = planRoles(model, spec.cluster.roles, privilegedRole);
+  const jwtRoles = new Set(spec.local_proxy_config?.jwks?.flatMap((j) => j.role_names) ?? []);
+  const roleChanges = planRoles(model, spec.cluster.roles, privilegedRole, jwtRoles);
   const dbDeltas = planDatabaseDeltas(model, snapshot, deltas);
   const dbChanges = planDatabases(model, spec.cluster.databases, privilegedRole, snapshot);
   const setup = planSetup(model, snapshot, spec, dbChanges.created, privilegedRole);
@@ -146,6 +210,8 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   // Subscriptions go while their databases still have the names they had at snapshot time.
   sql("prepare_subscription_drops", "batch", dbDeltas.prepare);
   perDatabase("drop_subscriptions", dbDeltas.subscriptionDrops);
+  if (dropAtStart)
+    perDatabase("drop_subscriptions_before_start", planStartupSubscriptionDrops(spec, snapshot));
   sql("drop_invalid_databases", "sequential", invalidDrops);
   sql("rename_roles", "batch", roleRenames);
   sql("create_alter_roles", "batch", roleChanges);
@@ -153,7 +219,10 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   perDatabase("set_up_template", setup.template);
   sql("create_databases", "parallel", dbChanges.creates);
   sql("alter_databases", "batch", dbChanges.alters);
-  sql("system_objects", "batch", systemObjectStatements(snapshot));
+  sql("system_objects", "batch", [
+    ...systemObjectStatements(snapshot),
+    ...auditStatements(spec, snapshot, warnings),
+  ]);
   sql("system_database_references", "batch", deletion.system);
   perDatabase(
     "per_database",
@@ -161,5 +230,7 @@ export function planSpec({ spec, snapshot, privilegedRole }: PlanInput): Plan {
   );
   sql("record_database_setup", "batch", recordSetupStatements(setup.recorded, forgetDropped));
   sql("drop_roles", "batch", deletion.drops);
-  return { phases };
+  if (dropAtStart && dropSubscriptions.key !== null)
+    sql("record_subscriptions_dropped", "batch", recordDropStatements(dropSubscriptions.key));
+  return warnings.length > 0 ? { phases, warnings } : { phases };
 }

@@ -36,12 +36,12 @@ export function parseSchemaGrants(body: unknown): SchemaGrantsRequest {
   const schema = requireName(b, "schema");
   const role = requireName(b, "role");
   if (!Array.isArray(b.privileges) || b.privileges.length === 0) {
-    throw new OperationError("invalid_argument", "privileges: expected a non-empty array");
+    throw new OperationError("unprocessable", "privileges: expected a non-empty array");
   }
   const privileges = b.privileges.map((p, i) => {
     if (!SCHEMA_GRANT_PRIVILEGES.includes(p as SchemaPrivilege)) {
       throw new OperationError(
-        "invalid_argument",
+        "unprocessable",
         `privileges[${i}]: expected one of ${SCHEMA_GRANT_PRIVILEGES.join(", ")}, got ${JSON.stringify(p)}`,
       );
     }
@@ -56,9 +56,6 @@ function failure(err: unknown, req: SchemaGrantsRequest): OperationError {
   const message = e.message ?? String(err);
   if (e.code === "3D000")
     return new OperationError("not_found", `database ${quoteIdent(req.database)} does not exist`);
-  // 0LP01: a privilege that does not apply to schemas, e.g. SELECT.
-  if (e.code === "0LP01")
-    return new OperationError("invalid_argument", `privileges: ${message}`, { cause: err });
   return new OperationError("internal", `failed to grant role privileges to the schema: ${message}`, {
     cause: err,
   });

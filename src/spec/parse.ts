@@ -46,7 +46,7 @@ function check<S extends v.GenericSchema>(schema: S, input: unknown, prefix: str
   if (result.success) return result.output;
   // Report the deepest issue: unions report their own summary, nested ones are more precise.
   const issue = result.issues[0];
-  throw new SpecError(issuePath(issue, prefix), describeIssue(issue));
+  throw new SpecError(issuePath(issue, prefix), describeIssue(issue), "shape");
 }
 
 function settingValue(settings: GenericOption[] | null | undefined, name: string): string | null {
@@ -119,6 +119,12 @@ function archiveTarget(
 
 function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode, prefix: string): void {
   const settings = json.cluster.settings;
+  // Neon parses the ids of the settings fallback as it parses the fields (400 when not hex).
+  for (const id of ["tenant_id", "timeline_id"] as const) {
+    const fromSettings = json[id] ? null : settingValue(settings, `neon.${id}`);
+    if (fromSettings !== null && !/^[0-9a-fA-F]{32}$/.test(fromSettings))
+      throw new SpecError(`${prefix}.cluster.settings`, `neon.${id} must be 32 hexadecimal digits`);
+  }
   if (!json.tenant_id && !settingValue(settings, "neon.tenant_id")) {
     throw new SpecError(`${prefix}.tenant_id`, "tenant id should be provided for the neon source");
   }

@@ -3,6 +3,7 @@
 // settings, the data source's lines, cluster.settings between markers, and a final include for
 // temporary overrides (so those win).
 import { quoteConfValue } from "../postgres/quote.js";
+import { auditConfLines } from "./audit-conf.js";
 import type { ComputeSpec, GenericOption } from "./types.js";
 
 export const TEMP_OVERRIDE_FILE = "compute_ctl_temp_override.conf";
@@ -46,6 +47,8 @@ export function renderPostgresqlConf(
     out.push(...json.cluster.settings.map(renderSetting));
     out.push("# Managed by compute_ctl: end");
   }
+  // After the settings, so they cannot turn auditing down (as in Neon).
+  out.push(...auditConfLines(json));
   out.push(`include_if_exists = ${quoteConfValue(TEMP_OVERRIDE_FILE)}`);
   return `${out.join("\n")}\n`;
 }

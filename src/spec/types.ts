@@ -8,6 +8,7 @@ import type {
   DatabaseSchema,
   DeltaOpSchema,
   GenericOptionSchema,
+  LocalProxySpecSchema,
   PageserverConnectionInfoSchema,
   RoleSchema,
 } from "./schema.js";
@@ -25,6 +26,7 @@ export type ArchiveRepoJson = ArchiveSourceJson["repo"];
 
 /** Where a point-in-time recovery stops (Static mode of the archive source). */
 export type RecoveryTarget = { kind: "lsn"; lsn: string } | { kind: "time"; time: string };
+export type LocalProxySpec = v.InferOutput<typeof LocalProxySpecSchema>;
 
 /** How the compute runs: read-write primary, following replica, or read-only at a fixed LSN. */
 export type ComputeMode = { kind: "primary" } | { kind: "replica" } | { kind: "static"; lsn: string };

@@ -3,6 +3,7 @@ import type { ComputeSpec } from "../spec/types.js";
 import type { DataSourceStep } from "./sources/data-source.js";
 import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
+import { dropSubscriptionsStep, subscriptionDropWay } from "./steps/drop-subscriptions.js";
 import { fetchDataStep } from "./steps/fetch-data.js";
 import { preparePgdataStep } from "./steps/prepare-pgdata.js";
 import { remoteExtensionsStep } from "./steps/remote-extensions.js";
@@ -27,6 +28,7 @@ export function planStartup(spec: ComputeSpec, sources: SourceFactories): Startu
   const source = sources[spec.source.kind]();
   // Control files and preloaded libraries must be in place before Postgres starts.
   const extensions = spec.json.remote_extensions ? [remoteExtensionsStep] : [];
+  const privateDrop = subscriptionDropWay(spec) === "private_postgres" ? [dropSubscriptionsStep] : [];
   return {
     source,
     steps: [
@@ -34,6 +36,7 @@ export function planStartup(spec: ComputeSpec, sources: SourceFactories): Startu
       fetchDataStep,
       writeConfigStep,
       ...extensions,
+      ...privateDrop,
       startPostgresStep,
       ...(source.afterStart ? [sourceReadyStep] : []),
       applySpecStep,

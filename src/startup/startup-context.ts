@@ -23,6 +23,8 @@ export interface StartupContext {
   readonly source: DataSourceStep;
   /** Remote extensions (`-r`), or null when off. */
   readonly remoteExtensions?: Pick<RemoteExtensions, "prepareStart"> | null;
+  /** When the start must be done (ms since the epoch, --pg-init-timeout); null: no bound. */
+  readonly deadline?: number | null;
   record(name: string, value: number): void;
   /** Starts reporting the progress of a long step (see SourceContext.progress). */
   progress: BeginProgress;

@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { freePort } from "./ports.js";
+import { freePort, freePortPair } from "./ports.js";
 import { tempDir } from "./postgres.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -32,6 +32,8 @@ export interface AgentOptions {
   graceS?: number;
   /** Keep the agent's stdout/stderr (JSON log) for assertions. */
   name?: string;
+  /** Give the REST ports as Neon's `--http-port N` (external N, internal N+1). */
+  neonHttpPort?: boolean;
   /** Runs the agent through another command (e.g. a mount namespace): gets bin/compute_ctl's argv. */
   launch?: (argv: string[]) => { command: string; args: string[] };
 }
@@ -90,12 +92,12 @@ export function minimalSpec(extra: Record<string, unknown> = {}): Record<string,
 export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent> {
   const root = tempDir("cca-");
   const pgdata = path.join(root, "pgdata");
-  const [port, internalPort, grpcPort, pgPort] = [
-    await freePort(),
-    await freePort(),
+  const [port, grpcPort, pgPort] = [
+    opts.neonHttpPort ? await freePortPair() : await freePort(),
     await freePort(),
     await freePort(),
   ];
+  const internalPort = opts.neonHttpPort ? port + 1 : await freePort();
   // The agent refuses a socket directory owned by someone else (root is the Postgres user's).
   const socketDir = mkdtempSync(path.join(os.tmpdir(), "ccs-"));
   const grpcSocket = path.join(socketDir, "grpc.sock");
@@ -107,10 +109,9 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     connstr,
     "--http-host",
     "127.0.0.1",
-    "--external-http-port",
-    String(port),
-    "--internal-http-port",
-    String(internalPort),
+    ...(opts.neonHttpPort
+      ? ["--http-port", String(port)]
+      : ["--external-http-port", String(port), "--internal-http-port", String(internalPort)]),
     "--grpc-port",
     String(grpcPort),
     "--grpc-socket",
@@ -119,6 +120,11 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     String(opts.graceS ?? 1),
     "--cache-dir",
     path.join(os.tmpdir(), "compute-ctl-test-cache"),
+    // Never the machine's pgbouncer or local_proxy (a test's own args come later and win).
+    "--pgbouncer-pid-file",
+    path.join(root, "pgbouncer.pid"),
+    "--local-proxy-dir",
+    path.join(root, "local_proxy"),
   ];
   if (opts.spec !== undefined) {
     const file = path.join(root, "spec.json");

@@ -58,6 +58,7 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       error: s.error,
       tenant: json?.tenant_id ?? null,
       timeline: json?.timeline_id ?? null,
+      ignored: [],
     };
   };
 
@@ -92,7 +93,7 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       spec = parsed.spec;
       machine.transition("configuration_pending", { startTime: new Date() });
       await sleep(stepMs);
-      machine.transition("configuration");
+      machine.transition("init");
       await sleep(stepMs);
       timings.config_ms = Math.round(performance.now() - started);
       timings.total_startup_ms = timings.config_ms;
@@ -151,7 +152,11 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
     },
     async insights() {
       requireStatus("running");
-      return { pg_stat_statements: [{ queryid: "42", query: "SELECT 1", calls: 3, mean_exec_time: 0.5 }] };
+      return {
+        pg_stat_statements: [{ queryid: "42", query: "SELECT 1", calls: 3, mean_exec_time: 0.5 }],
+        neonText:
+          '{"pg_stat_statements": [{"queryid":42,"query":"SELECT 1","calls":3,"mean_exec_time":0.5}]}',
+      };
     },
     async checkWritability() {
       requireStatus("running");

@@ -40,3 +40,17 @@ export async function freePort(): Promise<number> {
   }
   throw new Error(`no free port found in ${LOW}-${HIGH}`);
 }
+
+/** Two consecutive free ports N and N+1 (Neon's --http-port takes N and N+1). */
+export async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (given.has(port) || given.has(port + 1)) continue;
+    if ((await bindable(port)) && (await bindable(port + 1))) {
+      given.add(port);
+      given.add(port + 1);
+      return port;
+    }
+  }
+  throw new Error(`no free port pair found in ${LOW}-${HIGH}`);
+}

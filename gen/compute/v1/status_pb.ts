@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file compute/v1/status.proto.
  */
 export const file_compute_v1_status: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb21wdXRlL3YxL3N0YXR1cy5wcm90bxIKY29tcHV0ZS52MSKMAwoMQ29tcHV0ZVN0YXRlEikKBnN0YXR1cxgBIAEoDjIZLmNvbXB1dGUudjEuQ29tcHV0ZVN0YXR1cxIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoFZXJyb3IYBCABKAlIAIgBARITCgZ0ZW5hbnQYBSABKAlIAYgBARIVCgh0aW1lbGluZRgGIAEoCUgCiAEBEjYKB3RpbWluZ3MYByADKAsyJS5jb21wdXRlLnYxLkNvbXB1dGVTdGF0ZS5UaW1pbmdzRW50cnkSJgoIcHJvZ3Jlc3MYCCABKAsyFC5jb21wdXRlLnYxLlByb2dyZXNzGi4KDFRpbWluZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBQggKBl9lcnJvckIJCgdfdGVuYW50QgsKCV90aW1lbGluZSKJAgoIUHJvZ3Jlc3MSDQoFcGhhc2UYASABKAkSEgoKYnl0ZXNfZG9uZRgCIAEoBBIYCgtieXRlc190b3RhbBgDIAEoBEgAiAEBEhcKCmZpbGVzX2RvbmUYBCABKARIAYgBARIYCgtmaWxlc190b3RhbBgFIAEoBEgCiAEBEi4KCnN0YXJ0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQg4KDF9ieXRlc190b3RhbEINCgtfZmlsZXNfZG9uZUIOCgxfZmlsZXNfdG90YWwq4wIKDUNvbXB1dGVTdGF0dXMSHgoaQ09NUFVURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRDT01QVVRFX1NUQVRVU19FTVBUWRABEigKJENPTVBVVEVfU1RBVFVTX0NPTkZJR1VSQVRJT05fUEVORElORxACEiAKHENPTVBVVEVfU1RBVFVTX0NPTkZJR1VSQVRJT04QAxIXChNDT01QVVRFX1NUQVRVU19JTklUEAQSGgoWQ09NUFVURV9TVEFUVVNfUlVOTklORxAFEhkKFUNPTVBVVEVfU1RBVFVTX0ZBSUxFRBAGEisKJ0NPTVBVVEVfU1RBVFVTX1RFUk1JTkFUSU9OX1BFTkRJTkdfRkFTVBAHEjAKLENPTVBVVEVfU1RBVFVTX1RFUk1JTkFUSU9OX1BFTkRJTkdfSU1NRURJQVRFEAgSHQoZQ09NUFVURV9TVEFUVVNfVEVSTUlOQVRFRBAJYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Chdjb21wdXRlL3YxL3N0YXR1cy5wcm90bxIKY29tcHV0ZS52MSK3AwoMQ29tcHV0ZVN0YXRlEikKBnN0YXR1cxgBIAEoDjIZLmNvbXB1dGUudjEuQ29tcHV0ZVN0YXR1cxIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtsYXN0X2FjdGl2ZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoFZXJyb3IYBCABKAlIAIgBARITCgZ0ZW5hbnQYBSABKAlIAYgBARIVCgh0aW1lbGluZRgGIAEoCUgCiAEBEjYKB3RpbWluZ3MYByADKAsyJS5jb21wdXRlLnYxLkNvbXB1dGVTdGF0ZS5UaW1pbmdzRW50cnkSJgoIcHJvZ3Jlc3MYCCABKAsyFC5jb21wdXRlLnYxLlByb2dyZXNzEikKB2lnbm9yZWQYCSADKAsyGC5jb21wdXRlLnYxLklnbm9yZWRGaWVsZBouCgxUaW1pbmdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUIICgZfZXJyb3JCCQoHX3RlbmFudEILCglfdGltZWxpbmUiiQIKCFByb2dyZXNzEg0KBXBoYXNlGAEgASgJEhIKCmJ5dGVzX2RvbmUYAiABKAQSGAoLYnl0ZXNfdG90YWwYAyABKARIAIgBARIXCgpmaWxlc19kb25lGAQgASgESAGIAQESGAoLZmlsZXNfdG90YWwYBSABKARIAogBARIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIOCgxfYnl0ZXNfdG90YWxCDQoLX2ZpbGVzX2RvbmVCDgoMX2ZpbGVzX3RvdGFsIi0KDElnbm9yZWRGaWVsZBINCgVmaWVsZBgBIAEoCRIOCgZyZWFzb24YAiABKAkq4wIKDUNvbXB1dGVTdGF0dXMSHgoaQ09NUFVURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRDT01QVVRFX1NUQVRVU19FTVBUWRABEigKJENPTVBVVEVfU1RBVFVTX0NPTkZJR1VSQVRJT05fUEVORElORxACEiAKHENPTVBVVEVfU1RBVFVTX0NPTkZJR1VSQVRJT04QAxIXChNDT01QVVRFX1NUQVRVU19JTklUEAQSGgoWQ09NUFVURV9TVEFUVVNfUlVOTklORxAFEhkKFUNPTVBVVEVfU1RBVFVTX0ZBSUxFRBAGEisKJ0NPTVBVVEVfU1RBVFVTX1RFUk1JTkFUSU9OX1BFTkRJTkdfRkFTVBAHEjAKLENPTVBVVEVfU1RBVFVTX1RFUk1JTkFUSU9OX1BFTkRJTkdfSU1NRURJQVRFEAgSHQoZQ09NUFVURV9TVEFUVVNfVEVSTUlOQVRFRBAJYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ComputeState is the `/status` document plus the start-up phase timings (`/metrics.json`).
@@ -79,6 +79,14 @@ export type ComputeState = Message<"compute.v1.ComputeState"> & {
    * @generated from field: compute.v1.Progress progress = 8;
    */
   progress?: Progress | undefined;
+
+  /**
+   * Spec fields accepted but not acted on here, each with the reason (Neon fields for its VMs,
+   * for another data source, ...); empty when every field is applied.
+   *
+   * @generated from field: repeated compute.v1.IgnoredField ignored = 9;
+   */
+  ignored: IgnoredField[];
 };
 
 /**
@@ -152,6 +160,34 @@ export type Progress = Message<"compute.v1.Progress"> & {
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
   messageDesc(file_compute_v1_status, 1);
+
+/**
+ * IgnoredField names a spec field the agent accepted without acting on it, and why.
+ *
+ * @generated from message compute.v1.IgnoredField
+ */
+export type IgnoredField = Message<"compute.v1.IgnoredField"> & {
+  /**
+   * Path within the spec, e.g. `swap_size_bytes`, `features[1]`, `compute_ctl_config.tls`.
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * Why it has no effect here.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message compute.v1.IgnoredField.
+ * Use `create(IgnoredFieldSchema)` to create a new message.
+ */
+export const IgnoredFieldSchema: GenMessage<IgnoredField> = /*@__PURE__*/
+  messageDesc(file_compute_v1_status, 2);
 
 /**
  * ComputeStatus is where the compute is in its lifecycle. Values mirror the snake_case strings of

@@ -1,6 +1,7 @@
 // JWT authorization shared by the REST API and gRPC over TCP. Keys come from the launch-time
-// `compute_ctl_config.jwks` and never change afterwards. Unlike Neon, an empty key set turns
-// authorization off (the local default works with plain curl); `--require-auth` forbids that.
+// `compute_ctl_config.jwks` and never change afterwards. As in Neon, a key set given with no
+// keys (`"jwks": {"keys": []}`) refuses every token (401); a launch config without `jwks` at all
+// turns token checks off (the local default works with plain curl); `--require-auth` forbids that.
 import { errors, type JWK, type JWTPayload, jwtVerify } from "jose";
 import { OperationError } from "../../compute/operation-error.js";
 import { checkClaims } from "./claims.js";
@@ -8,7 +9,8 @@ import { importVerificationKeys, type VerificationKey } from "./verification-key
 import { VerifiedTokens } from "./verified-tokens.js";
 
 export interface AuthorizerOptions {
-  jwks: { keys: readonly JWK[] };
+  /** Absent: no token checks. An empty key set: every token is refused. */
+  jwks: { keys: readonly JWK[] } | undefined;
   /** `--compute-id`: what non-admin tokens must carry as `compute_id`. */
   computeId: string | null;
   /** `--require-auth`: refuse to run without keys. */
@@ -26,14 +28,16 @@ export interface Authorizer {
   verify(authorization: string | undefined): Promise<void>;
 }
 
-/** Whether a JWK set turns authorization on (for the startup warning when it does not). */
-export function authEnabled(jwks: { keys: readonly unknown[] }): boolean {
-  return jwks.keys.length > 0;
+/** Whether the launch config turns authorization on: it has a key set, even an empty one. */
+export function authEnabled(jwks: { keys: readonly unknown[] } | undefined): boolean {
+  return jwks !== undefined;
 }
 
 // jsonwebtoken's default leeway, which Neon uses for `exp`.
 const CLOCK_TOLERANCE_SECONDS = 60;
 const BEARER = /^Bearer +(\S+)\s*$/i;
+export const EMPTY_KEY_SET =
+  "failed to verify authorization token: compute_ctl_config.jwks of the launch config has no keys";
 
 function bearerToken(authorization: string | undefined): string {
   const match = authorization === undefined ? null : BEARER.exec(authorization);
@@ -62,9 +66,18 @@ async function verifyToken(token: string, keys: readonly VerificationKey[]): Pro
 }
 
 export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authorizer> {
-  if (!authEnabled(opts.jwks)) {
+  if (!opts.jwks) {
     if (opts.requireAuth) throw new Error("--require-auth given but compute_ctl_config.jwks has no keys");
     return { enabled: false, verify: async () => {} };
+  }
+  if (opts.jwks.keys.length === 0) {
+    return {
+      enabled: true,
+      async verify(authorization) {
+        bearerToken(authorization);
+        throw new OperationError("unauthenticated", EMPTY_KEY_SET);
+      },
+    };
   }
   const keys = await importVerificationKeys(opts.jwks.keys);
   const verified = new VerifiedTokens();

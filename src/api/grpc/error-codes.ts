@@ -10,6 +10,8 @@ import { SpecError } from "../../spec/spec-error.js";
 
 const CODES: Record<OperationErrorKind, Code> = {
   invalid_argument: Code.InvalidArgument,
+  unprocessable: Code.InvalidArgument,
+  unsupported_media_type: Code.InvalidArgument,
   failed_precondition: Code.FailedPrecondition,
   not_found: Code.NotFound,
   unavailable: Code.Unavailable,

@@ -216,6 +216,22 @@ export function specToJson(spec: ComputeSpec, path = "$.spec"): Json {
     autoprewarm: spec.autoprewarm,
     offload_lfc_interval_seconds: spec.offloadLfcIntervalSeconds,
     remote_extensions: remoteExtensions(spec.remoteExtensions),
+    pgbouncer_settings: Object.keys(spec.pgbouncerSettings).length > 0 ? spec.pgbouncerSettings : undefined,
+    local_proxy_config: localProxyConfig(spec.localProxyConfig),
+  };
+}
+
+function localProxyConfig(c: ComputeSpec["localProxyConfig"]): Json | undefined {
+  if (!c) return undefined;
+  return {
+    jwks: c.jwks.map((j) => ({
+      id: j.id,
+      role_names: j.roleNames,
+      jwks_url: j.jwksUrl,
+      provider_name: j.providerName,
+      jwt_audience: j.jwtAudience,
+    })),
+    tls: c.tls ? { key_path: c.tls.keyPath, cert_path: c.tls.certPath } : undefined,
   };
 }
 

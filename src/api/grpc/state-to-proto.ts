@@ -54,5 +54,6 @@ export function computeStateToProto(view: StatusView, timings: Record<string, nu
     timeline: view.timeline ?? undefined,
     timings,
     progress: view.progress ? progressToProto(view.progress) : undefined,
+    ignored: view.ignored.map((i) => ({ field: i.field, reason: i.reason })),
   });
 }

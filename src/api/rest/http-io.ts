@@ -5,10 +5,24 @@ import { OperationError } from "../../compute/operation-error.js";
 
 const MAX_BODY = 16 * 1024 * 1024;
 
+/** `application/json` or `application/<something>+json`, parameters (charset) allowed: what Neon's axum accepts. */
+export function isJsonContentType(header: string | undefined): boolean {
+  if (!header) return false;
+  const mime = header.split(";")[0].trim().toLowerCase();
+  return mime === "application/json" || /^application\/[^/\s]+\+json$/.test(mime);
+}
+
+/**
+ * The body as JSON. As in Neon: a body not labelled JSON is 415 (also when the header is
+ * missing), one that is not JSON at all 400; what the JSON must contain is the caller's check
+ * (422 when it does not).
+ */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const type = req.headers["content-type"] ?? "";
-  if (type && !type.includes("json"))
-    throw new OperationError("invalid_argument", "expected a JSON body (content-type application/json)");
+  if (!isJsonContentType(req.headers["content-type"]))
+    throw new OperationError(
+      "unsupported_media_type",
+      "expected request with `content-type: application/json`",
+    );
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -1,7 +1,12 @@
-// GET /insights: the top 100 statements of pg_stat_statements by mean execution + planning time,
-// as plain JSON. Without the extension (not created, or not in shared_preload_libraries) the
-// answer is an empty list with the reason, not an error: insights are optional on vanilla
-// Postgres. The agent's own role is left out (its catalog work is not the user's workload).
+// GET /insights: the top 100 statements of pg_stat_statements by mean execution + planning time.
+// Without the extension (not created, or not in shared_preload_libraries) the answer is an empty
+// list with the reason, not an error: insights are optional on vanilla Postgres. The agent's own
+// role is left out (its catalog work is not the user's workload).
+//
+// Two forms of the same rows: `pg_stat_statements` for the gRPC API (queryid as a string, since
+// it is 64-bit) and `neonText`, Neon's document text `{"pg_stat_statements": [row_to_json...]}`
+// with every number (queryid included) exactly as Postgres prints it; REST sends that text as a
+// JSON string, as Neon does.
 import { type ConnectionTarget, withConnection } from "../../postgres/connection.js";
 import { quoteIdent } from "../../postgres/quote.js";
 import { OperationError } from "../operation-error.js";
@@ -11,6 +16,17 @@ export interface InsightsResult {
   pg_stat_statements: Record<string, unknown>[];
   /** Why the list is empty when the extension is not usable; absent otherwise. */
   reason?: string;
+  /** Neon's /insights document as text (row_to_json of each row; `reason` added when set). */
+  neonText: string;
+}
+
+function neonDocument(rowTexts: string[], reason?: string): string {
+  const extra = reason === undefined ? "" : `, "reason": ${JSON.stringify(reason)}`;
+  return `{"pg_stat_statements": [${rowTexts.join(",")}]${extra}}`;
+}
+
+function empty(reason: string): InsightsResult {
+  return { pg_stat_statements: [], reason, neonText: neonDocument([], reason) };
 }
 
 const NOT_LOADED = "55000"; // object_not_in_prerequisite_state: "must be loaded via shared_preload_libraries"
@@ -25,27 +41,25 @@ export async function collectInsights(target: ConnectionTarget): Promise<Insight
     if (ext.rowCount === 0) {
       const db = (await client.query<{ db: string }>("SELECT pg_catalog.current_database() AS db")).rows[0]
         .db;
-      return {
-        pg_stat_statements: [],
-        reason: `the pg_stat_statements extension is not installed in database ${JSON.stringify(db)}`,
-      };
+      return empty(`the pg_stat_statements extension is not installed in database ${JSON.stringify(db)}`);
     }
     const view = `${quoteIdent(ext.rows[0].schema)}.pg_stat_statements`;
     try {
-      const { rows } = await client.query<{ row: Record<string, unknown> }>(
-        `SELECT pg_catalog.to_jsonb(s) || pg_catalog.jsonb_build_object('queryid', s.queryid::text, 'userid', s.userid::int8, 'dbid', s.dbid::int8) AS row
+      const { rows } = await client.query<{ row: Record<string, unknown>; neon: string }>(
+        `SELECT pg_catalog.to_jsonb(s) || pg_catalog.jsonb_build_object('queryid', s.queryid::text, 'userid', s.userid::int8, 'dbid', s.dbid::int8) AS row,
+                pg_catalog.row_to_json(s)::text AS neon
            FROM ${view} s
           WHERE s.userid <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
           ORDER BY s.mean_exec_time + s.mean_plan_time DESC
           LIMIT 100`,
       );
-      return { pg_stat_statements: rows.map((r) => r.row) };
+      return {
+        pg_stat_statements: rows.map((r) => r.row),
+        neonText: neonDocument(rows.map((r) => r.neon)),
+      };
     } catch (err) {
       if ((err as { code?: string }).code === NOT_LOADED) {
-        return {
-          pg_stat_statements: [],
-          reason: "pg_stat_statements is not loaded: add it to shared_preload_libraries and restart",
-        };
+        return empty("pg_stat_statements is not loaded: add it to shared_preload_libraries and restart");
       }
       throw new OperationError("internal", `reading pg_stat_statements failed: ${(err as Error).message}`, {
         cause: err,

@@ -25,7 +25,10 @@ export const startPostgresStep: Step<StartupContext> = {
       // Postgres's stderr goes on long after the start: not under the start's bindings.
       log: ctx.agentLog,
       env,
-      readyTimeoutMs: ctx.options.pgReadyTimeoutS * 1000,
+      readyTimeoutMs: Math.min(
+        ctx.options.pgReadyTimeoutS * 1000,
+        ctx.deadline ? Math.max(1, ctx.deadline - Date.now()) : Number.POSITIVE_INFINITY,
+      ),
       onSpawn: (pid) => {
         if (ctx.options.autoscaling) placeInCgroup(ctx, pid);
         ctx.onPostgresSpawned?.();

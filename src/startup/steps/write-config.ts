@@ -6,9 +6,10 @@ import path from "node:path";
 import type { AgentOptions } from "../../cli/options.js";
 import { parseConnstr } from "../../postgres/connection.js";
 import type { OsUser } from "../../postgres/os-user.js";
-import { renderPgHba, renderPostgresqlConf } from "../../spec/render-conf.js";
+import { renderPgHba, renderPostgresqlConf, TEMP_OVERRIDE_FILE } from "../../spec/render-conf.js";
 import type { ComputeSpec } from "../../spec/types.js";
 import type { StartupContext } from "../startup-context.js";
+import { subscriptionDropWay } from "./drop-subscriptions.js";
 import type { Step } from "./step.js";
 
 // Synchronous: two small files (a few KB). As async calls on the start's busy event loop their
@@ -49,5 +50,13 @@ export const writeConfigStep: Step<StartupContext> = {
       writePostgresqlConf(ctx.spec, ctx.options, ctx.sourceResult?.confLines ?? [], ctx.osUser),
       writeOwned(hbaFile, renderPgHba(parseConnstr(ctx.options.connstr).user, existing), ctx.osUser),
     ]);
+    // Neon's Postgres holds its subscription workers back while this is set; the spec apply
+    // drops the subscriptions, then empties the file (apply-spec.ts).
+    if (subscriptionDropWay(ctx.spec) === "apply")
+      await writeOwned(
+        path.join(pgdata, TEMP_OVERRIDE_FILE),
+        "neon.disable_logical_replication_subscribers=true\n",
+        ctx.osUser,
+      );
   },
 };

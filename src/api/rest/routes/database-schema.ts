@@ -1,5 +1,6 @@
 // GET /database_schema?database=NAME: the database's schema-only dump as SQL text, streamed.
 // 404 `database does not exist` before any output; the dump stops when the client goes away.
+// Labelled application/json as Neon labels it (the body is SQL; clients read it as text).
 import { pipeline } from "node:stream/promises";
 import { OperationError } from "../../../compute/operation-error.js";
 import type { Route } from "../route.js";
@@ -10,13 +11,16 @@ export const databaseSchemaRoute: Route = {
   auth: true,
   async handle({ res, url, api }) {
     const database = url.searchParams.get("database");
-    if (!database) throw new OperationError("invalid_argument", "missing query parameter: database");
+    if (database === null)
+      throw new OperationError(
+        "invalid_argument",
+        "failed to deserialize query string: missing field `database`",
+      );
     const gone = new AbortController();
     const onClose = () => gone.abort(new Error("client went away"));
     res.once("close", onClose);
     const dump = await api.databaseSchema(database, gone.signal);
-    // The body is SQL, not JSON (Neon labels it application/json; any client reads it as text).
-    res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+    res.writeHead(200, { "content-type": "application/json" });
     try {
       await pipeline(dump, res);
     } finally {

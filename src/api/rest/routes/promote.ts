@@ -1,8 +1,11 @@
-// POST /promote: body {spec, wal_flush_lsn}; 200 with the promotion's timings, or
-// {"status":"failed","error"} on failure.
+// POST /promote: body {spec, wal_flush_lsn}; 200 with the promotion's timings. As in Neon, a
+// body that cannot be read is {"error"} with its 4xx (400 spec rule, 415, 422); every failure of
+// the promotion itself is 500 {"status":"failed","error"}.
 import { OperationError } from "../../../compute/operation-error.js";
-import { readJson, sendJson } from "../http-io.js";
+import { readJson, sendError, sendJson } from "../http-io.js";
 import type { Route } from "../route.js";
+
+const REQUEST_ERRORS = new Set(["invalid_argument", "unprocessable", "unsupported_media_type"]);
 
 export const promoteRoute: Route = {
   method: "POST",
@@ -13,8 +16,11 @@ export const promoteRoute: Route = {
     try {
       sendJson(res, 200, await api.promote(body));
     } catch (err) {
-      const status = err instanceof OperationError ? err.httpStatus : 500;
-      sendJson(res, status, { status: "failed", error: err instanceof Error ? err.message : String(err) });
+      if (err instanceof OperationError && REQUEST_ERRORS.has(err.kind)) {
+        sendError(res, err.httpStatus, err.message);
+        return;
+      }
+      sendJson(res, 500, { status: "failed", error: err instanceof Error ? err.message : String(err) });
     }
   },
 };
