@@ -17,7 +17,14 @@ import {
 } from "../gen/compute/v1/compute_service_pb.js";
 import { ComputeStatus } from "../gen/compute/v1/status_pb.js";
 import { envelope, parseEnvelopes } from "./support/grpc-curl.js";
-import { grpcJsAddresses, grpcJsClient, grpcJsUnary, startGrpcHarness } from "./support/grpc-harness.js";
+import { createFakeComputeApi, StepGate } from "./support/grpc-fake-api.js";
+import {
+  grpcJsAddresses,
+  grpcJsClient,
+  grpcJsUnary,
+  startGrpcHarness,
+  waitUntil,
+} from "./support/grpc-harness.js";
 
 interface RawReply {
   headers: http2.IncomingHttpHeaders;
@@ -107,12 +114,15 @@ test("bad gRPC framing gets the status connect-node gives, not a broken connecti
 });
 
 test("deadlines are honoured and a client reset mid-call does no harm", async (t) => {
-  const h = await startGrpcHarness({ stepMs: 1500 });
+  // The fake's steps wait at a gate the test opens, so "before the work finished" is an order of
+  // events, not a race between 200 ms and a sleep.
+  const gate = new StepGate();
+  const h = await startGrpcHarness({ api: createFakeComputeApi({ stepMs: 1, gate }) });
   t.after(() => h.close());
   const client = grpcJsClient(grpcJsAddresses(h).unix);
   t.after(() => client.close());
   const configure = { spec: { suspendTimeoutSeconds: "-1" } };
-  const t0 = performance.now();
+  gate.close();
   await assert.rejects(
     new Promise((resolve, reject) =>
       client.configure(configure, new grpc.Metadata(), { deadline: Date.now() + 200 }, (err: Error | null) =>
@@ -121,12 +131,20 @@ test("deadlines are honoured and a client reset mid-call does no harm", async (t
     ),
     { code: grpc.status.DEADLINE_EXCEEDED },
   );
-  assert.ok(performance.now() - t0 < 1200, "the deadline answered before the work finished");
-  // A call the client cancels while the server is working.
-  await new Promise((r) => setTimeout(r, 3200)); // let the first configure finish
+  assert.equal(
+    h.api.machine.status,
+    "configuration_pending",
+    "the deadline answered before the work finished",
+  );
+  gate.open();
+  await waitUntil(() => h.api.machine.status === "running", "the first configure finished");
+  // A call the client cancels while the server is working on it.
+  gate.close();
   const call = client.terminate({}, () => {});
-  setTimeout(() => call.cancel(), 100);
-  await new Promise((r) => setTimeout(r, 1800));
+  await waitUntil(() => h.api.machine.status === "termination_pending_fast", "the server works on Terminate");
+  call.cancel();
+  gate.open();
+  await waitUntil(() => h.api.machine.status === "terminated", "the cancelled Terminate completed");
   const res = await grpcJsUnary<{ state: { status: string } }>(client, "status", {});
   assert.equal(res.state.status, "COMPUTE_STATUS_TERMINATED");
 });

@@ -23,6 +23,7 @@ import {
   grpcJsUnary,
   type Protocol,
   startGrpcHarness,
+  waitUntil,
 } from "./support/grpc-harness.js";
 
 const spec = () =>
@@ -131,8 +132,12 @@ test("Configure -> WatchStatus in order -> StreamMetrics at the interval -> Term
   const times = collected.messages.map(
     (m) => Number(m.snapshot.time.seconds) * 1000 + m.snapshot.time.nanos / 1e6,
   );
-  const gaps = times.slice(1).map((x, i) => x - times[i]);
-  for (const gap of gaps) assert.ok(gap > 100 && gap < 1500, `gap ${gap} ms for a 200 ms interval`);
+  // Snapshots sit on a 200 ms grid from the first: never ahead of it (load cannot move that),
+  // behind it only as far as a busy machine delays timers (bounded generously).
+  for (const [i, x] of times.entries())
+    assert.ok(x - times[0] >= i * 200 - 50, `snapshot ${i} at +${x - times[0]} ms, ahead of the grid`);
+  const meanGap = (times[times.length - 1] - times[0]) / (times.length - 1);
+  assert.ok(meanGap < 1000, `mean gap ${meanGap} ms for a 200 ms interval`);
 
   // Streams open across Terminate end when the compute terminates.
   const tailMetrics = grpcJsStream(tcp.streamMetrics({ intervalMs: 100 }));
@@ -177,8 +182,7 @@ test("Configure -> WatchStatus in order -> StreamMetrics at the interval -> Term
   const configuredStart = configured.state?.startTime;
   assert.ok(configuredStart);
   assert.equal(Date.parse(state.startTime), timestampDate(configuredStart).getTime());
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(h.api.activeSubscriptions, 0, "every stream released its subscription");
+  await waitUntil(() => h.api.activeSubscriptions === 0, "every stream released its subscription");
 });
 
 test("ListDatabasesAndRoles, GetDatabaseSchema, GetInsights, GetInfo, CheckWritability", async (t) => {

@@ -21,8 +21,31 @@ export interface FakeComputeApi extends ComputeApi {
   readonly lastSpec: ComputeSpec | null;
 }
 
-export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComputeApi {
+/**
+ * Holds the fake's Configure/Terminate steps until the test opens it, so a test can act while a
+ * call is in flight without guessing how long the work takes.
+ */
+export class StepGate {
+  #open = true;
+  #waiters: (() => void)[] = [];
+  close(): void {
+    this.#open = false;
+  }
+  open(): void {
+    this.#open = true;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  pass(): Promise<void> {
+    return this.#open ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
+  }
+}
+
+export function createFakeComputeApi(opts: { stepMs?: number; gate?: StepGate } = {}): FakeComputeApi {
   const stepMs = opts.stepMs ?? 30;
+  const step = async () => {
+    await sleep(stepMs);
+    await opts.gate?.pass();
+  };
   const machine = new ComputeStateMachine();
   let spec: ComputeSpec | null = null;
   let subscriptions = 0;
@@ -92,9 +115,9 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       const started = performance.now();
       spec = parsed.spec;
       machine.transition("configuration_pending", { startTime: new Date() });
-      await sleep(stepMs);
+      await step();
       machine.transition("init");
-      await sleep(stepMs);
+      await step();
       timings.config_ms = Math.round(performance.now() - started);
       timings.total_startup_ms = timings.config_ms;
       machine.transition("running");
@@ -104,7 +127,7 @@ export function createFakeComputeApi(opts: { stepMs?: number } = {}): FakeComput
       if (machine.status === "terminated") return { lsn: finalLsn, alreadyTerminated: true };
       requireStatus("empty", "running");
       machine.transition(mode === "fast" ? "termination_pending_fast" : "termination_pending_immediate");
-      await sleep(stepMs);
+      await step();
       finalLsn = spec?.mode.kind === "primary" ? "0/16B5BA8" : null;
       machine.transition("terminated");
       return { lsn: finalLsn, alreadyTerminated: false };

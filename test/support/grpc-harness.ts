@@ -33,7 +33,13 @@ export interface GrpcHarness {
 }
 
 export async function startGrpcHarness(
-  opts: { authorizer?: GrpcAuthorizer | null; stepMs?: number; api?: FakeComputeApi } = {},
+  opts: {
+    authorizer?: GrpcAuthorizer | null;
+    stepMs?: number;
+    api?: FakeComputeApi;
+    /** The server's shutdown grace (default 500 ms). */
+    shutdownGraceMs?: number;
+  } = {},
 ): Promise<GrpcHarness> {
   const api = opts.api ?? createFakeComputeApi({ stepMs: opts.stepMs });
   const root = mkdtempSync(path.join(os.tmpdir(), "cc-grpc-"));
@@ -46,7 +52,7 @@ export async function startGrpcHarness(
     port: 0,
     authorizer: opts.authorizer ?? null,
     log: pino({ level: "silent" }),
-    shutdownGraceMs: 500,
+    shutdownGraceMs: opts.shutdownGraceMs ?? 500,
   });
   return {
     api,
@@ -126,6 +132,15 @@ export const grpcJsAddresses = (h: GrpcHarness) => ({
   tcp: `127.0.0.1:${h.server.port}`,
   unix: `unix://${h.socketPath}`,
 });
+
+/** Polls `cond` every 10 ms until it holds; fails naming `what` after `ms` (generous by default). */
+export async function waitUntil(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 /** Promisified grpc-js unary call. */
 export function grpcJsUnary<T>(
