@@ -1,11 +1,13 @@
 // Memory-pressure detection against a fake cgroup directory whose memory.stat the test rewrites,
 // observed through a protocol-level fake autoscaler-agent.
 import assert from "node:assert/strict";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { constants, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { startVmMonitor } from "../src/autoscaling/index.js";
 import { FakeAutoscalerAgent } from "./support/fake-autoscaler-agent.js";
 
@@ -19,28 +21,17 @@ function writeMemoryStat(dir: string, lines: string[]): void {
   renameSync(path.join(dir, "memory.stat.tmp"), path.join(dir, "memory.stat"));
 }
 
-function writeAnon(dir: string, anonBytes: number): void {
-  const active = Math.floor(anonBytes / 2);
-  writeMemoryStat(dir, [
-    `anon ${anonBytes}`,
-    `file ${2 * GiB}`, // page cache: must not count
-    `inactive_anon ${anonBytes - active}`,
-    `active_anon ${active}`,
-    `inactive_file ${GiB}`,
-    `active_file ${GiB}`,
-  ]);
-}
-
 async function withMonitor(
   cgroupDir: string,
   fn: (agent: FakeAutoscalerAgent) => Promise<void>,
+  monitorLog: Logger = log,
 ): Promise<void> {
   const monitor = await startVmMonitor({
     addr: "127.0.0.1:0",
     cgroup: cgroupDir,
     connstr: "postgresql://unused@127.0.0.1:1/postgres",
     disableLfcResizing: true,
-    log,
+    log: monitorLog,
     totalMemoryBytes: 8 * GiB,
   });
   let agent: FakeAutoscalerAgent | undefined;
@@ -59,41 +50,147 @@ function tempCgroup(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
+/**
+ * memory.stat as a FIFO the test writes: each read by the watcher gets exactly one sample, so the
+ * test knows how many samples the monitor has seen instead of guessing from its 100 ms period.
+ */
+class FakeMemoryStat {
+  readonly path: string;
+  anonBytes: number;
+  served = 0;
+  #stopped = false;
+  #loop: Promise<void>;
+  #waiters: (() => void)[] = [];
+
+  constructor(dir: string, anonBytes: number) {
+    this.path = path.join(dir, "memory.stat");
+    execFileSync("mkfifo", [this.path]);
+    this.anonBytes = anonBytes;
+    this.#loop = this.#serve();
+  }
+
+  async #serve(): Promise<void> {
+    while (!this.#stopped) {
+      // Blocks (on a libuv thread) until the watcher opens the FIFO to read a sample.
+      const fh = await open(this.path, "w");
+      const active = Math.floor(this.anonBytes / 2);
+      const written = fh.writeFile(
+        [
+          `anon ${this.anonBytes}`,
+          `file ${2 * GiB}`, // page cache: must not count
+          `inactive_anon ${this.anonBytes - active}`,
+          `active_anon ${active}`,
+          `inactive_file ${GiB}`,
+          `active_file ${GiB}`,
+          "",
+        ].join("\n"),
+      );
+      try {
+        await written;
+      } catch (err) {
+        // A reader that went away before reading (the monitor closing) is not a sample.
+        if ((err as NodeJS.ErrnoException).code !== "EPIPE") throw err;
+        await fh.close();
+        continue;
+      }
+      await fh.close();
+      this.served++;
+      for (const w of this.#waiters.splice(0)) w();
+    }
+  }
+
+  /** Waits until `n` more samples were read (the watcher handles each before it reads the next). */
+  async samples(n: number): Promise<void> {
+    const target = this.served + n;
+    const deadline = Date.now() + 60_000;
+    while (this.served < target) {
+      if (Date.now() > deadline)
+        throw new Error(`the watcher read ${this.served} of ${target} samples in 60 s`);
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        setTimeout(r, 1000);
+      });
+    }
+  }
+
+  /** Ends the writer loop: a read end opened here releases its pending open. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const reader = await open(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
+    await this.#loop;
+    await reader.close();
+  }
+}
+
 test("crossing 85% of usable memory yields one UpscaleRequest per second with odd increasing ids; falling below stops them (protocol-level fake autoscaler-agent)", async (t) => {
   const dir = tempCgroup(t);
-  writeAnon(dir, 100 * MiB);
-  await withMonitor(dir, async (agent) => {
-    // Granted 1 GiB -> usable 924 MiB -> threshold 785.4 MiB.
-    assert.equal((await agent.upscaleNotification({ cpu: 0.25, mem: GiB })).type, "UpscaleConfirmation");
-    await sleep(1_000);
-    assert.equal(agent.upscaleRequests.length, 0, "no pressure below the threshold");
+  const stat = new FakeMemoryStat(dir, 100 * MiB);
+  // The monitor's own log says when it sent each request (its clock, not the delivery's).
+  const logLines: { msg: string; time: number; id?: number }[] = [];
+  const sendLog = pino(
+    { level: "info" },
+    {
+      write: (line: string) => {
+        logLines.push(JSON.parse(line));
+      },
+    },
+  );
+  try {
+    await withMonitor(
+      dir,
+      async (agent) => {
+        // Granted 1 GiB -> usable 924 MiB -> threshold 785.4 MiB.
+        assert.equal((await agent.upscaleNotification({ cpu: 0.25, mem: GiB })).type, "UpscaleConfirmation");
+        await stat.samples(10);
+        // A request sent while a sample was handled would reach the agent before this answer.
+        await agent.healthCheck();
+        assert.equal(agent.upscaleRequests.length, 0, "no pressure below the threshold");
 
-    writeAnon(dir, 900 * MiB);
-    await agent.waitFor((m) => m.message.type === "UpscaleRequest", 3_000, "first UpscaleRequest");
-    await sleep(3_300);
-    writeAnon(dir, 100 * MiB);
-    await sleep(1_000); // the rolling mean of 5 samples drains within 0.5 s
-    const whilePressured = agent.upscaleRequests.length;
-    await sleep(2_500);
-    assert.equal(agent.upscaleRequests.length, whilePressured, "no UpscaleRequest after usage fell below");
+        stat.anonBytes = 900 * MiB;
+        await agent.waitFor((m) => m.message.type === "UpscaleRequest", 60_000, "first UpscaleRequest");
+        // They keep coming while the pressure lasts.
+        await agent.waitFor(
+          () => agent.upscaleRequests.length >= 4,
+          60_000,
+          "four UpscaleRequests under pressure",
+        );
+        stat.anonBytes = 100 * MiB;
+        // The rolling mean covers 5 samples: after 5 low ones it is below the threshold.
+        await stat.samples(6);
+        await agent.healthCheck();
+        const whilePressured = agent.upscaleRequests.length;
+        await stat.samples(15);
+        await agent.healthCheck();
+        assert.equal(
+          agent.upscaleRequests.length,
+          whilePressured,
+          "no UpscaleRequest after usage fell below",
+        );
 
-    const requests = agent.upscaleRequests;
-    assert.ok(
-      requests.length >= 3 && requests.length <= 6,
-      `${requests.length} requests in ~4.3 s of pressure`,
+        const requests = agent.upscaleRequests;
+        assert.deepEqual(
+          requests.map((r) => r.message.id),
+          requests.map((_, i) => 3 + 2 * i),
+          "odd ids 3, 5, 7, ... (the agent's are even)",
+        );
+        for (const r of requests) assert.match(r.raw, /^\{"type":"UpscaleRequest","id":\d+\}$/);
+        // At most one per second, by the monitor's clock when it sent them.
+        const sent = logLines.filter((l) => l.msg.includes("requesting upscale"));
+        assert.deepEqual(
+          sent.map((l) => l.id),
+          requests.map((r) => r.message.id),
+        );
+        for (let i = 1; i < sent.length; i++) {
+          const gap = sent[i].time - sent[i - 1].time;
+          assert.ok(gap >= 990, `${gap} ms between requests ${i - 1} and ${i}`);
+        }
+        assert.deepEqual(agent.violations, []);
+      },
+      sendLog,
     );
-    assert.deepEqual(
-      requests.map((r) => r.message.id),
-      requests.map((_, i) => 3 + 2 * i),
-      "odd ids 3, 5, 7, ... (the agent's are even)",
-    );
-    for (const r of requests) assert.match(r.raw, /^\{"type":"UpscaleRequest","id":\d+\}$/);
-    for (let i = 1; i < requests.length; i++) {
-      const gap = (requests[i]?.at ?? 0) - (requests[i - 1]?.at ?? 0);
-      assert.ok(gap >= 900 && gap < 1_800, `gap ${Math.round(gap)} ms between requests ${i - 1} and ${i}`);
-    }
-    assert.deepEqual(agent.violations, []);
-  });
+  } finally {
+    await stat.stop();
+  }
 });
 
 test("without enough memory samples a downscale is denied, and stale samples are an InternalError (protocol-level fake autoscaler-agent)", async (t) => {
