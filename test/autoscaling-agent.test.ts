@@ -60,7 +60,9 @@ test("with AUTOSCALING the vm-monitor answers a (protocol-level fake autoscaler-
   agents.push(agent);
   await agent.waitForStatus("running");
   let fake: FakeAutoscalerAgent | null = null;
-  for (let i = 0; i < 50 && !fake; i++) {
+  // The vm-monitor is a background service started once the compute runs.
+  const deadline = Date.now() + 60_000;
+  while (!fake && Date.now() < deadline) {
     fake = await FakeAutoscalerAgent.connect(`ws://127.0.0.1:${port}/monitor`).catch(() => null);
     if (!fake) await new Promise((r) => setTimeout(r, 100));
   }

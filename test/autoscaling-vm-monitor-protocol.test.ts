@@ -89,7 +89,6 @@ describe("vm-monitor protocol (protocol-level fake autoscaler-agent)", () => {
     const agent = await FakeAutoscalerAgent.connect(url);
     t.after(() => agent.close());
     const replies: Promise<{ type: string; id: number }>[] = [];
-    const started = performance.now();
     for (let i = 0; i < 100; i++) {
       replies.push(agent.healthCheck());
       await sleep(100);
@@ -105,7 +104,6 @@ describe("vm-monitor protocol (protocol-level fake autoscaler-agent)", () => {
       answers.map((a) => a.id),
       sentIds,
     );
-    assert.ok(performance.now() - started < 20_000);
     assert.equal(
       agent.received
         .filter((m) => m.message.type === "HealthCheck")
@@ -129,10 +127,8 @@ describe("vm-monitor protocol (protocol-level fake autoscaler-agent)", () => {
   test("DownscaleRequest denied and approved with Neon's Status texts (capitalised Ok/Status)", async (t) => {
     const agent = await FakeAutoscalerAgent.connect(url);
     t.after(() => agent.close());
-    await sleep(400); // a few 100 ms samples of the cgroup
-
     // 1 GiB: usable 924 MiB, threshold 0.85 x 924 = 785.4 MiB < 900 + 100 -> denied.
-    const denied = await agent.downscaleRequest({ cpu: 0.25, mem: 1 * GiB });
+    const denied = await agent.downscaleRequestWhenSampled({ cpu: 0.25, mem: 1 * GiB });
     assert.equal(denied.type, "DownscaleResult");
     assert.equal(denied.Ok, false);
     assert.equal(
@@ -160,20 +156,20 @@ describe("vm-monitor protocol (protocol-level fake autoscaler-agent)", () => {
     const agent = await FakeAutoscalerAgent.connect(url);
     t.after(() => agent.close());
     agent.sendRaw("this is not json");
-    const first = await agent.waitFor((m) => m.message.type === "InvalidMessage", 3_000, "InvalidMessage");
+    const first = await agent.waitFor((m) => m.message.type === "InvalidMessage", 30_000, "InvalidMessage");
     assert.match(String(first.message.error), /failed to deserialize text message/);
     assert.equal(first.message.id, 0);
 
     agent.sendRaw(FakeAutoscalerAgent.serialize("NoSuchType", {}, 42));
     const second = await agent.waitFor(
       (m) => m.message.type === "InvalidMessage" && m.message.id === 42,
-      3_000,
+      30_000,
       "InvalidMessage for id 42",
     );
     assert.match(String(second.message.error), /unknown message type "NoSuchType"/);
 
     agent.sendRaw(FakeAutoscalerAgent.serialize("DownscaleRequest", { target: { cpu: 1 } }, 44));
-    const third = await agent.waitFor((m) => m.message.id === 44, 3_000, "reply to a bad DownscaleRequest");
+    const third = await agent.waitFor((m) => m.message.id === 44, 30_000, "reply to a bad DownscaleRequest");
     assert.equal(third.message.type, "InvalidMessage");
 
     // Binary frames after the handshake are ignored; the agent's own notifications get no reply.
@@ -209,7 +205,8 @@ describe("vm-monitor protocol (protocol-level fake autoscaler-agent)", () => {
       ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
     );
     const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 3_500 && elapsed < 8_000, `closed after ${elapsed} ms`);
+    // Not before the 4 s bound (timers never fire early); after it only as late as a busy machine makes it.
+    assert.ok(elapsed >= 3_900 && elapsed < 60_000, `closed after ${elapsed} ms`);
     assert.match(closed.reason, /timed out/);
   });
 });

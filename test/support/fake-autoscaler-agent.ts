@@ -179,6 +179,21 @@ export class FakeAutoscalerAgent {
     return this.call("DownscaleRequest", { target: { cpu: target.cpu, mem: target.mem } });
   }
 
+  /**
+   * A DownscaleRequest sent again while the monitor answers that it has not sampled the cgroup
+   * enough yet (its first samples arrive every 100 ms, later on a busy machine); a denial for
+   * that reason changes nothing in the monitor.
+   */
+  async downscaleRequestWhenSampled(target: Allocation, timeoutMs = 60_000): Promise<MonitorMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reply = await this.downscaleRequest(target);
+      if (reply.Status !== "haven't received enough cgroup memory stats yet" || Date.now() > deadline)
+        return reply;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** The agent's own notifications (no reply expected). */
   sendInvalidMessage(id: number, error: string): void {
     this.ws.send(FakeAutoscalerAgent.serialize("InvalidMessage", { error }, id));
