@@ -143,8 +143,8 @@ export function startExporter(opts: StartExporterOptions): ExporterHandle {
         ...(opts.runAs ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
       });
     } catch (err) {
-      log.error({ err }, "cannot start the metrics exporter");
-      scheduleRestart(startedAt);
+      const restartInMs = scheduleRestart(startedAt);
+      log.error({ err, restartInMs }, "cannot start the metrics exporter");
       return;
     }
     child = proc;
@@ -154,19 +154,20 @@ export function startExporter(opts: StartExporterOptions): ExporterHandle {
     proc.once("exit", (code, signal) => {
       if (child === proc) child = null;
       if (stopped) return;
-      log.warn({ code, signal }, "metrics exporter exited; restarting");
-      scheduleRestart(startedAt);
+      const restartInMs = scheduleRestart(startedAt);
+      log.warn({ code, signal, restartInMs }, "metrics exporter exited; restarting");
     });
   };
 
-  const scheduleRestart = (startedAt: number) => {
-    if (stopped) return;
+  /** Schedules the next start after the current back-off; returns that delay. */
+  const scheduleRestart = (startedAt: number): number => {
     if (Date.now() - startedAt >= resetAfterMs) backoffMs = minMs;
     const delay = backoffMs;
     backoffMs = Math.min(backoffMs * 2, maxMs);
     restarts++;
     timer = setTimeout(launch, delay);
     timer.unref();
+    return delay;
   };
 
   launch();

@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { execa } from "execa";
+import { type Logger, pino } from "pino";
 import {
   type ForwardOptions,
   forwardAutoscalingMetrics,
@@ -105,4 +106,18 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${String(last ?? "")}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+export interface LogLine {
+  level: number;
+  time: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A pino logger whose lines the test can read (parsed JSON, in order). */
+export function captureLog(level = "info"): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { log, lines };
 }

@@ -1,0 +1,73 @@
+// The exporter supervisor across repeated crashes: each restart waits twice as long as the one
+// before (from the minimum up to the maximum), and an exporter that stayed up for the reset period
+// starts the back-off again from the minimum. The exporter here is a stand-in script that records
+// its starts and exits on a plan, so the crashes happen exactly when the test says.
+import assert from "node:assert/strict";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { startExporter } from "../src/exporter/exporter-supervisor.js";
+import { captureLog, waitFor } from "./support/exporter-harness.js";
+import { tempDir } from "./support/postgres.js";
+
+// Lives plan[n] ms on its n-th start (0-based, counted in the starts file), then exits with 3.
+const CRASHER = `
+const arg = (name) => process.argv[process.argv.indexOf(name) + 1];
+const fs = await import("node:fs");
+const file = arg("--starts");
+const n = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\\n").filter(Boolean).length : 0;
+fs.appendFileSync(file, Date.now() + "\\n");
+const plan = arg("--plan").split(",").map(Number);
+setTimeout(() => process.exit(3), plan[Math.min(n, plan.length - 1)]);
+`;
+
+const RESET_MS = 5000;
+
+async function crashLoop(plan: number[], restarts: number) {
+  const dir = tempDir("cct-crash-");
+  const entry = path.join(dir, "crasher.mjs");
+  writeFileSync(entry, CRASHER);
+  const starts = path.join(dir, "starts");
+  const { log, lines } = captureLog("warn");
+  const handle = startExporter({
+    pgdata: path.join(dir, "pgdata"),
+    connstr: "postgresql://unused@127.0.0.1:1/postgres",
+    log,
+    stateFile: null,
+    entry,
+    args: ["--starts", starts, "--plan", plan.join(",")],
+    // Uptime counts from the spawn, Node's start included: the reset period is far beyond a
+    // start on a busy machine, so only the planned long run resets the back-off.
+    restart: { minMs: 50, maxMs: 400, resetAfterMs: RESET_MS },
+  });
+  try {
+    await waitFor(`${restarts} restarts`, () => handle.restarts >= restarts, 120_000, 20);
+  } finally {
+    await handle.stop();
+  }
+  const startedAt = readFileSync(starts, "utf8").split("\n").filter(Boolean).map(Number);
+  const delays = lines
+    .filter((l) => l.msg.startsWith("metrics exporter exited"))
+    .map((l) => {
+      assert.equal(l.code, 3);
+      return Number(l.restartInMs);
+    });
+  rmSync(dir, { recursive: true, force: true });
+  return { startedAt, delays: delays.slice(0, restarts) };
+}
+
+test("repeated crashes: the restart delay doubles from the minimum to the maximum", async () => {
+  const { startedAt, delays } = await crashLoop([0], 6);
+  assert.deepEqual(delays, [50, 100, 200, 400, 400, 400]);
+  // Each start came no sooner than its delay after the previous one (timers never fire early).
+  for (let i = 1; i < Math.min(startedAt.length, delays.length + 1); i++) {
+    const gap = startedAt[i] - startedAt[i - 1];
+    assert.ok(gap >= delays[i - 1], `start ${i} ${gap} ms after start ${i - 1}, delay ${delays[i - 1]} ms`);
+  }
+});
+
+test("an exporter that stayed up for the reset period restarts from the minimum delay again", async () => {
+  // Three quick crashes (50, 100, 200), one run longer than the reset period, then quick again.
+  const { delays } = await crashLoop([0, 0, 0, RESET_MS + 100, 0], 6);
+  assert.deepEqual(delays, [50, 100, 200, 50, 100, 200]);
+});
