@@ -43,9 +43,10 @@ test("a quorum of agreeing safekeepers is synced, even with one silent and one d
     down,
   ]);
   const t0 = Date.now();
-  const r = await checkSafekeepersSynced(storage, { timeoutMs: 1000 });
+  const budgetMs = 120_000;
+  const r = await checkSafekeepersSynced(storage, { timeoutMs: budgetMs });
   assert.equal(r.lsn, "0/5000000");
-  assert.ok(Date.now() - t0 < 900, "returned at quorum, without waiting for the silent one");
+  assert.ok(Date.now() - t0 < budgetMs / 4, "returned at quorum, without waiting for the silent one");
 });
 
 test("silent safekeepers cost at most the per-safekeeper budget", async () => {
@@ -54,7 +55,7 @@ test("silent safekeepers cost at most the per-safekeeper budget", async () => {
   const r = await checkSafekeepersSynced(storage, { timeoutMs: 100 });
   assert.equal(r.lsn, null);
   assert.match(r.reason, /only 1 of 3 safekeepers answered/);
-  assert.ok(Date.now() - t0 < 2000);
+  assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms for a 100 ms budget`);
 });
 
 test("unknown timeline, disagreement and a wrong token are not synced", async () => {
