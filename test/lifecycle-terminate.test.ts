@@ -41,7 +41,7 @@ test("/terminate on an empty compute ends in terminated and the agent exits 0", 
   assert.equal((await agent.status()).status, "terminated");
   const again = await agent.post("/terminate");
   assert.equal(again.status, 201, "a repeat after terminated answers 201");
-  const exit = await within(10_000, agent.exited, "agent exit");
+  const exit = await within(60_000, agent.exited, "agent exit");
   assert.equal(exit.code, 0);
 });
 
@@ -62,24 +62,25 @@ test("fast /terminate stops Postgres with a clean shutdown; the agent exits 0 af
   assert.match(control, /Database cluster state:\s+shut down\n/);
   // The API stays up during the grace period...
   assert.equal((await agent.status()).status, "terminated");
-  const exit = await within(10_000, agent.exited, "agent exit");
+  const exit = await within(60_000, agent.exited, "agent exit");
   assert.equal(exit.code, 0);
-  assert.ok(Date.now() - t0 >= 1500, "the agent waited for the grace period");
+  assert.ok(Date.now() - t0 >= 2000, "the agent waited for the grace period");
 });
 
 test("immediate /terminate stops Postgres and the agent exits right after answering", async () => {
-  const agent = await startAgent({ spec: quickSpec(), name: "terminate-immediate", graceS: 30 });
+  // A grace far beyond the wait below: exiting within it means the grace was skipped.
+  const agent = await startAgent({ spec: quickSpec(), name: "terminate-immediate", graceS: 600 });
   agents.push(agent);
   await agent.waitForStatus("running");
   const pid = postmasterPid(agent.pgdata);
   const res = await agent.post("/terminate?mode=immediate");
   assert.equal(res.status, 200);
   assert.equal(isAlive(pid), false);
-  const exit = await within(5_000, agent.exited, "agent exit without grace");
+  const exit = await within(60_000, agent.exited, "agent exit without grace");
   assert.equal(exit.code, 0);
 });
 
-test("kill -9 of the postmaster: the agent exits non-zero within 2 s and leaves no postgres process", async () => {
+test("kill -9 of the postmaster: the agent exits 1 and leaves no postgres process", async () => {
   const agent = await startAgent({ spec: quickSpec(), name: "kill-postmaster" });
   agents.push(agent);
   await agent.waitForStatus("running");
@@ -87,9 +88,12 @@ test("kill -9 of the postmaster: the agent exits non-zero within 2 s and leaves 
   const children = childPids(pid);
   assert.ok(children.length > 0);
   process.kill(pid, "SIGKILL");
-  const exit = await within(2_000, agent.exited, "agent exit after postmaster death");
-  assert.notEqual(exit.code, 0);
-  await new Promise((r) => setTimeout(r, 200));
+  const exit = await within(60_000, agent.exited, "agent exit after postmaster death");
+  assert.deepEqual(exit, { code: 1, signal: null });
+  // The agent kills what is left of the postmaster's process group; give the kernel time to reap it.
+  const deadline = Date.now() + 30_000;
+  while (children.some((c) => isAlive(c)) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(
     children.filter((c) => isAlive(c)),
     [],
@@ -104,7 +108,7 @@ test("SIGTERM to the agent shuts Postgres down fast and the agent exits", async 
   await agent.waitForStatus("running");
   const pid = postmasterPid(agent.pgdata);
   agent.proc.kill("SIGTERM");
-  const exit = await within(10_000, agent.exited, "agent exit after SIGTERM");
+  const exit = await within(60_000, agent.exited, "agent exit after SIGTERM");
   assert.equal(exit.code, 0);
   assert.equal(isAlive(pid), false);
   const control = execFileSync(pgBinaries.tool("pg_controldata"), ["-D", agent.pgdata], {

@@ -1,5 +1,6 @@
-// SIGTERM, SIGINT and SIGQUIT to the agent forward a fast shutdown to Postgres; the agent then
-// exits as soon as Postgres is gone (a second signal skips any remaining grace period).
+// SIGTERM, SIGINT and SIGQUIT to the agent forward a fast shutdown to Postgres, escalated to an
+// immediate one (SIGQUIT) after --shutdown-escalation-s; the agent then exits with Postgres's exit
+// code as soon as Postgres is gone (a second signal skips any remaining grace period).
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { finishAfterFastShutdown, prepareFastShutdown } from "../compute/source-hooks.js";
 import { stopSidecars } from "../sidecars/configure-sidecars.js";
@@ -26,7 +27,14 @@ async function stopForSignal(rt: ComputeRuntime): Promise<void> {
   let code = 0;
   if (pm?.running) {
     await prepareFastShutdown(rt);
-    const escalate = setTimeout(() => pm.signal("SIGQUIT"), 30_000);
+    const escalationMs = rt.options.shutdownEscalationS * 1000;
+    const escalate = setTimeout(() => {
+      rt.log.warn(
+        { after_s: rt.options.shutdownEscalationS },
+        "fast shutdown did not finish in time; sending SIGQUIT (immediate shutdown)",
+      );
+      pm.signal("SIGQUIT");
+    }, escalationMs);
     const exit = await pm.stop("fast");
     clearTimeout(escalate);
     code = exit.signal ? 1 : (exit.code ?? 0);

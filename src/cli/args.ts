@@ -101,6 +101,8 @@ Neon compatibility (docs/neon-compatibility.md):
 Behaviour:
       --exit-grace-s S          seconds the API stays up after a fast termination or a failed
                                 start before the agent exits (30)
+      --shutdown-escalation-s S seconds a fast shutdown on SIGTERM/SIGINT/SIGQUIT may take before
+                                Postgres gets SIGQUIT (immediate shutdown) (30)
       --monitor-interval-ms N   activity monitor period (500)
       --log-format json|pretty  log format on stderr (json)
       --dev                     development mode: termination leaves pgbouncer and local_proxy
@@ -174,6 +176,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "vm-monitor-addr": { type: "string" },
         cgroup: { type: "string" },
         "exit-grace-s": { type: "string" },
+        "shutdown-escalation-s": { type: "string" },
         "monitor-interval-ms": { type: "string" },
         "log-format": { type: "string" },
         dev: { type: "boolean" },
@@ -285,6 +288,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       pgUser: values["pg-user"] ?? "postgres",
       dev: values.dev ?? false,
       exitGraceS: intFlag("exit-grace-s", values["exit-grace-s"], 30),
+      shutdownEscalationS: intFlag("shutdown-escalation-s", values["shutdown-escalation-s"], 30),
       pgReadyTimeoutS: intFlag("pg-ready-timeout", values["pg-ready-timeout"], 60),
       monitorIntervalMs: intFlag("monitor-interval-ms", values["monitor-interval-ms"], 500),
       requireAuth: values["require-auth"] ?? false,

@@ -21,6 +21,8 @@ export interface AgentOptions {
   dev: boolean;
   /** Seconds the API stays up after a fast termination or a startup failure. */
   exitGraceS: number;
+  /** Seconds a signal-initiated fast shutdown may take before Postgres gets SIGQUIT. */
+  shutdownEscalationS: number;
   pgReadyTimeoutS: number;
   monitorIntervalMs: number;
   requireAuth: boolean;

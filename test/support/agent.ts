@@ -157,8 +157,8 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
   const url = `http://127.0.0.1:${port}`;
   const internalUrl = `http://127.0.0.1:${internalPort}`;
 
-  // Wait until the HTTP port accepts requests (or the agent exits).
-  const deadline = Date.now() + 15_000;
+  // Wait until the HTTP port accepts requests (or the agent exits); generous for a busy machine.
+  const deadline = Date.now() + 60_000;
   let up = false;
   let gone = false;
   void exited.then(() => {
@@ -209,7 +209,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
     async status() {
       return (await (await fetch(`${url}/status`)).json()) as Awaited<ReturnType<RunningAgent["status"]>>;
     },
-    async waitForStatus(wanted, timeoutMs = 30_000) {
+    async waitForStatus(wanted, timeoutMs = 60_000) {
       const list = Array.isArray(wanted) ? wanted : [wanted];
       const end = Date.now() + timeoutMs;
       let last: { status: string; error: string | null } = { status: "?", error: null };
