@@ -1,5 +1,6 @@
 // End to end: the phase timings of a start from a launch spec account for the whole start. The
-// phases on the critical path (one after the other) add up to `total_startup_ms` within 5%;
+// phases on the critical path (one after the other, timed back to back) add up to
+// `total_startup_ms` up to the rounding of each to whole milliseconds, however loaded the machine;
 // the source's own phases (initdb_ms, template_copy_ms, ...) are parts of fetch_data_ms and are
 // reported beside it, not added.
 import assert from "node:assert/strict";
@@ -23,7 +24,7 @@ after(async () => {
   await Promise.all(agents.map((a) => a.stop()));
 });
 
-test("the critical-path phases of the example spec's start add up to total_startup_ms within 5%", async () => {
+test("the critical-path phases of the example spec's start add up to total_startup_ms", async () => {
   const spec = JSON.parse(readFileSync(path.join(REPO, "examples/spec.json"), "utf8"));
   const agent = await startAgent({ spec, name: "cold-start-timings" });
   agents.push(agent);
@@ -34,8 +35,9 @@ test("the critical-path phases of the example spec's start add up to total_start
   const sum = CRITICAL_PATH.reduce((acc, name) => acc + m[name], 0);
   const total = m.total_startup_ms;
   assert.ok(total > 0);
+  // Each value is rounded to whole ms: at most half a millisecond off per phase and for the total.
   assert.ok(
-    Math.abs(total - sum) <= 0.05 * total,
+    Math.abs(total - sum) <= (CRITICAL_PATH.length + 1) / 2,
     `phases add up to ${sum} ms, total_startup_ms is ${total} ms: ${JSON.stringify(m)}`,
   );
   // The source's phase is inside fetch_data_ms.

@@ -1,5 +1,7 @@
 // A named step of the start pipeline and the runner that times each one. Steps run in order;
-// each records its duration under its metric name and logs it.
+// each records its duration under its metric name and logs it. The durations are contiguous:
+// a step is timed from where the previous one ended (or `from`), so they add up to the whole run
+// and whatever happens between steps is counted, not lost.
 import type { Logger } from "pino";
 
 export interface Step<C> {
@@ -12,18 +14,21 @@ export interface Step<C> {
 export async function runSteps<C>(
   steps: readonly Step<C>[],
   ctx: C,
-  opts: { log: Logger; record(name: string, ms: number): void },
-): Promise<void> {
+  opts: { log: Logger; record(name: string, ms: number): void; from?: number },
+): Promise<number> {
+  let t0 = opts.from ?? performance.now();
   for (const step of steps) {
-    const t0 = performance.now();
     try {
       await step.run(ctx);
     } catch (err) {
       opts.log.error({ step: step.name, err }, "start step failed");
       throw err;
     }
-    const ms = performance.now() - t0;
+    const end = performance.now();
+    const ms = end - t0;
+    t0 = end;
     opts.record(step.metric, ms);
     opts.log.info({ step: step.name, duration_ms: Math.round(ms * 10) / 10 }, "start step done");
   }
+  return t0;
 }
