@@ -127,7 +127,7 @@ test("reading a table larger than shared_buffers grows lfc_misses and lfc_hits",
       const v = (await scrape()).values;
       return (v.get("lfc_misses") ?? 0) - (before.get("lfc_misses") ?? 0) >= pages ? v : null;
     },
-    15_000,
+    60_000,
     200,
   );
   assert.ok((grown.get("lfc_hits") ?? 0) > (before.get("lfc_hits") ?? 0), "hits grew");

@@ -114,7 +114,9 @@ test("Configure -> WatchStatus in order -> StreamMetrics at the interval -> Term
 
   const configured = await connectClient("connect", { tcpUrl: h.tcpUrl }).configure({ spec: spec() });
   assert.equal(configured.state?.status, ComputeStatus.RUNNING);
-  assert.ok((configured.state?.timings.total_startup_ms ?? -1) >= 0);
+  // The fake's two 50 ms steps, as the core recorded them.
+  assert.equal(configured.state?.timings.total_startup_ms, h.api.timings().total_startup_ms);
+  assert.ok((configured.state?.timings.total_startup_ms ?? 0) >= 100);
   assert.deepEqual(
     h.api.lastSpec?.json.cluster.roles.map((r) => r.name),
     ["app"],

@@ -16,7 +16,7 @@ async function metric(agent: RunningAgent, name: string): Promise<number> {
   return Number(m[1]);
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, ms = 8000): Promise<void> {
+async function eventually(check: () => Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;

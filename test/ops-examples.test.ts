@@ -79,7 +79,7 @@ describe("primary source examples against a real primary", () => {
     const [{ r }] = await agent.query<{ r: boolean }>("SELECT pg_is_in_recovery() AS r");
     assert.equal(r, true);
     await primary.query("INSERT INTO items VALUES (51, 'after the copy')");
-    const note = await eventually("row replicated", 10_000, async () => {
+    const note = await eventually("row replicated", 60_000, async () => {
       const rows = await agent.query<{ note: string }>("SELECT note FROM items WHERE id = 51");
       return rows[0]?.note ?? null;
     });

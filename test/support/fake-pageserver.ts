@@ -2,7 +2,8 @@
 // Postgres wire protocol, checks the password (the storage auth token), and answers
 // `basebackup <tenant> <timeline> [<lsn>] --gzip [--replica]` with COPY OUT data: a real gzip'd
 // tar of a real (vanilla) cluster, streamed from a file. Failures can be injected: dropped
-// connections, and a stream cut short.
+// connections, a stream cut short, and an ErrorResponse instead of the COPY (as the pageserver
+// answers an unknown tenant or timeline).
 import { createReadStream, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
@@ -23,6 +24,10 @@ export interface FakePageserverOptions {
   readonly truncateFirst?: number;
   /** How the cut looks: the connection drops, or the server ends the COPY cleanly (a short stream). */
   readonly truncateHow?: "drop" | "copy-done";
+  /** Answer the first N basebackups with an ErrorResponse (default: none)... */
+  readonly errorFirst?: number;
+  /** ...with this message and SQLSTATE. */
+  readonly error?: { readonly message: string; readonly code: string };
 }
 
 export interface BasebackupCall {
@@ -30,6 +35,8 @@ export interface BasebackupCall {
   /** Startup parameters of the connection that sent it (options, application_name, ...). */
   readonly params: Record<string, string>;
   readonly password: string | null;
+  /** Whether the whole stream was sent and the COPY ended (false: error, cut, or client gone). */
+  finished: boolean;
 }
 
 export interface FakePageserver {
@@ -61,8 +68,19 @@ export async function startFakePageserver(opts: FakePageserverOptions): Promise<
     accept: (n) => n >= (opts.dropFirst ?? 0),
     async onQuery(session, sql) {
       if (!sql.startsWith("basebackup ")) throw new Error(`unsupported command: ${sql}`);
-      calls.push({ command: sql, params: session.params, password: session.password });
+      const call: BasebackupCall = {
+        command: sql,
+        params: session.params,
+        password: session.password,
+        finished: false,
+      };
+      calls.push(call);
       const nth = basebackups++;
+      if (nth < (opts.errorFirst ?? 0)) {
+        const e = opts.error ?? { message: "injected pageserver error", code: "XX000" };
+        await session.error(e.message, e.code);
+        return;
+      }
       const truncate =
         opts.truncateAtBytes !== undefined && nth < (opts.truncateFirst ?? Number.POSITIVE_INFINITY);
       await session.copyOutResponse();
@@ -77,6 +95,7 @@ export async function startFakePageserver(opts: FakePageserverOptions): Promise<
       }
       await session.copyDone();
       await session.commandComplete("SELECT 1");
+      call.finished = true;
     },
   });
   return {
