@@ -12,6 +12,7 @@ import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import {
   ComputeService,
+  ConfigureRequestSchema,
   StatusRequestSchema,
   StatusResponseSchema,
 } from "../gen/compute/v1/compute_service_pb.js";
@@ -71,6 +72,93 @@ function rawCall(
 const STATUS = "/compute.v1.ComputeService/Status";
 const emptyRequest = () => envelope(0, toBinary(StatusRequestSchema, create(StatusRequestSchema)));
 const grpcStatus = (r: RawReply) => r.trailers["grpc-status"] ?? r.headers["grpc-status"];
+const grpcMessage = (r: RawReply) =>
+  decodeURIComponent(String(r.headers["grpc-message"] ?? r.trailers["grpc-message"]));
+
+test("a plain unary gRPC call is served by the fast path (its visible mark: the request's content-type echoed)", async (t) => {
+  const withFast = await startGrpcHarness();
+  t.after(() => withFast.close());
+  const connectOnly = await startGrpcHarness({ unaryFastPath: false });
+  t.after(() => connectOnly.close());
+  // connect-node always answers application/grpc+proto; the fast path echoes what was sent.
+  const fast = await rawCall(withFast.tcpUrl, STATUS, emptyRequest());
+  const reference = await rawCall(connectOnly.tcpUrl, STATUS, emptyRequest());
+  assert.equal(fast.headers["content-type"], "application/grpc");
+  assert.equal(reference.headers["content-type"], "application/grpc+proto");
+  assert.deepEqual([grpcStatus(fast), grpcStatus(reference)], ["0", "0"]);
+  // The same on the Unix socket, and from an independent client (grpc-js sends application/grpc).
+  const client = grpcJsClient(grpcJsAddresses(withFast).unix);
+  t.after(() => client.close());
+  const seen = await new Promise<grpc.Metadata>((resolve, reject) => {
+    const call = client.status({}, (err: Error | null) => err && reject(err));
+    call.on("metadata", resolve);
+  });
+  assert.deepEqual(seen.get("content-type"), ["application/grpc"]);
+  // Calls outside its narrow case go to connect-node on the same server.
+  const viaConnect = await rawCall(withFast.tcpUrl, STATUS, emptyRequest(), { "grpc-encoding": "gzip" });
+  assert.equal(viaConnect.headers["content-type"], "application/grpc+proto");
+});
+
+test("an empty body gets connect-node's status on the fast path too (UNIMPLEMENTED: missing input message)", async (t) => {
+  const withFast = await startGrpcHarness();
+  t.after(() => withFast.close());
+  const connectOnly = await startGrpcHarness({ unaryFastPath: false });
+  t.after(() => connectOnly.close());
+  const fast = await rawCall(withFast.tcpUrl, STATUS, Buffer.alloc(0));
+  const reference = await rawCall(connectOnly.tcpUrl, STATUS, Buffer.alloc(0));
+  assert.equal(fast.headers["content-type"], "application/grpc", "served by the fast path");
+  assert.deepEqual(
+    [grpcStatus(fast), grpcMessage(fast)],
+    ["12", "protocol error: missing input message for unary method"],
+  );
+  assert.deepEqual([grpcStatus(fast), grpcMessage(fast)], [grpcStatus(reference), grpcMessage(reference)]);
+});
+
+test("raw grpc-timeout headers: the fast path and connect-node accept and refuse the same values", async (t) => {
+  const withFast = await startGrpcHarness();
+  t.after(() => withFast.close());
+  const connectOnly = await startGrpcHarness({ unaryFastPath: false });
+  t.after(() => connectOnly.close());
+  // Valid: 1-8 digits and a unit (H M S m u n). Invalid: no unit, a fraction, a sign, 9 digits.
+  const valid = ["1n", "0m", "100m", "5S", "1H", "99999999n", " 100m"];
+  const invalid = ["abc", "1", "1.5S", "-1m", "123456789S", "10x"];
+  for (const value of [...valid, ...invalid]) {
+    const fast = await rawCall(withFast.tcpUrl, STATUS, emptyRequest(), { "grpc-timeout": value });
+    const reference = await rawCall(connectOnly.tcpUrl, STATUS, emptyRequest(), { "grpc-timeout": value });
+    assert.equal(fast.headers["content-type"], "application/grpc", `${value}: served by the fast path`);
+    const expected = invalid.includes(value)
+      ? ["3", `protocol error: invalid grpc timeout value: ${value}`]
+      : ["0", "undefined"];
+    assert.deepEqual([grpcStatus(fast), grpcMessage(fast)], expected, `fast path, grpc-timeout ${value}`);
+    assert.deepEqual(
+      [grpcStatus(reference), grpcMessage(reference)],
+      expected,
+      `connect-node, grpc-timeout ${value}`,
+    );
+  }
+});
+
+test("a raw grpc-timeout shorter than the work: the fast path answers DEADLINE_EXCEEDED at the deadline", async (t) => {
+  const configure = envelope(
+    0,
+    toBinary(
+      ConfigureRequestSchema,
+      create(ConfigureRequestSchema, { spec: { suspendTimeoutSeconds: -1n } }),
+    ),
+  );
+  const CONFIGURE = "/compute.v1.ComputeService/Configure";
+  // The fast path answers when the deadline passes, while the work is still held.
+  const gate = new StepGate();
+  const fast = await startGrpcHarness({ api: createFakeComputeApi({ stepMs: 1, gate }) });
+  t.after(() => fast.close());
+  gate.close();
+  const r = await rawCall(fast.tcpUrl, CONFIGURE, configure, { "grpc-timeout": "200m" });
+  assert.deepEqual([grpcStatus(r), r.headers["content-type"]], ["4", "application/grpc"], grpcMessage(r));
+  assert.equal(fast.api.machine.status, "configuration_pending", "answered while the work was held");
+  gate.open();
+  // (connect-node only aborts the handler's signal at the deadline and answers when the handler
+  // returns, here with OK; gRPC clients enforce their deadline themselves, so both are correct.)
+});
 
 test("the fast path and connect-node answer Status with the same bytes", async (t) => {
   const h = await startGrpcHarness();

@@ -39,6 +39,8 @@ export async function startGrpcHarness(
     api?: FakeComputeApi;
     /** The server's shutdown grace (default 500 ms). */
     shutdownGraceMs?: number;
+    /** false: every call goes through connect-node (the reference the fast path is compared with). */
+    unaryFastPath?: boolean;
   } = {},
 ): Promise<GrpcHarness> {
   const api = opts.api ?? createFakeComputeApi({ stepMs: opts.stepMs });
@@ -53,6 +55,7 @@ export async function startGrpcHarness(
     authorizer: opts.authorizer ?? null,
     log: pino({ level: "silent" }),
     shutdownGraceMs: opts.shutdownGraceMs ?? 500,
+    unaryFastPath: opts.unaryFastPath,
   });
   return {
     api,

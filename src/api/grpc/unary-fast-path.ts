@@ -83,6 +83,9 @@ function readBody(stream: ServerHttp2Stream): Promise<Buffer | null> {
 
 // Codes and texts as connect-node gives them for the same input (test/grpc-fast-path.test.ts).
 function parseFrame(body: Buffer): Uint8Array {
+  if (body.length === 0) {
+    throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
+  }
   const length = body.length >= FRAME_HEADER_BYTES ? body.readUInt32BE(1) : -1;
   if (length < 0 || body.length < FRAME_HEADER_BYTES + length) {
     throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
