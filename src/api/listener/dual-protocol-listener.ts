@@ -27,7 +27,8 @@ export interface DualProtocolListener {
   close(graceMs: number): Promise<void>;
 }
 
-const SNIFF_TIMEOUT_MS = 10_000;
+/** How long a new connection may stay silent (or send only part of the HTTP/2 preface). */
+export const SNIFF_TIMEOUT_MS = 10_000;
 
 export function createDualProtocolListener(
   handler: RequestHandler,

@@ -3,6 +3,7 @@ export {
   createDualProtocolListener,
   type DualProtocolListener,
   type RequestHandler,
+  SNIFF_TIMEOUT_MS,
   type StreamClaim,
 } from "./dual-protocol-listener.js";
 export { HTTP2_PREFACE, sniffProtocol, type WireProtocol } from "./sniff-protocol.js";
