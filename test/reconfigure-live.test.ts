@@ -1,6 +1,8 @@
 // End to end: live reconfiguration of a running compute through POST /configure.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, test } from "node:test";
+import pg from "pg";
 import { minimalSpec, postmasterPid, type RunningAgent, startAgent } from "./support/agent.js";
 
 const agents: RunningAgent[] = [];
@@ -33,12 +35,12 @@ test("a string setting changed via /configure shows in SHOW without a restart", 
     compute_ctl_config: { jwks: { keys: [] } },
   });
   assert.equal(res.status, 200, await res.clone().text());
-  // The reload is asynchronous in the postmaster; poll briefly for a fresh session.
+  // The reload is asynchronous in the postmaster; poll for a fresh session that has it.
   let seen = "";
-  for (let i = 0; i < 50 && seen !== value; i++) {
+  await waitUntil(async () => {
     [{ v: seen }] = await agent.query<{ v: string }>("SELECT current_setting('cctl.greeting') AS v");
-    if (seen !== value) await new Promise((r) => setTimeout(r, 50));
-  }
+    return seen === value;
+  }, "the new setting in a new session").catch(() => {});
   assert.equal(seen, value);
   assert.equal(postmasterPid(agent.pgdata), pid, "same postmaster");
   const transitions = agent
@@ -99,3 +101,67 @@ test("roles and databases are applied live; a failing spec ends in failed naming
   });
   assert.equal(refused.status, 412);
 });
+
+test("/ready stays 200 while a live reconfigure is under way (Postgres keeps serving)", async () => {
+  const role = (password: string | null) => ({
+    name: "held_role",
+    encrypted_password: password,
+    options: null,
+  });
+  const spec = (password: string | null) => {
+    const s = minimalSpec({ skip_pg_catalog_updates: false });
+    (s.cluster as Record<string, unknown>).roles = [role(password)];
+    return s;
+  };
+  const agent = await startAgent({ spec: spec(null), name: "reconfigure-ready" });
+  agents.push(agent);
+  await agent.waitForStatus("running");
+  // A row lock on the role's catalog row holds the reconfigure's ALTER ROLE: the reconfigure
+  // stays in `configuration` for as long as the test wants, with Postgres serving throughout.
+  const holder = new pg.Client({
+    host: "127.0.0.1",
+    port: agent.pgPort,
+    user: "postgres",
+    database: "postgres",
+  });
+  await holder.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query("SELECT 1 FROM pg_authid WHERE rolname = 'held_role' FOR UPDATE");
+    const md5 = `md5${createHash("md5").update("new-secretheld_role").digest("hex")}`;
+    const configured = agent.post("/configure", {
+      spec: spec(md5),
+      compute_ctl_config: { jwks: { keys: [] } },
+    });
+    // The reconfigure waits on the lock (seen from Postgres, not guessed from time).
+    await waitUntil(async () => {
+      const [{ n }] = await agent.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'ALTER ROLE%held_role%'",
+      );
+      return n === 1;
+    }, "the reconfigure's ALTER ROLE to wait on the lock");
+    assert.equal((await agent.status()).status, "configuration");
+    const ready = await agent.get("/ready");
+    assert.equal(ready.status, 200, await ready.clone().text());
+    assert.deepEqual(await ready.json(), { ready: true, status: "configuration" });
+    await holder.query("COMMIT");
+    const res = await configured;
+    assert.equal(res.status, 200, await res.clone().text());
+  } finally {
+    await holder.end();
+  }
+  assert.equal((await agent.status()).status, "running");
+  assert.equal((await agent.get("/ready")).status, 200);
+  const [{ pw }] = await agent.query<{ pw: string }>(
+    "SELECT rolpassword AS pw FROM pg_authid WHERE rolname = 'held_role'",
+  );
+  assert.match(pw, /^(md5|SCRAM)/, "the new password was applied");
+});
+
+async function waitUntil(cond: () => Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
