@@ -146,7 +146,12 @@ test("no password, verifier or token appears in any agent log", async (t) => {
   } finally {
     await client.end();
   }
-  await sleep(300); // let the Postgres log lines arrive
+  // Wait for Postgres's echo of the failed statement (masked) to reach the agent's log.
+  const echoDeadline = Date.now() + 60_000;
+  while (!/PASSWORD '\*\*\*'/.test(agent.logs())) {
+    assert.ok(Date.now() < echoDeadline, "Postgres's echo of the statement never reached the log");
+    await sleep(25);
+  }
   assert.equal((await agent.post("/terminate", undefined, { headers: bearer })).status, 200);
   await agent.exited;
 
