@@ -278,7 +278,7 @@ test("the image layout, rebuilt from the COPY lines with a clean bundle and no n
 });
 
 async function waitForHttp(url: string): Promise<Response> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     try {
       return await fetch(url);

@@ -192,7 +192,7 @@ test("config.json: the compute runs and its API wants a JWT from the configured 
   const config = example("config.json");
   const agent = await startAgent({ config, name: "example-config" });
   t.after(() => agent.stop());
-  const ready = await eventually("ready", 30_000, async () =>
+  const ready = await eventually("ready", 60_000, async () =>
     (await agent.get("/ready")).status === 200 ? true : null,
   );
   assert.ok(ready);

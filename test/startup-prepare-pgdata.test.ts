@@ -12,7 +12,7 @@ const root = tempDir("cct-prep-");
 after(() => rmSync(root, { recursive: true, force: true }));
 const owner = pgOsUser ? { uid: pgOsUser.uid, gid: pgOsUser.gid } : null;
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
+async function until(cond: () => boolean, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
