@@ -123,12 +123,12 @@ describe("prewarm/offload against the fake neon schema (protocol-level fake of t
           "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%prewarm_local_cache($1)%' AND state = 'active' AND pid <> pg_backend_pid()",
         )
       )[0].n;
-    for (const end = Date.now() + 20_000; (await active()) === 0; await sleep(25)) {
+    for (const end = Date.now() + 60_000; (await active()) === 0; await sleep(25)) {
       if (Date.now() > end) throw new Error("prewarm_local_cache() never ran");
     }
     assert.equal((await fetch(`${agent.url}/lfc/prewarm`, { method: "DELETE" })).status, 202);
     assert.deepEqual(await settled(agent, "prewarm"), { status: "cancelled" });
-    for (const end = Date.now() + 10_000; (await active()) > 0; await sleep(25)) {
+    for (const end = Date.now() + 60_000; (await active()) > 0; await sleep(25)) {
       if (Date.now() > end) throw new Error("the query was not cancelled");
     }
     await agent.query("UPDATE neon.fake_delay SET seconds = 0");
