@@ -1,7 +1,8 @@
 // Cold start, spec -> `running`, with the example spec: the agent with the template cache, the
 // agent without it (`--no-template-cache`), and their floors measured in the same rounds:
-// copy of the template + `postgres` + the same SQL through `psql`, and `initdb` + `pg_ctl start
-// -w` + the same SQL (plus `initdb` + `postgres` with a 1 ms readiness poll, for reference).
+// copy of the template + `postgres` + the same SQL through `psql`, and `initdb` + `postgres`
+// with a 1 ms readiness poll + the same SQL (plus `initdb` + `pg_ctl start -w`, which polls every
+// 100 ms, for reference).
 // Our figure runs from exec of bin/compute_ctl to the `-> running` log line.
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -278,7 +279,8 @@ function section(
   const within = (s: Stats) => s.median <= cached.floor.median * 1.15 && s.median < 300;
   const cachedOk = within(cached.ours);
   const configuredOk = within(cached.configured);
-  const uncachedOk = uncached.ours.median <= uncached.floor.median * 1.1;
+  // The verdict is against the 1 ms-poll floor: pg_ctl -w sleeps 100 ms between checks.
+  const uncachedOk = uncached.ours.median <= uncached.tight.median * 1.1;
   const markdown = [
     "Example spec (`examples/spec.json`: 2 roles, 2 databases, 2 settings), data directory and template on tmpfs (`/dev/shm`), Postgres as the `postgres` OS user. Ours: exec of `bin/compute_ctl -S spec` until the agent logs `-> running` (includes Node start, the API servers and the spec apply); and the same spec sent with `POST /configure` to an agent that is already up and waiting (a pool of pre-started computes, Neon's model), until the answer, which comes at `running`. Floors: the same config files, the statements our planner produces for this spec run by one `psql -f`. Rounds interleave ours and the floors.",
     "",
@@ -286,8 +288,8 @@ function section(
     "|---|---|---|---|---|---|",
     `| With template cache, spec at exec (\`-S\`) | ${fmt(cached.ours)} | copy of the template + \`postgres\` + psql: ${fmt(cached.floor)} | ${pct(cached.ours, cached.floor)} | within 15% of floor and < 300 ms | ${verdict(cachedOk)} |`,
     `| With template cache, spec to a waiting agent (\`POST /configure\`) | ${fmt(cached.configured)} | (same floor) | ${pct(cached.configured, cached.floor)} | within 15% of floor and < 300 ms | ${verdict(configuredOk)} |`,
-    `| Without cache (\`--no-template-cache\`) | ${fmt(uncached.ours)} | \`initdb\` + \`pg_ctl start -w\` + psql: ${fmt(uncached.floor)} | ${pct(uncached.ours, uncached.floor)} | within 10% of floor | ${verdict(uncachedOk)} |`,
-    `| (reference) | | \`initdb\` + \`postgres\` (1 ms readiness poll) + psql: ${fmt(uncached.tight)} | ${pct(uncached.ours, uncached.tight)} | | |`,
+    `| Without cache (\`--no-template-cache\`) | ${fmt(uncached.ours)} | \`initdb\` + \`postgres\` (1 ms readiness poll) + psql: ${fmt(uncached.tight)} | ${pct(uncached.ours, uncached.tight)} | within 10% of floor | ${verdict(uncachedOk)} |`,
+    `| (reference) | | \`initdb\` + \`pg_ctl start -w\` (polls every 100 ms) + psql: ${fmt(uncached.floor)} | ${pct(uncached.ours, uncached.floor)} | | |`,
     "",
     phaseTable(c.phases, c.configuredPhases, c.floorPhases),
     "",

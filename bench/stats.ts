@@ -29,9 +29,29 @@ export function fmt(st: Stats, unit = "ms"): string {
   return `${d(st.median)} ${unit} (min ${d(st.min)}, max ${d(st.max)}, n=${st.runs})`;
 }
 
+/** The median alone, as the summary table shows it ("533 ms", "21.4 ms"). */
+export function median(st: Stats, unit = "ms"): string {
+  return `${st.median >= 100 ? st.median.toFixed(0) : st.median.toFixed(1)} ${unit}`;
+}
+
+/**
+ * One row of the summary table at the top of docs/benchmarks.md, which `npm run bench` also
+ * copies into the README: each cell is written by the benchmark, never by hand.
+ */
+export interface SummaryRow {
+  figure: string;
+  ours: string;
+  /** The floor or peer, named, with its figure ("" when the target is absolute). */
+  floor: string;
+  /** The target and the verdict, e.g. "within 15% of the floor ✅". */
+  target: string;
+}
+
 /** A section of docs/benchmarks.md produced by one benchmark module. */
 export interface BenchSection {
   title: string;
   /** Markdown body: a table with our figure next to its floor or peer, and a verdict against the target. */
   markdown: string;
+  /** Its headline figures for the summary table (and the README). */
+  summary?: SummaryRow[];
 }

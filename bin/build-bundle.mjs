@@ -4,9 +4,9 @@
 // bin/endpoint-storage's server (dist/endpoint-storage/main.js).
 //
 // Why a bundle and not tsc's one-file-per-module output: Node spends most of a cold agent start
-// resolving and compiling ~400 small ES modules (tsc output plus node_modules). One file per
-// entry with the lazy parts (gRPC, pg, data sources, reconciliation) split into chunks loaded on
-// first use halves the agent's start (docs/benchmarks.md, "Agent start"). Type checking stays
+// resolving and compiling hundreds of small ES modules (tsc output plus node_modules). One file
+// per entry with the lazy parts (gRPC, pg, data sources, reconciliation) split into chunks loaded
+// on first use shortens the agent's start (docs/benchmarks.md, "Agent start"). Type checking stays
 // with `tsc --noEmit` (npm run check).
 import { rmSync } from "node:fs";
 import path from "node:path";
@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
 // pino loads thread-stream (and with it worker_threads) for its transports, which the agent never
-// uses: pretty printing runs in-process (src/log/logger.ts). The stub keeps ~25 KB and a Node
+// uses: pretty printing runs in-process (src/log/logger.ts). The stub keeps that code and a Node
 // built-in out of every start, and fails loudly if a transport is ever configured.
 const noPinoTransports = {
   name: "no-pino-transports",

@@ -46,7 +46,7 @@ export async function startApiServers(
 ): Promise<ApiServers> {
   const o = rt.options;
   const authorizer = await launchAuthorizer(rt, log);
-  // gRPC/Connect loads ~0.2 s of libraries on the main thread: with a spec at launch it waits
+  // gRPC/Connect loads a large set of libraries on the main thread: with a spec at launch it waits
   // until the start pipeline is done so it does not compete with the cold start (REST is up
   // at once for probes and /status); an empty compute starts it right away.
   const grpcStarting = rt.state

@@ -114,8 +114,8 @@ export function startExporter(opts: StartExporterOptions): ExporterHandle {
   const args = [
     // A TypeScript entry needs the loader we run under (tsx); compiled JS starts faster without it.
     ...(entry.endsWith(".ts") ? inheritedExecArgv() : []),
-    // The heap is a few MB and idle memory matters more than GC throughput: a small young
-    // generation and no parallel GC threads keep the process around 55 MB RSS.
+    // The heap is small and idle memory matters more than GC throughput: a small young
+    // generation and no parallel GC threads keep the process's RSS down (bench: agent start).
     "--max-semi-space-size=2",
     "--single-threaded-gc",
     entry,

@@ -8,8 +8,8 @@ export class PostgresStartError extends Error {
   override readonly name = "PostgresStartError";
 }
 
-// A synchronous read: the file is < 200 bytes and skipping the thread-pool round trip halves the
-// detection latency.
+// A synchronous read: the file is a few lines, and skipping the thread-pool round trip shortens
+// the detection latency (bench: agent start, readiness detection).
 async function isReady(pidFile: string): Promise<boolean> {
   try {
     const lines = readFileSync(pidFile, "utf8").trimEnd().split("\n");

@@ -135,7 +135,7 @@ export const BULK_CREATE = 4;
  * How new databases are copied from their template:
  * - `bulk`: FILE_COPY from BULK_CREATE new databases on, WAL_LOG below;
  * - `file_copy`: always FILE_COPY. With `fsync = off` its checkpoints cost next to nothing and
- *   one create takes ~15 ms instead of ~50-100 ms (docs/benchmarks.md, cold start);
+ *   a create is several times faster (docs/benchmarks.md, spec apply);
  * - `wal_log`: never FILE_COPY. Neon storage knows only what is WAL-logged.
  * - `unsupported`: PostgreSQL 14 has no STRATEGY option (every create copies files).
  */

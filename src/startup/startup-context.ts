@@ -31,8 +31,8 @@ export interface StartupContext {
   /** Called once the postmaster runs, so termination can reach it even if a later step fails. */
   onPostmaster(pm: Postmaster): void;
   /**
-   * Called right after Postgres is spawned: the event loop is idle until it is ready (~50-150
-   * ms), the time to load what the later steps need.
+   * Called right after Postgres is spawned: the event loop is idle until it is ready, the
+   * time to load what the later steps need.
    */
   onPostgresSpawned?(): void;
   sourceResult?: SourceResult;

@@ -1,5 +1,5 @@
 // The REST ports are bound first thing at agent start, before the rest of the agent is loaded:
-// probes and control planes can connect ~50 ms earlier (instead of getting ECONNREFUSED while
+// probes and control planes can connect earlier (instead of getting ECONNREFUSED while
 // Node loads the agent), and a port already in use is known at once. Requests that arrive before
 // the REST server attaches its handler wait for it and are then served in order. Only node:http
 // is loaded here.

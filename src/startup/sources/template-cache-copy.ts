@@ -4,12 +4,11 @@
 // comes after the copy); directories are compared last, which also catches entries added to or
 // removed from them. One pass, no second read of the data.
 //
-// How: synchronous copyFile/chown/lstat calls in slices of ~8 ms, yielding to the event loop
-// between slices so the API stays responsive. Measured on this kind of machine (2 cores, tmpfs,
-// the 39 MB / ~1,000-file cluster): the same work through the async API (three libuv pool round
-// trips per file) costs twice the CPU (~150 vs ~70 ms) and twice the wall time; spawning
-// `cp -a` takes 120-250 ms and `fs.cp` 300-600 ms. copyFile uses copy_file_range/sendfile, and
-// FICLONE makes it a reflink where the filesystem can.
+// How: synchronous copyFile/chown/lstat calls in short slices (SLICE_MS), yielding to the event
+// loop between slices so the API stays responsive. The same work through the async API costs
+// three libuv pool round trips per file, and spawning `cp -a` or using `fs.cp` is slower still;
+// bench/cold-start.ts measures these methods side by side. copyFile uses
+// copy_file_range/sendfile, and FICLONE makes it a reflink where the filesystem can.
 import { chownSync, constants, copyFileSync, mkdirSync } from "node:fs";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import {

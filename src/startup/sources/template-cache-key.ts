@@ -21,8 +21,8 @@ export interface TemplateKey {
   readonly uid: number;
   readonly superuser: string;
   /**
-   * The `postgres` and `initdb` binaries. `postgres --version` costs ~40 ms (42 shared libraries
-   * to load) on the critical path, so a template records the version it was built with together
+   * The `postgres` and `initdb` binaries. `postgres --version` loads dozens of shared libraries on
+   * the critical path, so a template records the version it was built with together
    * with the binaries' identities (path, inode, size, ctime); while both identities are unchanged
    * the binaries are the same files, hence the same version. A package upgrade replaces them
    * (new inode) and makes the template stale.

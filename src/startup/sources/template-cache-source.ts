@@ -1,5 +1,5 @@
-// The initdb source with a template cache: a start copies a verified pristine cluster (~70 ms)
-// instead of running initdb (~0.5-1.5 s). A missing, stale or damaged template means initdb as
+// The initdb source with a template cache: a start copies a verified pristine cluster instead of
+// running initdb, which is many times slower (bench: cold start). A missing, stale or damaged template means initdb as
 // usual, and the fresh cluster is then published as the template for the next start. Any cache
 // trouble (directory not creatable, damaged template, failed publish) costs time, never the start.
 import { recreateDataDir } from "../steps/prepare-pgdata.js";

@@ -57,7 +57,7 @@ export class TemplateCache {
 
   /**
    * Creates the cache directory (mode 0700) when it does not exist. Throws when it cannot.
-   * open and lookup use synchronous calls (a few syscalls and one ~100 KB read): at the start of
+   * open and lookup use synchronous calls (a few syscalls and one small read): at the start of
    * a cold start they then finish before the event loop turns to loading the agent's API.
    */
   static async open(dir: string): Promise<TemplateCache> {

@@ -13,7 +13,7 @@ import { subscriptionDropWay } from "./drop-subscriptions.js";
 import type { Step } from "./step.js";
 
 // Synchronous: two small files (a few KB). As async calls on the start's busy event loop their
-// completions waited behind other work (4-8 ms measured for what takes well under 1 ms).
+// completions waited behind other work, many times longer than the writes themselves.
 async function writeOwned(file: string, content: string, osUser: OsUser | null): Promise<void> {
   writeFileSync(file, content, { mode: 0o600 });
   if (osUser) chownSync(file, osUser.uid, osUser.gid);
