@@ -14,7 +14,7 @@ import type { ComputeSpec } from "../src/spec/types.js";
 import { copyVerified } from "../src/startup/sources/template-cache-copy.js";
 import { checkEntry, lstatExact, parseManifest } from "../src/startup/sources/template-cache-manifest.js";
 import { freePort } from "../test/support/ports.js";
-import { type BenchSection, fmt, type Stats, summarize } from "./stats.js";
+import { type BenchSection, fmt, median, type Stats, type SummaryRow, summarize } from "./stats.js";
 import { spawnAgent } from "./support/agent-process.js";
 import { exampleSpec } from "./support/example-spec.js";
 import {
@@ -295,7 +295,27 @@ function section(
     "",
     copyTable(copies),
   ].join("\n");
-  return { title: "Cold start: spec -> running", markdown };
+  const summary: SummaryRow[] = [
+    {
+      figure: "Cold start, template cache, spec at exec (`-S`)",
+      ours: median(cached.ours),
+      floor: `template copy + \`postgres\` + \`psql\`: ${median(cached.floor)}`,
+      target: `within 15% and < 300 ms ${verdict(cachedOk)} (${pct(cached.ours, cached.floor)})`,
+    },
+    {
+      figure: "Cold start, template cache, `POST /configure` to a waiting agent",
+      ours: median(cached.configured),
+      floor: "(same floor)",
+      target: `within 15% and < 300 ms ${verdict(configuredOk)} (${pct(cached.configured, cached.floor)})`,
+    },
+    {
+      figure: "Cold start, `--no-template-cache`",
+      ours: median(uncached.ours),
+      floor: `\`initdb\` + \`postgres\` (1 ms poll) + \`psql\`: ${median(uncached.tight)}`,
+      target: `within 10% ${verdict(uncachedOk)} (${pct(uncached.ours, uncached.tight)})`,
+    },
+  ];
+  return { title: "Cold start: spec -> running", markdown, summary };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
