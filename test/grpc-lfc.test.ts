@@ -8,6 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LfcOffloadStatus, LfcPrewarmStatus } from "../gen/compute/v1/lfc_pb.js";
 import { ComputeSpecSchema } from "../gen/compute/v1/spec_pb.js";
+import { createFakeComputeApi, StepGate } from "./support/grpc-fake-api.js";
 import {
   connectClient,
   grpcJsAddresses,
@@ -26,7 +27,10 @@ async function codeOf(p: Promise<unknown>): Promise<Code> {
 }
 
 test("PrewarmLfc / OffloadLfc / CancelLfcPrewarm and their errors; WatchLfc follows the progress", async (t) => {
-  const h = await startGrpcHarness({ stepMs: 40 });
+  // The fake's prewarm and offload steps wait at a gate: "while one runs" is then a fact, not a
+  // race against their step time.
+  const gate = new StepGate();
+  const h = await startGrpcHarness({ api: createFakeComputeApi({ stepMs: 40, gate }) });
   t.after(() => h.close());
   const client = connectClient("grpc", { tcpUrl: h.tcpUrl });
   assert.equal(await codeOf(client.prewarmLfc({})), Code.FailedPrecondition, "not running yet");
@@ -46,8 +50,10 @@ test("PrewarmLfc / OffloadLfc / CancelLfcPrewarm and their errors; WatchLfc foll
       if (!ac.signal.aborted) throw err;
     }
   })();
+  gate.close();
   await client.prewarmLfc({});
   assert.equal(await codeOf(client.prewarmLfc({})), Code.ResourceExhausted);
+  gate.open();
   await watching;
   assert.equal(seen[0].status, LfcPrewarmStatus.NOT_PREWARMED, "the current state first");
   const progress = seen
@@ -72,9 +78,11 @@ test("PrewarmLfc / OffloadLfc / CancelLfcPrewarm and their errors; WatchLfc foll
   assert.equal((await client.getLfcPrewarmState({})).state?.status, LfcPrewarmStatus.CANCELLED);
   assert.equal(await codeOf(client.prewarmLfc({ fromEndpoint: "../x" })), Code.InvalidArgument);
 
+  gate.close();
   await client.offloadLfc({});
   assert.equal(await codeOf(client.offloadLfc({})), Code.ResourceExhausted);
   assert.equal((await client.getLfcOffloadState({})).state?.status, LfcOffloadStatus.OFFLOADING);
+  gate.open();
   assert.equal(h.api.activeSubscriptions, 0, "WatchLfc released its subscriptions");
 });
 

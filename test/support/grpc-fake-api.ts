@@ -215,10 +215,10 @@ export function createFakeComputeApi(opts: { stepMs?: number; gate?: StepGate } 
       cancel = abort;
       setLfc({ status: "prewarming", total: 400, prewarmed: 0 }, offload);
       void (async () => {
-        for (let step = 1; step <= 4; step++) {
-          await sleep(stepMs);
+        for (let n = 1; n <= 4; n++) {
+          await step();
           if (abort.signal.aborted) return setLfc({ status: "cancelled" }, offload);
-          setLfc({ status: "prewarming", total: 400, prewarmed: step * 100 }, offload);
+          setLfc({ status: "prewarming", total: 400, prewarmed: n * 100 }, offload);
         }
         setLfc(
           {
@@ -243,7 +243,7 @@ export function createFakeComputeApi(opts: { stepMs?: number; gate?: StepGate } 
           "Multiple requests for prewarm offload are not allowed",
         );
       setLfc(prewarm, { status: "offloading" });
-      void sleep(stepMs).then(() =>
+      void step().then(() =>
         setLfc(prewarm, {
           status: "completed",
           state_query_time_ms: 1,
