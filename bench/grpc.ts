@@ -1,9 +1,12 @@
 // gRPC API benchmarks (issue 4):
-// 1. Unary Status calls per second over the Unix socket and TCP, driven by h2load (nghttp2's
-//    HTTP/2 load generator, so the client is not the bottleneck), against a bare node:http2
-//    server answering the same fixed gRPC frame as the floor. Target: at least 50% of the floor.
-//    Also TCP with a JWT on every call, and the Unix socket with the unary fast path off (every
-//    call through connect-node's adapter).
+// 1. Unary Status calls per second to the real agent (bin/compute_ctl, waiting for a spec) over
+//    its Unix socket and TCP, driven by h2load (nghttp2's HTTP/2 load generator, so the client is
+//    not the bottleneck), against a bare node:http2 server answering the very bytes the agent
+//    answers (the floor). Target: at least 50% of the floor. Also an agent with JWT keys (a token
+//    on every call), and, for reference, the API layer alone on a fake compute with the unary
+//    fast path off (every call through connect-node's adapter). h2load counts any HTTP 200 as a
+//    success, gRPC errors included: every row also checks that each answer carried the message
+//    (a gRPC error is a trailers-only answer, no DATA), from h2load's byte counts.
 // 2. A 30 s soak: 100 WatchStatus + 100 StreamMetrics (100 ms) streams with a reconfiguration
 //    every 5 s; errors, and heap/handles after the streams close against before.
 // Each server runs in its own child process (this file with --child); h2load is installed with
@@ -31,8 +34,10 @@ import { computeStateToProto } from "../src/api/grpc/state-to-proto.js";
 import { createFakeComputeApi } from "../test/support/grpc-fake-api.js";
 import { grpcJsClient, grpcJsStream } from "../test/support/grpc-harness.js";
 import { COMPUTE_ID, tokenKit } from "../test/support/grpc-tokens.js";
-import { type BenchSection, fmt, type Stats } from "./stats.js";
+import { type BenchSection, fmt, median, type Stats, type SummaryRow } from "./stats.js";
+import { type AgentProcess, spawnAgent } from "./support/agent-process.js";
 import { interleave, verdict } from "./support/interleave.js";
+import { benchRoot } from "./support/scratch-dirs.js";
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const run$ = promisify(execFile);
@@ -66,8 +71,8 @@ function statusFrame(): Buffer {
   return grpcFrame(toBinary(StatusResponseSchema, create(StatusResponseSchema, { state })));
 }
 
-async function childFloor(socketPath: string): Promise<ServerInfo> {
-  const frame = statusFrame();
+async function childFloor(socketPath: string, frameHex: string | undefined): Promise<ServerInfo> {
+  const frame = frameHex ? Buffer.from(frameHex, "hex") : statusFrame();
   const onStream = (stream: http2.ServerHttp2Stream) => {
     stream.on("data", () => {});
     stream.on("end", () => {
@@ -103,10 +108,10 @@ async function childOurs(socketPath: string, withAuth: boolean, fastPath = true)
   return { port: server.port, socketPath, token };
 }
 
-async function child(kind: string, socketPath: string): Promise<void> {
+async function child(kind: string, socketPath: string, frameHex?: string): Promise<void> {
   const info =
     kind === "floor"
-      ? await childFloor(socketPath)
+      ? await childFloor(socketPath, frameHex)
       : await childOurs(socketPath, kind === "ours-jwt", kind !== "ours-connect-only");
   process.stdout.write(`${JSON.stringify(info)}\n`);
   process.on("SIGTERM", () => process.exit(0));
@@ -118,9 +123,14 @@ interface Child {
   stop(): Promise<void>;
 }
 
-function spawnServer(kind: "floor" | "ours" | "ours-jwt" | "ours-connect-only", dir: string): Promise<Child> {
+function spawnServer(
+  kind: "floor" | "ours" | "ours-jwt" | "ours-connect-only",
+  dir: string,
+  frameHex?: string,
+): Promise<Child> {
   const socketPath = path.join(dir, `${kind}.sock`);
-  const proc = spawn(process.execPath, ["--import", "tsx", THIS_FILE, "--child", kind, socketPath], {
+  const args = ["--import", "tsx", THIS_FILE, "--child", kind, socketPath, ...(frameHex ? [frameHex] : [])];
+  const proc = spawn(process.execPath, args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -164,6 +174,8 @@ interface H2loadResult {
   rps: number;
   succeeded: number;
   failed: number;
+  /** Bytes of DATA received: every OK answer carries exactly one message frame. */
+  dataBytes: number;
 }
 
 async function h2load(target: "tcp" | "uds", info: ServerInfo, seconds: number): Promise<H2loadResult> {
@@ -191,8 +203,14 @@ async function h2load(target: "tcp" | "uds", info: ServerInfo, seconds: number):
     const rps = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout);
     const req =
       /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
-    if (!rps || !req) throw new Error(`unexpected h2load output:\n${stdout}`);
-    return { rps: Number(rps[1]), succeeded: Number(req[1]), failed: Number(req[2]) + Number(req[3]) };
+    const data = /traffic: .*?\((\d+)\) data/.exec(stdout);
+    if (!rps || !req || !data) throw new Error(`unexpected h2load output:\n${stdout}`);
+    return {
+      rps: Number(rps[1]),
+      succeeded: Number(req[1]),
+      failed: Number(req[2]) + Number(req[3]),
+      dataBytes: Number(data[1]),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -216,39 +234,129 @@ async function checkAnswers(info: ServerInfo): Promise<void> {
   }
 }
 
-async function unaryThroughput(): Promise<{ stats: Record<string, Stats>; failed: number }> {
+/** The agent's answer to an empty Status request: HTTP status, grpc-status and the raw DATA bytes. */
+function rawStatus(
+  target: "tcp" | "uds",
+  info: ServerInfo,
+): Promise<{ grpcStatus: string | undefined; data: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const session =
+      target === "tcp"
+        ? http2.connect(`http://127.0.0.1:${info.port}`)
+        : http2.connect("http://localhost", { createConnection: () => net.connect(info.socketPath) });
+    session.on("error", reject);
+    const req = session.request({
+      ":method": "POST",
+      ":path": STATUS_PATH,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...(info.token ? { authorization: `Bearer ${info.token}` } : {}),
+    });
+    const chunks: Buffer[] = [];
+    let grpcStatus: string | undefined;
+    req.on("response", (h) => {
+      grpcStatus ??= h["grpc-status"] as string | undefined;
+    });
+    req.on("trailers", (t) => {
+      grpcStatus = t["grpc-status"] as string | undefined;
+    });
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      session.close();
+      resolve({ grpcStatus, data: Buffer.concat(chunks) });
+    });
+    req.on("error", reject);
+    req.end(EMPTY_REQUEST);
+  });
+}
+
+/** An agent waiting for a spec (no Postgres yet), optionally with JWT keys for its TCP listener. */
+async function startAgentServer(
+  root: string,
+  withAuth: boolean,
+): Promise<{ agent: AgentProcess; info: ServerInfo }> {
+  let token: string | undefined;
+  const args: string[] = [];
+  if (withAuth) {
+    const kit = await tokenKit();
+    token = await kit.sign(kit.ed, { compute_id: COMPUTE_ID });
+    const config = path.join(root, "config.json");
+    writeFileSync(config, JSON.stringify({ spec: null, compute_ctl_config: { jwks: kit.jwks } }));
+    args.push("-c", config, "--compute-id", COMPUTE_ID);
+  }
+  const agent = await spawnAgent({ root, args });
+  // The gRPC listeners come up once the agent has loaded.
+  await agent.waitForLog((e) => String(e.msg).startsWith("gRPC/Connect API listening"), 60_000);
+  return { agent, info: { port: agent.grpcPort, socketPath: agent.grpcSocket, token } };
+}
+
+interface RowCheck {
+  /** Requests h2load counted as succeeded (HTTP 200). */
+  succeeded: number;
+  /** Of those, answers without their message: gRPC errors (trailers-only) or anything else. */
+  withoutMessage: number;
+}
+
+async function unaryThroughput(): Promise<{
+  stats: Record<string, Stats>;
+  failed: number;
+  checks: Record<string, RowCheck>;
+  frameBytes: number;
+}> {
   ensureH2load();
   const dir = mkdtempSync(path.join(os.tmpdir(), "cc-grpc-bench-"));
-  const servers = {
-    floor: await spawnServer("floor", dir),
-    ours: await spawnServer("ours", dir),
-    oursJwt: await spawnServer("ours-jwt", dir),
-    connectOnly: await spawnServer("ours-connect-only", dir),
-  };
+  const root = benchRoot("ccb-grpc-");
+  const agents: AgentProcess[] = [];
+  const children: Child[] = [];
   let failed = 0;
   try {
-    await checkAnswers(servers.floor.info);
-    await checkAnswers(servers.ours.info);
-    const measure = (s: Child, target: "tcp" | "uds") => async () => {
-      const r = await h2load(target, s.info, LOAD_SECONDS);
-      failed += r.failed;
-      return r.rps;
-    };
+    const plain = await startAgentServer(benchRoot("a-", root), false);
+    agents.push(plain.agent);
+    const withJwt = await startAgentServer(benchRoot("j-", root), true);
+    agents.push(withJwt.agent);
+    // The floor answers exactly what the agent answers (checked OK on both transports).
+    const answers = [await rawStatus("uds", plain.info), await rawStatus("tcp", withJwt.info)];
+    for (const a of answers) {
+      if (a.grpcStatus !== "0" || a.data.length < 5)
+        throw new Error(`the agent's Status is not OK: grpc-status ${a.grpcStatus}`);
+    }
+    const frame = answers[0].data;
+    const floor = await spawnServer("floor", dir, frame.toString("hex"));
+    children.push(floor);
+    const connectOnly = await spawnServer("ours-connect-only", dir);
+    children.push(connectOnly);
+    const fakeFrame = (await rawStatus("uds", connectOnly.info)).data.length;
+    await checkAnswers(floor.info);
+    await checkAnswers(plain.info);
+    const checks: Record<string, RowCheck> = {};
+    const measure =
+      (name: string, info: ServerInfo, target: "tcp" | "uds", frameBytes: number) => async () => {
+        const r = await h2load(target, info, LOAD_SECONDS);
+        failed += r.failed;
+        checks[name] ??= { succeeded: 0, withoutMessage: 0 };
+        const c = checks[name];
+        c.succeeded += r.succeeded;
+        // Every OK answer is one frame of frameBytes; anything missing is an answer without it.
+        c.withoutMessage += Math.max(0, r.succeeded - Math.floor(r.dataBytes / frameBytes));
+        return r.rps;
+      };
     const stats = await interleave(
       {
-        floorUds: measure(servers.floor, "uds"),
-        oursUds: measure(servers.ours, "uds"),
-        floorTcp: measure(servers.floor, "tcp"),
-        oursTcp: measure(servers.ours, "tcp"),
-        oursTcpJwt: measure(servers.oursJwt, "tcp"),
-        connectOnlyUds: measure(servers.connectOnly, "uds"),
+        floorUds: measure("floorUds", floor.info, "uds", frame.length),
+        oursUds: measure("oursUds", plain.info, "uds", frame.length),
+        floorTcp: measure("floorTcp", floor.info, "tcp", frame.length),
+        oursTcp: measure("oursTcp", plain.info, "tcp", frame.length),
+        oursTcpJwt: measure("oursTcpJwt", withJwt.info, "tcp", frame.length),
+        connectOnlyUds: measure("connectOnlyUds", connectOnly.info, "uds", fakeFrame),
       },
       { runs: ROUNDS, warmup: 1 },
     );
-    return { stats, failed };
+    return { stats, failed, checks, frameBytes: frame.length };
   } finally {
-    await Promise.all(Object.values(servers).map((s) => s.stop()));
+    await Promise.all(children.map((c) => c.stop()));
+    await Promise.all(agents.map((a) => a.stop()));
     rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
 }
 
@@ -384,7 +492,7 @@ async function soakInChild(): Promise<SoakResult> {
 // ---- report ----
 
 export async function run(): Promise<BenchSection> {
-  const { stats, failed } = await unaryThroughput();
+  const { stats, failed, checks, frameBytes } = await unaryThroughput();
   const soaked = await soakInChild();
   const rps = (s: Stats) => fmt(s, "req/s");
   const pct = (ours: Stats, floor: Stats) => (100 * ours.median) / floor.median;
@@ -396,34 +504,52 @@ export async function run(): Promise<BenchSection> {
     soaked.connectionsAfter === 0 &&
     soaked.handlesAfter <= soaked.handlesBefore &&
     soaked.heapAfterMb < soaked.heapBeforeMb + 5;
+  const bad = (name: string) => checks[name]?.withoutMessage ?? 0;
+  const answered = (name: string) =>
+    `${bad(name)} of ${checks[name]?.succeeded ?? 0} without the message${bad(name) ? " ❌" : ""}`;
+  const allAnswered = Object.keys(checks).every((n) => bad(n) === 0);
   const markdown = [
     `Unary \`Status\` calls per second, h2load \`${H2LOAD_ARGS.join(" ")} -D ${LOAD_SECONDS}\` (8 connections x 16 concurrent`,
-    "streams, one client thread), against a bare `node:http2` server answering the same fixed gRPC frame (the floor).",
-    `Both servers run in their own process; rounds are interleaved, ${ROUNDS} rounds after a warm-up. Failed or errored requests: ${failed}.`,
+    "streams, one client thread). Ours: the real agent (`bin/compute_ctl`, an empty compute waiting for its spec) on its",
+    "gRPC Unix socket and TCP port; per call it reads the frame, decodes the request, reads the compute's state and encodes",
+    `it (${frameBytes} bytes framed). Floor: a bare \`node:http2\` server answering those very bytes to every request, no decoding.`,
+    "Each server runs in its own process; rounds are interleaved, " +
+      `${ROUNDS} rounds after a warm-up. Failed or errored requests (h2load): ${failed}. h2load counts any HTTP 200 as a`,
+    "success, gRPC errors included (they are trailers-only answers, without a message); the last column counts the",
+    "answers that did not carry their message, from h2load's DATA byte count.",
     "",
-    "| transport | ours | floor (bare node:http2) | ours / floor | target >= 50% |",
-    "|---|---|---|---|---|",
-    `| Unix socket | ${rps(stats.oursUds)} | ${rps(stats.floorUds)} | ${udsPct.toFixed(0)}% | ${verdict(udsPct >= 50)} |`,
-    `| TCP | ${rps(stats.oursTcp)} | ${rps(stats.floorTcp)} | ${tcpPct.toFixed(0)}% | ${verdict(tcpPct >= 50)} |`,
-    `| TCP with a JWT (EdDSA; one token, so verified once and then remembered) | ${rps(stats.oursTcpJwt)} | ${rps(stats.floorTcp)} | ${pct(stats.oursTcpJwt, stats.floorTcp).toFixed(0)}% | (informative) |`,
-    `| Unix socket, everything through connect-node (\`unaryFastPath: false\`) | ${rps(stats.connectOnlyUds)} | ${rps(stats.floorUds)} | ${pct(stats.connectOnlyUds, stats.floorUds).toFixed(0)}% | (why the fast path exists) |`,
+    "| transport | ours | floor (bare node:http2) | ours / floor | target >= 50% | answers checked |",
+    "|---|---|---|---|---|---|",
+    `| Unix socket | ${rps(stats.oursUds)} | ${rps(stats.floorUds)} | ${udsPct.toFixed(0)}% | ${verdict(udsPct >= 50 && bad("oursUds") === 0)} | ${answered("oursUds")} |`,
+    `| TCP | ${rps(stats.oursTcp)} | ${rps(stats.floorTcp)} | ${tcpPct.toFixed(0)}% | ${verdict(tcpPct >= 50 && bad("oursTcp") === 0)} | ${answered("oursTcp")} |`,
+    `| TCP, agent with JWT keys, a token on every call (EdDSA; one token, so verified once and then remembered) | ${rps(stats.oursTcpJwt)} | ${rps(stats.floorTcp)} | ${pct(stats.oursTcpJwt, stats.floorTcp).toFixed(0)}% | (informative) | ${answered("oursTcpJwt")} |`,
+    `| (reference) the API layer alone on a fake compute, Unix socket, everything through connect-node (\`unaryFastPath: false\`) | ${rps(stats.connectOnlyUds)} | ${rps(stats.floorUds)} | ${pct(stats.connectOnlyUds, stats.floorUds).toFixed(0)}% | (why the fast path exists) | ${answered("connectOnlyUds")} |`,
+    `| (floor itself) | | Unix socket / TCP | | | ${answered("floorUds")} / ${answered("floorTcp")} |`,
     "",
     "Unary gRPC over HTTP/2 is served on the raw http2 stream API (src/api/grpc/unary-fast-path.ts); Connect, gRPC-Web,",
     "streams and compressed calls go through connect-node's adapter, which costs several times the CPU per call.",
     "",
-    `Soak: 100 WatchStatus (grpc-js, Unix socket) + 100 StreamMetrics at 100 ms (connect-es gRPC, TCP) for ${soaked.seconds} s,`,
+    `Soak (the API layer in a child process on a fake compute, so its heap and handles can be counted): 100 WatchStatus (grpc-js, Unix socket) + 100 StreamMetrics at 100 ms (connect-es gRPC, TCP) for ${soaked.seconds} s,`,
     "reconfiguring every 5 s; measured after a 2 s warm-up round, heap after a forced GC:",
     "",
     "| snapshots | status messages | errors | heap before -> after | handles before -> after | subscriptions / connections left | verdict |",
     "|---|---|---|---|---|---|---|",
     `| ${soaked.snapshots} | ${soaked.watchMessages} | ${soaked.errors.length} | ${soaked.heapBeforeMb.toFixed(1)} -> ${soaked.heapAfterMb.toFixed(1)} MB | ${soaked.handlesBefore} -> ${soaked.handlesAfter} | ${soaked.subscriptionsAfter} / ${soaked.connectionsAfter} | ${verdict(soakOk)} |`,
   ].join("\n");
-  return { title: "gRPC API: unary throughput and stream soak", markdown };
+  const summary: SummaryRow[] = [
+    {
+      figure: "gRPC unary Status to the agent over its Unix socket",
+      ours: median(stats.oursUds, "req/s"),
+      floor: `bare \`node:http2\` answering the same bytes: ${median(stats.floorUds, "req/s")}`,
+      target: `>= 50% ${verdict(udsPct >= 50 && allAnswered)} (${udsPct.toFixed(0)}%)`,
+    },
+  ];
+  return { title: "gRPC API: unary throughput and stream soak", markdown, summary };
 }
 
 const argv = process.argv.slice(2);
 if (argv[0] === "--child") {
-  await child(argv[1], argv[2]);
+  await child(argv[1], argv[2], argv[3]);
 } else if (argv[0] === "--soak-child") {
   const r = await soak();
   process.stdout.write(`${JSON.stringify(r)}\n`);

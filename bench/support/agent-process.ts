@@ -22,6 +22,8 @@ export interface LogLine {
 export interface AgentProcess {
   readonly proc: ChildProcess;
   readonly port: number;
+  readonly grpcPort: number;
+  readonly grpcSocket: string;
   readonly pgPort: number;
   readonly pgdata: string;
   /** performance.now() just before spawn. */
@@ -111,6 +113,8 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
   const agent: AgentProcess = {
     proc,
     port,
+    grpcPort,
+    grpcSocket: path.join(socketDir, "grpc.sock"),
     pgPort,
     pgdata,
     spawnedAt,
