@@ -30,7 +30,7 @@ import {
   tempDir,
 } from "../test/support/postgres.js";
 import { specJson } from "../test/support/source-context.js";
-import { type BenchSection, fmt, type Stats, summarize } from "./stats.js";
+import { type BenchSection, fmt, median, type Stats, summarize } from "./stats.js";
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const MB = 1024 * 1024;
@@ -325,7 +325,15 @@ export async function run(): Promise<BenchSection> {
     "load. The neon path's extra over its baseline is transient garbage from the CopyData chunks, gunzip and tar,",
     "collected in the young generation; it is bounded, not proportional to the database size.",
   ].join("\n");
-  return { title: "Basebackup: cold start and memory", markdown };
+  const summary = [
+    {
+      figure: `Cold start from a ${cs.sizeMb.toFixed(0)} MB primary base backup`,
+      ours: median(cs.ours),
+      floor: `\`pg_basebackup\` + manual start: ${median(cs.floor)}`,
+      target: `within 15% ${ratio <= 1.15 ? "✅" : "❌"}`,
+    },
+  ];
+  return { title: "Basebackup: cold start and memory", markdown, summary };
 }
 
 if (process.argv[2] === "--child") {

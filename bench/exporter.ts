@@ -1,24 +1,24 @@
-// The agent's GET /autoscaling_metrics (forwarder -> exporter socket -> cached collection) under
-// load, against Debian's prometheus-sql-exporter serving the same queries (jobs refreshed every
-// 5 s) and prometheus-postgres-exporter (queries per scrape), all on the same Postgres in the
-// same run: maximum requests/s at 50 connections (wrk), p50/p99 at a fixed 1,000 requests/s
-// (wrk with a paced script), and the exporter's CPU and memory when scraped every 5 s.
+// GET /autoscaling_metrics of the real agent (bin/compute_ctl as shipped, running a compute: its
+// REST server, request id, URL parsing, per-request log line, the forwarder, the exporter process
+// behind the Unix socket in PGDATA) under load, against Debian's prometheus-sql-exporter serving
+// the same queries (jobs refreshed every 5 s) and prometheus-postgres-exporter (queries per
+// scrape), all on the agent's Postgres in the same run: maximum requests/s at 50 connections
+// (wrk), p50/p99 at a fixed 1,000 requests/s (wrk with a paced script), and CPU and memory of the
+// serving processes when scraped every 5 s.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { execa } from "execa";
-import { pino } from "pino";
+import pg from "pg";
 import { VANILLA_SQL } from "../src/exporter/autoscaling-source.js";
-import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
-import { forwardAutoscalingMetrics } from "../src/exporter/forward-autoscaling-metrics.js";
-import { bundledExporterEntry } from "../test/support/exporter-build.js";
+import { minimalSpec } from "../test/support/agent.js";
 import { freePort } from "../test/support/ports.js";
-import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "../test/support/postgres.js";
-import type { BenchSection } from "./stats.js";
+import { tempDir } from "../test/support/postgres.js";
+import type { BenchSection, SummaryRow } from "./stats.js";
+import { type AgentProcess, spawnAgent } from "./support/agent-process.js";
+import { benchRoot } from "./support/scratch-dirs.js";
 
 const DURATION_S = Number(process.env.BENCH_EXPORTER_SECONDS ?? 10);
 const CPU_WINDOW_S = Number(process.env.BENCH_EXPORTER_CPU_SECONDS ?? 60);
@@ -34,7 +34,10 @@ interface Load {
 interface Target {
   name: string;
   url: string;
-  pid: number | undefined;
+  /** The processes serving it (CPU and RSS are summed over them). */
+  pids: number[];
+  /** What it does per request. */
+  perRequest: string;
   freshness: string;
   bodyBytes?: number;
   max?: Load;
@@ -111,8 +114,8 @@ async function waitHttp(url: string, timeoutMs: number): Promise<void> {
   }
 }
 
-function sqlExporterConfig(pg: TestPostgres): string {
-  const dsn = `${pg.tcpConnstr().replace(/^postgresql:/, "postgres:")}?sslmode=disable`;
+function sqlExporterConfig(tcpConnstr: string): string {
+  const dsn = `${tcpConnstr.replace(/^postgresql:/, "postgres:")}?sslmode=disable`;
   const indent = (sql: string) =>
     sql
       .split("\n")
@@ -152,47 +155,87 @@ async function available(cmd: string): Promise<boolean> {
   return (await execa("sh", ["-c", `command -v ${cmd}`], { reject: false })).exitCode === 0;
 }
 
+/** The agent's exporter: its child process running the exporter entry. */
+function exporterPid(agentPid: number): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== agentPid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("exporter")) return Number(entry);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** wrk and the two peers are Debian packages: installed when missing (the machines are fresh). */
+async function ensureTools(): Promise<void> {
+  const need = [
+    ["wrk", "wrk"],
+    ["prometheus-sql-exporter", "prometheus-sql-exporter"],
+    ["prometheus-postgres-exporter", "prometheus-postgres-exporter"],
+  ];
+  const missing: string[] = [];
+  for (const [cmd, pkg] of need) if (!(await available(cmd))) missing.push(pkg);
+  if (!missing.length) return;
+  console.error(`bench exporter: installing ${missing.join(" ")}`);
+  const install = () =>
+    execa("apt-get", ["install", "-y", "-q", ...missing], {
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+      stdio: "inherit",
+    });
+  try {
+    await install();
+  } catch {
+    // A fresh machine may have no package lists yet.
+    await execa("apt-get", ["update", "-q"], { stdio: "inherit" });
+    await install();
+  }
+}
+
 export async function run(): Promise<BenchSection> {
+  await ensureTools();
   const notes: string[] = [];
   const loadBefore = os.loadavg()[0].toFixed(1);
-  const pg = await startTestPostgres({ settings: { shared_buffers: "128MB" } });
+  const root = benchRoot("ccb-exp-");
   const scratch = tempDir("cct-bexp-");
   const children: ChildProcess[] = [];
-  let exporter: ExporterHandle | null = null;
-  let server: http.Server | null = null;
+  let agent: AgentProcess | null = null;
   try {
+    const spec = minimalSpec({ skip_pg_catalog_updates: true });
+    (spec.cluster as { postgresql_conf: string }).postgresql_conf =
+      "listen_addresses = '127.0.0.1'\nfsync = off\nshared_buffers = 128MB\nmax_connections = 50";
+    agent = await spawnAgent({ root, spec });
+    await agent.waitRunning(120_000);
+    const tcpConnstr = `postgresql://postgres@127.0.0.1:${agent.pgPort}/postgres`;
     // A little data in shared buffers, so the working-set sampler has real work to do.
-    await pg.query(`CREATE TABLE bench AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 200000) g;
+    const client = new pg.Client({ connectionString: tcpConnstr });
+    await client.connect();
+    await client.query(`CREATE TABLE bench AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 200000) g;
       SET enable_seqscan = off; SELECT count(*) FROM bench WHERE ctid < '(1000000,0)'::tid`);
-    // Compiled into one file, as deployed (the TypeScript loader would skew CPU and memory).
-    const entry = await bundledExporterEntry();
-    exporter = startExporter({
-      pgdata: scratch,
-      connstr: pg.connstr(),
-      log: pino({ level: "silent" }),
-      runAs: pgOsUser,
-      stateFile: null,
-      entry,
-    });
-    const socketPath = exporter.socketPath;
-    server = http.createServer((req, res) => {
-      if (req.url === "/autoscaling_metrics") void forwardAutoscalingMetrics(req, res, { socketPath });
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((r) => server?.listen(0, "127.0.0.1", () => r()));
+    await client.end();
     const ours: Target = {
-      name: "ours: agent `/autoscaling_metrics` -> exporter socket",
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/autoscaling_metrics`,
-      pid: undefined,
+      name: "ours: agent `/autoscaling_metrics` (bin/compute_ctl) -> exporter process",
+      url: `http://127.0.0.1:${agent.port}/autoscaling_metrics`,
+      pids: [],
+      perRequest:
+        "agent: parse the URL, route, request id, access checks (none configured), forward over the exporter's Unix socket in PGDATA unless an answer the exporter marked fresh is reused, one JSON log line; exporter: answer from its cached collection",
       freshness: "TTL 1 s (collected on demand)",
     };
-    await waitHttp(ours.url, 30_000);
-    ours.pid = exporter.pid;
+    await waitHttp(ours.url, 60_000);
+    const exporter = exporterPid(agent.proc.pid ?? -1);
+    if (!exporter) throw new Error("the agent runs no exporter process");
+    ours.pids = [agent.proc.pid ?? -1, exporter];
+    // The agent logs every request: read and drop its log from here on, as a collector would.
+    agent.discardLogs();
     const targets: Target[] = [ours];
 
     if (await available("prometheus-sql-exporter")) {
       const cfg = path.join(scratch, "sql-exporter.yml");
-      writeFileSync(cfg, sqlExporterConfig(pg));
+      writeFileSync(cfg, sqlExporterConfig(tcpConnstr));
       const port = await freePort();
       const p = startPeer("prometheus-sql-exporter", [
         "-config.file",
@@ -204,7 +247,9 @@ export async function run(): Promise<BenchSection> {
       targets.push({
         name: "prometheus-sql-exporter (Debian)",
         url: `http://127.0.0.1:${port}/metrics`,
-        pid: p.pid,
+        pids: p.pid ? [p.pid] : [],
+        perRequest:
+          "render the text exposition of its jobs' last results (the same autoscaling queries, run every 5 s)",
         freshness: "job every 5 s",
       });
     } else {
@@ -215,13 +260,14 @@ export async function run(): Promise<BenchSection> {
     if (await available("prometheus-postgres-exporter")) {
       const port = await freePort();
       const p = startPeer("prometheus-postgres-exporter", [`--web.listen-address=127.0.0.1:${port}`], {
-        DATA_SOURCE_NAME: `${pg.tcpConnstr()}?sslmode=disable`,
+        DATA_SOURCE_NAME: `${tcpConnstr}?sslmode=disable`,
       });
       children.push(p);
       targets.push({
         name: "prometheus-postgres-exporter (Debian)",
         url: `http://127.0.0.1:${port}/metrics`,
-        pid: p.pid,
+        pids: p.pid ? [p.pid] : [],
+        perRequest: "run its default queries against Postgres, render them",
         freshness: "queries per scrape",
       });
     } else {
@@ -240,7 +286,8 @@ export async function run(): Promise<BenchSection> {
     for (const t of targets) t.fixed = await wrkFixedRate(t.url, scratch);
 
     // CPU when scraped every 5 s, all targets in the same window.
-    const start = new Map(targets.map((t) => [t, t.pid ? cpuTicks(t.pid) : 0]));
+    const ticks = (t: Target) => t.pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+    const start = new Map(targets.map((t) => [t, ticks(t)]));
     const began = Date.now();
     while (Date.now() - began < CPU_WINDOW_S * 1000) {
       await Promise.all(targets.map((t) => get(t.url)));
@@ -248,19 +295,17 @@ export async function run(): Promise<BenchSection> {
     }
     const elapsedS = (Date.now() - began) / 1000;
     for (const t of targets) {
-      if (!t.pid) continue;
-      t.cpuPct = ((cpuTicks(t.pid) - (start.get(t) ?? 0)) / 100 / elapsedS) * 100;
-      t.rssMb = rssMb(t.pid);
+      if (!t.pids.length) continue;
+      t.cpuPct = ((ticks(t) - (start.get(t) ?? 0)) / 100 / elapsedS) * 100;
+      t.rssMb = t.pids.reduce((sum, pid) => sum + rssMb(pid), 0);
     }
-    if (exporter.pid !== ours.pid)
-      notes.push("the exporter restarted during the run: CPU figure covers the new process only");
+    if (exporterPid(agent.proc.pid ?? -1) !== exporter)
+      notes.push("the exporter restarted during the run: its CPU figure covers part of the window");
     return section(targets, notes, loadBefore, os.loadavg()[0].toFixed(1));
   } finally {
     for (const c of children) c.kill("SIGTERM");
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    server?.closeAllConnections();
-    await exporter?.stop();
-    await pg.stop();
+    await agent?.stop();
+    rmSync(root, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -277,11 +322,15 @@ function section(targets: Target[], notes: string[], loadBefore: string, loadAft
   const checks = [
     `| Max req/s at 50 connections >= 2x prometheus-sql-exporter | ${Number.isNaN(ratio) ? "peer not measured" : `${ratio.toFixed(2)}x`} | ${Number.isNaN(ratio) ? "–" : ratio >= 2 ? "✅" : "❌"} |`,
     `| p99 < 10 ms at 1,000 req/s | ${f(ours.fixed?.p99Ms, 2)} ms | ${(ours.fixed?.p99Ms ?? 99) < 10 ? "✅" : "❌"} |`,
-    `| Exporter CPU < 1% of a core, scraped every 5 s | ${f(ours.cpuPct, 2)}% | ${(ours.cpuPct ?? 99) < 1 ? "✅" : "❌"} |`,
+    `| Agent + exporter CPU < 1% of a core, scraped every 5 s | ${f(ours.cpuPct, 2)}% | ${(ours.cpuPct ?? 99) < 1 ? "✅" : "❌"} |`,
     `| No failed requests | ${(ours.max?.errors ?? 0) + (ours.fixed?.errors ?? 0)} | ${(ours.max?.errors ?? 0) + (ours.fixed?.errors ?? 0) === 0 ? "✅" : "❌"} |`,
   ];
   const markdown = [
-    `Same Postgres 15 (shared_buffers 128MB, 200k-row table read into it), same run. Max: \`wrk -t2 -c50 -d${DURATION_S}s\`. Fixed rate: \`wrk -t1 -c10 -d${DURATION_S}s\` with a Lua \`delay()\` of 9 ms per connection (about 1,000 req/s, never saturating). CPU and RSS of the serving process over ${CPU_WINDOW_S} s while scraped every 5 s (ours: the exporter process, including its pg_buffercache sampling every 2 s; the agent-side forwarder is not counted). 2-core machine shared with the load generator; load average ${loadBefore} before the run, ${loadAfter} after (tails grow with it).`,
+    `The agent's own Postgres (shared_buffers 128MB, 200k-row table read into it) serves every target, same run. Max: \`wrk -t2 -c50 -d${DURATION_S}s\`. Fixed rate: \`wrk -t1 -c10 -d${DURATION_S}s\` with a Lua \`delay()\` of 9 ms per connection (about 1,000 req/s, never saturating). CPU and RSS of the serving processes over ${CPU_WINDOW_S} s while scraped every 5 s (ours: the agent and its exporter process together, including the exporter's pg_buffercache sampling every 2 s). 2-core machine shared with the load generator; load average ${loadBefore} before the run, ${loadAfter} after (tails grow with it).`,
+    "",
+    "What each side does per request:",
+    "",
+    ...targets.map((t) => `- ${t.name}: ${t.perRequest}.`),
     "",
     "| Target | Max req/s (50 conn) | mean / p99 ms at max | Fixed: req/s | p50 / p99 ms at 1,000 req/s | Failed | Body bytes | Freshness | CPU % at 5 s scrapes | RSS MB |",
     "|---|---|---|---|---|---|---|---|---|---|",
@@ -292,7 +341,17 @@ function section(targets: Target[], notes: string[], loadBefore: string, loadAft
     ...checks,
     ...(notes.length ? ["", ...notes.map((n) => `- ${n}`)] : []),
   ].join("\n");
-  return { title: "Autoscaling metrics endpoint", markdown };
+  const summary: SummaryRow[] = [
+    {
+      figure: "`/autoscaling_metrics` of the agent, 50 connections",
+      ours: `${f(ours.max?.rps, 0)} req/s, p99 ${f(ours.fixed?.p99Ms, 2)} ms at 1,000 req/s`,
+      floor: sql?.max
+        ? `prometheus-sql-exporter: ${f(sql.max.rps, 0)} req/s (${sql.bodyBytes} vs our ${ours.bodyBytes} bytes)`
+        : "prometheus-sql-exporter: not measured",
+      target: `>= 2x, p99 < 10 ms ${ratio >= 2 && (ours.fixed?.p99Ms ?? 99) < 10 ? "✅" : "❌"}`,
+    },
+  ];
+  return { title: "Autoscaling metrics endpoint", markdown, summary };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -59,6 +59,14 @@ export async function run(): Promise<BenchSection> {
     }
     return {
       title: "Liveness probe /healthz",
+      summary: [
+        {
+          figure: "`/healthz` p99 (Postgres running / SIGSTOPped)",
+          ours: `${running.p99.toFixed(1)} ms / ${stopped.p99.toFixed(1)} ms`,
+          floor: "",
+          target: `< 10 ms ${running.p99 < 10 && stopped.p99 < 10 ? "✅" : "❌"}`,
+        },
+      ],
       markdown: [
         "Sequential `GET /healthz` over one keep-alive connection against a running compute from the example",
         "spec (activity monitor and exporter running), then with the postmaster's whole process group stopped.",

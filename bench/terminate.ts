@@ -7,7 +7,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ComputeSpec } from "../src/spec/types.js";
 import { freePort } from "../test/support/ports.js";
-import { type BenchSection, fmt, type Stats } from "./stats.js";
+import { type BenchSection, fmt, median, type Stats } from "./stats.js";
 import { spawnAgent } from "./support/agent-process.js";
 import { exampleSpec } from "./support/example-spec.js";
 import {
@@ -133,7 +133,15 @@ function section(s: Record<"ours" | "pgCtl" | "signal", Stats>): BenchSection {
     `| Fast terminate -> \`terminated\` | ${fmt(s.ours)} | \`pg_ctl stop -m fast\`: ${fmt(s.pgCtl)} | within 50 ms of \`pg_ctl\` | ${verdict(ok)} |`,
     `| (reference) | | SIGINT to the postmaster + 1 ms poll until gone: ${fmt(s.signal)} | | |`,
   ].join("\n");
-  return { title: "Fast terminate", markdown };
+  const summary = [
+    {
+      figure: "Fast terminate -> `terminated`",
+      ours: median(s.ours),
+      floor: `\`pg_ctl stop -m fast\`: ${median(s.pgCtl)}`,
+      target: `within 50 ms ${verdict(ok)}`,
+    },
+  ];
+  return { title: "Fast terminate", markdown, summary };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -34,6 +34,11 @@ export interface AgentProcess {
   /** ms from spawn until the compute reached `running` (from the state-change log line). */
   waitRunning(timeoutMs?: number): Promise<number>;
   metrics(): Promise<Record<string, number>>;
+  /**
+   * From now on the agent's log is read and dropped, not parsed and kept (as a log collector
+   * reads it): for load benchmarks, where the agent logs every request.
+   */
+  discardLogs(): void;
   /** SIGTERM (the agent stops Postgres fast), wait for exit, remove the data directory. */
   stop(): Promise<void>;
 }
@@ -86,7 +91,9 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
   let buf = "";
+  let discard = false;
   proc.stderr?.on("data", (d: Buffer) => {
+    if (discard) return;
     const at = performance.now() - spawnedAt;
     buf += d.toString();
     let nl = buf.indexOf("\n");
@@ -144,6 +151,10 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
       const line = await agent.waitForLog((e) => e.to === "running" || e.to === "failed", timeoutMs);
       if (line.entry.to !== "running") throw new Error(`compute failed: ${JSON.stringify(line.entry)}`);
       return line.at;
+    },
+    discardLogs() {
+      discard = true;
+      buf = "";
     },
     async metrics() {
       return (await (await fetch(`http://127.0.0.1:${port}/metrics.json`)).json()) as Record<string, number>;
