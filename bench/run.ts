@@ -261,8 +261,14 @@ function writeSummaries(doc: string): void {
     return;
   }
   const header = /- Date: .*\n- Machine: .*\n- Load average when the run started: ([^(\n]*)/.exec(out);
+  const cores = Number(/- Machine: (\d+) ×/.exec(out)?.[1] ?? 0);
+  const load = Number(header?.[1].split(",")[0] ?? 0);
+  const busy =
+    cores > 0 && load > cores
+      ? " **The machine was busy during that run (load average above its core count): the figures show that load, not the agent's speed.**"
+      : "";
   const intro = header
-    ? `From [docs/benchmarks.md](docs/benchmarks.md) (last run ${/- Date: (.*)/.exec(out)?.[1]}, load average at its start ${header[1].trim()}; each section there names its command, spread and load):`
+    ? `From [docs/benchmarks.md](docs/benchmarks.md) (last run ${/- Date: (.*)/.exec(out)?.[1]}, load average at its start ${header[1].trim()}; each section there names its command, spread and load).${busy}`
     : "From [docs/benchmarks.md](docs/benchmarks.md):";
   writeFileSync(
     README,
