@@ -8,14 +8,17 @@ import { test } from "node:test";
 import { HTTP2_PREFACE, SNIFF_TIMEOUT_MS, sniffProtocol } from "../src/api/listener/index.js";
 import { connectClient, startGrpcHarness, waitUntil } from "./support/grpc-harness.js";
 
-/** Opens a TCP connection, writes `first`, and resolves with how long the server kept it open. */
+/**
+ * Opens a TCP connection, writes `first`, and resolves with how long the server kept it open,
+ * counted from before the connect: the server cannot have accepted it (and started its timer)
+ * earlier, while our "connect" event may be handled late on a busy machine.
+ */
 function openFor(port: number, first: Buffer): Promise<{ ms: number; got: number }> {
   return new Promise((resolve, reject) => {
+    const t0 = performance.now();
     const socket = net.connect(port, "127.0.0.1");
-    let t0 = 0;
     let got = 0;
     socket.once("connect", () => {
-      t0 = performance.now();
       if (first.length) socket.write(first);
     });
     socket.on("data", (d) => {
