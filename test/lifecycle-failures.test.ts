@@ -76,10 +76,11 @@ test("a setting Postgres rejects ends in failed with Postgres's own error; the a
   (spec.cluster as { settings: unknown[] }).settings = [
     { name: "shared_buffers", value: "lots", vartype: "string" },
   ];
-  const agent = await startAgent({ spec, name: "bad-setting", graceS: 1 });
+  // The grace keeps the API up long enough to read `failed` on a busy machine.
+  const agent = await startAgent({ spec, name: "bad-setting", graceS: 10 });
   agents.push(agent);
   const st = await agent.waitForStatus("failed");
   assert.match(st.error ?? "", /invalid value for parameter "shared_buffers"/);
   const exit = await agent.exited;
-  assert.notEqual(exit.code, 0);
+  assert.deepEqual(exit, { code: 1, signal: null }, "a failed start exits 1 after the grace");
 });

@@ -240,7 +240,8 @@ describe("real responses of every route", () => {
   (spec.cluster as Obj).postgresql_conf += "\nshared_preload_libraries = 'pg_stat_statements'";
 
   before(async () => {
-    agent = await startAgent({ name: "openapi", graceS: 3 });
+    // The grace keeps the API up for the calls after /terminate, on a busy machine too.
+    agent = await startAgent({ name: "openapi", graceS: 30 });
   });
   after(async () => {
     await agent?.stop();
