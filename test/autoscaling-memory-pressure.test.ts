@@ -2,7 +2,7 @@
 // observed through a protocol-level fake autoscaler-agent.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { constants, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { constants, linkSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -113,12 +113,24 @@ class FakeMemoryStat {
     }
   }
 
-  /** Ends the writer loop: a read end opened here releases its pending open. */
+  /**
+   * Ends the writer loop and leaves no open of the FIFO waiting (a blocked open would keep the
+   * process alive): a regular file replaces it for any later read, and through a second link to
+   * the FIFO a non-blocking reader releases our writer and a non-blocking writer releases a reader
+   * the monitor may still have waiting.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
-    const reader = await open(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const alias = `${this.path}.fifo`;
+    linkSync(this.path, alias);
+    writeFileSync(`${this.path}.tmp`, "");
+    renameSync(`${this.path}.tmp`, this.path);
+    const reader = await open(alias, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = await open(alias, constants.O_WRONLY | constants.O_NONBLOCK);
+    await writer.close();
     await this.#loop;
     await reader.close();
+    unlinkSync(alias);
   }
 }
 
