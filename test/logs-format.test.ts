@@ -122,6 +122,7 @@ describe("JSON log (default)", () => {
         initdb: initdbSource,
         primary: initdbSource,
         neon: initdbSource,
+        archive: initdbSource,
       }).steps.map((s) => [s.name, s.metric]),
     );
     for (const e of done) {
