@@ -154,9 +154,9 @@ describe("reconcile with tricky names", () => {
     }
 
     const deltas: DeltaOp[] = [
-      ...TRICKY.map((name) => ({ action: "delete_db", name, new_name: null })),
+      ...TRICKY.map((name) => ({ action: "delete_db" as const, name, new_name: null })),
       { action: "delete_db", name: "nonexistent_db", new_name: null },
-      ...TRICKY.map((name) => ({ action: "delete_role", name, new_name: null })),
+      ...TRICKY.map((name) => ({ action: "delete_role" as const, name, new_name: null })),
       { action: "delete_role", name: "nonexistent_role", new_name: null },
     ];
     const empty = spec([], deltas);

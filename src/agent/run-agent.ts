@@ -7,7 +7,7 @@ import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
 import { notApplicableFlags } from "../cli/neon-flag-notes.js";
 import type { AgentOptions } from "../cli/options.js";
-import { ComputeRuntime } from "../compute/compute-runtime.js";
+import { ComputeRuntime, specAgentContext } from "../compute/compute-runtime.js";
 import { installRoot } from "../compute/ops/install-root.js";
 import { logProgress } from "../compute/progress-log.js";
 import { releaseSource } from "../compute/source-hooks.js";
@@ -45,7 +45,12 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   const controlPlaneAttempts: string[] = [];
   for (const note of notApplicableFlags(options))
     log.warn({ flag: note.flag, neon: note.neon, here: note.here }, `${note.flag}: not applicable here`);
-  const launch = await loadLaunchConfig(options, log, (status) => controlPlaneAttempts.push(status));
+  const launch = await loadLaunchConfig(
+    options,
+    log,
+    (status) => controlPlaneAttempts.push(status),
+    specAgentContext(options),
+  );
   const pg = resolvePgBinaries({
     pgbin: options.pgbin,
     pgbinFrom: options.pgbinFrom ?? undefined,

@@ -3,7 +3,7 @@
 // otherwise). Parse errors name the JSON path; nothing is touched before this succeeds.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
-import type { ParsedConfig } from "../spec/parse.js";
+import type { ParsedConfig, SpecAgentContext } from "../spec/parse.js";
 import { SpecError } from "../spec/spec-error.js";
 
 export class ConfigSourceError extends Error {
@@ -31,6 +31,8 @@ export interface ControlPlaneOptions {
   log: Logger;
   onAttempt?: (httpStatus: string) => void;
   retryDelayMs?: number;
+  /** Checks that need the agent's flags (what a spec may not delete). */
+  agent?: SpecAgentContext;
 }
 
 export async function fetchFromControlPlane(opts: ControlPlaneOptions): Promise<ParsedConfig> {
@@ -73,7 +75,10 @@ export async function fetchFromControlPlane(opts: ControlPlaneOptions): Promise<
       throw new ConfigSourceError("control plane says the compute is attached but sent no spec");
     }
     const { parseComputeConfig } = await import("../spec/parse.js");
-    return parseComputeConfig({ spec: json.spec ?? null, compute_ctl_config: json.compute_ctl_config });
+    return parseComputeConfig(
+      { spec: json.spec ?? null, compute_ctl_config: json.compute_ctl_config },
+      opts.agent,
+    );
   }
   throw new ConfigSourceError(`control plane config fetch failed after 3 attempts: ${lastError}`);
 }
@@ -87,20 +92,21 @@ export async function loadLaunchConfig(
   },
   log: Logger,
   onAttempt?: (httpStatus: string) => void,
+  agent?: SpecAgentContext,
 ): Promise<ParsedConfig> {
   // valibot and the schemas load only when there is something to parse.
   const parser = () => import("../spec/parse.js");
   try {
     if (opts.specPath) {
       const [{ parseSpec }, json] = await Promise.all([parser(), readJsonFile(opts.specPath, "--spec")]);
-      return { spec: parseSpec(json), computeCtlConfig: {} };
+      return { spec: parseSpec(json, "$", agent), computeCtlConfig: {} };
     }
     if (opts.configPath) {
       const [{ parseComputeConfig }, json] = await Promise.all([
         parser(),
         readJsonFile(opts.configPath, "--config"),
       ]);
-      return parseComputeConfig(json);
+      return parseComputeConfig(json, agent);
     }
     if (opts.controlPlaneUri && opts.computeId) {
       return await fetchFromControlPlane({
@@ -109,6 +115,7 @@ export async function loadLaunchConfig(
         token: process.env.NEON_CONTROL_PLANE_TOKEN,
         log,
         onAttempt,
+        agent,
       });
     }
   } catch (err) {

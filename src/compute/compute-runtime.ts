@@ -5,12 +5,14 @@ import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
 import type { LfcController } from "../lfc/lfc-controller.js";
 import type { PgBinaries } from "../postgres/binaries.js";
+import { parseConnstr } from "../postgres/connection.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ReplicaPromoter } from "../postgres/promote.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import { SidecarConfigurator } from "../sidecars/configure-sidecars.js";
 import type { IgnoredField } from "../spec/ignored-fields.js";
+import type { SpecAgentContext } from "../spec/spec-rules.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
@@ -19,6 +21,11 @@ import { ComputeStateMachine } from "./state-machine.js";
 
 /** Wall-clock time the agent process started (total_startup_ms counts from here). */
 export const PROCESS_START = new Date(performance.timeOrigin);
+
+/** What a spec may not delete or take over: the agent's superuser and the privileged role. */
+export function specAgentContext(options: AgentOptions): SpecAgentContext {
+  return { superuser: parseConnstr(options.connstr).user, privilegedRole: options.privilegedRoleName };
+}
 
 export interface ActivityView {
   lastActive: Date | null;

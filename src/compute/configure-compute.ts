@@ -3,7 +3,7 @@
 import type { StatusView } from "../api/compute-api.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
-import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
+import { type ComputeRuntime, PROCESS_START, specAgentContext } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
 import { specRejection } from "./spec-rejection.js";
@@ -13,10 +13,13 @@ import { statusView } from "./status-view.js";
 
 // The spec parser (valibot and the schemas) is loaded on first use: an agent starting without a
 // spec does not need it to answer probes.
-async function parseBody(body: unknown): Promise<{ spec: ComputeSpec; computeCtlConfig: ComputeCtlConfig }> {
+async function parseBody(
+  rt: ComputeRuntime,
+  body: unknown,
+): Promise<{ spec: ComputeSpec; computeCtlConfig: ComputeCtlConfig }> {
   const { parseConfigurationRequest } = await import("../spec/parse.js");
   try {
-    const parsed = parseConfigurationRequest(body);
+    const parsed = parseConfigurationRequest(body, specAgentContext(rt.options));
     if (!parsed.spec) throw new SpecError("$.spec", "required field is missing", "shape");
     return { spec: parsed.spec, computeCtlConfig: parsed.computeCtlConfig };
   } catch (err) {
@@ -26,7 +29,7 @@ async function parseBody(body: unknown): Promise<{ spec: ComputeSpec; computeCtl
 }
 
 export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
-  const { spec, computeCtlConfig } = await parseBody(body);
+  const { spec, computeCtlConfig } = await parseBody(rt, body);
   const status = rt.state.status;
   if (status === "empty") {
     const now = new Date();

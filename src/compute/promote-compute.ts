@@ -6,7 +6,7 @@ import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
-import type { ComputeRuntime } from "./compute-runtime.js";
+import { type ComputeRuntime, specAgentContext } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { specRejection } from "./spec-rejection.js";
 
@@ -18,7 +18,10 @@ export interface PromoteOutcome {
   lsn: string;
 }
 
-async function parsePromoteBody(body: unknown): Promise<{ spec: ComputeSpec; walFlushLsn: string | null }> {
+async function parsePromoteBody(
+  rt: ComputeRuntime,
+  body: unknown,
+): Promise<{ spec: ComputeSpec; walFlushLsn: string | null }> {
   if (typeof body !== "object" || body === null || Array.isArray(body))
     throw new OperationError("unprocessable", "expected a JSON object {spec, wal_flush_lsn}");
   const b = body as { spec?: unknown; wal_flush_lsn?: unknown };
@@ -29,7 +32,7 @@ async function parsePromoteBody(body: unknown): Promise<{ spec: ComputeSpec; wal
   try {
     if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing", "shape");
     return {
-      spec: parseSpec(b.spec, "$.spec"),
+      spec: parseSpec(b.spec, "$.spec", specAgentContext(rt.options)),
       walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null,
     };
   } catch (err) {
@@ -39,7 +42,7 @@ async function parsePromoteBody(body: unknown): Promise<{ spec: ComputeSpec; wal
 }
 
 export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise<PromoteOutcome> {
-  const { spec, walFlushLsn } = await parsePromoteBody(body);
+  const { spec, walFlushLsn } = await parsePromoteBody(rt, body);
   const current = rt.spec;
   if (rt.state.status !== "running" || !current) {
     throw new OperationError("failed_precondition", `cannot promote in status ${rt.state.status}`);

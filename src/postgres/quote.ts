@@ -20,7 +20,12 @@ export function quoteDollar(text: string): string {
   return `$${tag}$${text}$${tag}$`;
 }
 
-/** A postgresql.conf value: `'...'` with `'` doubled and `\` doubled. */
+/**
+ * A postgresql.conf value: `'...'` with `'` doubled and `\` doubled. A line break or NUL cannot
+ * be quoted (the file is read line by line): the spec parser refuses them with their JSON path,
+ * and this refuses whatever reaches it anyway.
+ */
 export function quoteConfValue(value: string): string {
+  if (/[\n\r\0]/.test(value)) throw new Error("a postgresql.conf value cannot contain a line break or NUL");
   return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 }

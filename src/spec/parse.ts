@@ -9,6 +9,7 @@ import {
   ConfigurationRequestSchema,
 } from "./schema.js";
 import { SpecError } from "./spec-error.js";
+import { checkSpecRules, type SpecAgentContext } from "./spec-rules.js";
 import type {
   ComputeCtlConfig,
   ComputeMode,
@@ -18,6 +19,8 @@ import type {
   GenericOption,
 } from "./types.js";
 import { checkWarmFields } from "./warm-fields.js";
+
+export type { SpecAgentContext } from "./spec-rules.js";
 
 export interface ParsedConfig {
   spec: ComputeSpec | null;
@@ -189,8 +192,14 @@ function checkCombination(
   if (source.kind === "neon") checkNeonFields(json, mode, prefix);
 }
 
-export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
+/**
+ * A spec, checked in full before anything is touched: its shape (schema.ts), the rules in
+ * spec-rules.ts (with `agent`, also what deleting would break the agent) and the cross-field
+ * rules of mode and source.
+ */
+export function parseSpec(input: unknown, prefix = "$", agent?: SpecAgentContext): ComputeSpec {
   const json = check(ComputeSpecSchema, input, prefix);
+  checkSpecRules(json, prefix, agent);
   const mode = resolveMode(json);
   let source = resolveSource(json);
   checkCombination(json, mode, source, prefix);
@@ -199,21 +208,25 @@ export function parseSpec(input: unknown, prefix = "$"): ComputeSpec {
   return Object.freeze({ json, mode, source });
 }
 
-function specFromWrapper(output: { spec: unknown }, raw: unknown): ComputeSpec | null {
+function specFromWrapper(
+  output: { spec: unknown },
+  raw: unknown,
+  agent: SpecAgentContext | undefined,
+): ComputeSpec | null {
   if (output.spec == null) return null;
-  return parseSpec((raw as { spec: unknown }).spec, "$.spec");
+  return parseSpec((raw as { spec: unknown }).spec, "$.spec", agent);
 }
 
 /** `{"spec": ComputeSpec|null, "compute_ctl_config": {...}}` from `--config` or the control plane. */
-export function parseComputeConfig(input: unknown): ParsedConfig {
+export function parseComputeConfig(input: unknown, agent?: SpecAgentContext): ParsedConfig {
   const out = check(ComputeConfigSchema, input, "$");
-  return { spec: specFromWrapper(out, input), computeCtlConfig: out.compute_ctl_config };
+  return { spec: specFromWrapper(out, input, agent), computeCtlConfig: out.compute_ctl_config };
 }
 
 /** Body of `POST /configure`: the spec is required. */
-export function parseConfigurationRequest(input: unknown): ParsedConfig {
+export function parseConfigurationRequest(input: unknown, agent?: SpecAgentContext): ParsedConfig {
   const out = check(ConfigurationRequestSchema, input, "$");
-  return { spec: specFromWrapper(out, input), computeCtlConfig: out.compute_ctl_config };
+  return { spec: specFromWrapper(out, input, agent), computeCtlConfig: out.compute_ctl_config };
 }
 
 export function parseComputeCtlConfig(input: unknown): ComputeCtlConfig {

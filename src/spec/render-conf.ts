@@ -8,11 +8,18 @@ import type { ComputeSpec, GenericOption } from "./types.js";
 
 export const TEMP_OVERRIDE_FILE = "compute_ctl_temp_override.conf";
 
+const GUC_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+/**
+ * `name = 'value'`. Unlike Neon, which pastes non-string values as they are, every value is
+ * quoted: Postgres reads a quoted value of any type, and nothing in a value can then end the
+ * line. The parser has checked name and value (setting-rules.ts); this refuses what slips by.
+ */
 export function renderSetting(opt: GenericOption): string {
-  if (opt.value === null) return opt.name;
-  return opt.vartype === "string"
-    ? `${opt.name} = ${quoteConfValue(opt.value)}`
-    : `${opt.name} = ${opt.value}`;
+  if (!GUC_NAME.test(opt.name))
+    throw new Error(`not a configuration parameter name: ${JSON.stringify(opt.name)}`);
+  if (opt.value === null) throw new Error(`setting ${opt.name} has no value`);
+  return `${opt.name} = ${quoteConfValue(opt.value)}`;
 }
 
 export interface AgentConfLines {

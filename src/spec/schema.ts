@@ -35,8 +35,10 @@ export const ClusterSchema = v.object({
   settings: nullish(v.array(GenericOptionSchema)),
 });
 
+export const DELTA_ACTIONS = ["delete_db", "rename_db", "delete_role", "rename_role"] as const;
+
 export const DeltaOpSchema = v.object({
-  action: v.string(),
+  action: v.picklist(DELTA_ACTIONS),
   name: v.string(),
   new_name: nullish(v.string()),
 });
