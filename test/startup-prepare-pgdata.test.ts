@@ -49,8 +49,9 @@ test("an old data directory is replaced at once and deleted in the background, l
 
   await recreateDataDir(pgdata, owner);
   checkFresh(pgdata);
-  // Only the new data directory and the neighbour remain once the background rm is done.
+  // Only the new data directory (with the marker saying the agent made it) and the neighbour
+  // remain once the background rm is done.
   await until(() => readdirSync(parent).every((n) => !n.startsWith(".pgdata.old-")));
-  assert.deepEqual(readdirSync(parent).sort(), ["pgdata", "pgdata-backup"]);
+  assert.deepEqual(readdirSync(parent).sort(), [".pgdata.compute_ctl-owned", "pgdata", "pgdata-backup"]);
   assert.ok(existsSync(neighbour));
 });

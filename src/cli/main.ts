@@ -3,6 +3,7 @@
 // are bound; the agent itself (most of the module loading) comes after.
 import "../postgres/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
+import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
 
 /** The --help line naming the Postgres binaries a launch with these flags and this environment uses. */
@@ -39,6 +40,16 @@ async function main(): Promise<number> {
     const { agentVersion } = await import("../compute/ops/install-root.js");
     process.stdout.write(`compute_ctl ${agentVersion()}\n`);
     return 0;
+  }
+  // Before any listener binds or anything is written: -D must be a directory the agent may wipe.
+  try {
+    checkPgdata(parsed.options.pgdata, parsed.options);
+  } catch (err) {
+    if (err instanceof PgdataRefusedError) {
+      process.stderr.write(`compute_ctl: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
   }
   const early = listenEarly(parsed.options);
   const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([

@@ -3,6 +3,7 @@
 import type { StatusView } from "../api/compute-api.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
+import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { type ComputeRuntime, PROCESS_START, specAgentContext } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
@@ -28,10 +29,21 @@ async function parseBody(
   }
 }
 
+/** A spec for an empty agent starts by wiping -D: refuse (4xx) if it is not the agent's to wipe. */
+function refuseForeignPgdata(rt: ComputeRuntime): void {
+  try {
+    checkPgdata(rt.options.pgdata, rt.options);
+  } catch (err) {
+    if (err instanceof PgdataRefusedError) throw new OperationError("failed_precondition", err.message);
+    throw err;
+  }
+}
+
 export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
   const { spec, computeCtlConfig } = await parseBody(rt, body);
   const status = rt.state.status;
   if (status === "empty") {
+    refuseForeignPgdata(rt);
     const now = new Date();
     rt.timings.record("wait_for_spec_ms", now.getTime() - PROCESS_START.getTime());
     rt.state.transition("configuration_pending", { startTime: now });

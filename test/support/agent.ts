@@ -36,6 +36,8 @@ export interface AgentOptions {
   neonHttpPort?: boolean;
   /** Runs the agent through another command (e.g. a mount namespace): gets bin/compute_ctl's argv. */
   launch?: (argv: string[]) => { command: string; args: string[] };
+  /** The data directory (default: `pgdata` in the agent's temp dir). */
+  pgdata?: string;
 }
 
 export interface RunningAgent {
@@ -91,7 +93,7 @@ export function minimalSpec(extra: Record<string, unknown> = {}): Record<string,
 
 export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent> {
   const root = tempDir("cca-");
-  const pgdata = path.join(root, "pgdata");
+  const pgdata = opts.pgdata ?? path.join(root, "pgdata");
   const [port, grpcPort, pgPort] = [
     opts.neonHttpPort ? await freePortPair() : await freePort(),
     await freePort(),

@@ -6,12 +6,16 @@
 // than as thousands of callbacks on the event loop the start needs. Leftovers of an agent that
 // stopped before its `rm` finished (`.<name>.old-*` next to the data directory) are removed by
 // the next start. Where renaming is impossible (the data directory is a mount point, or its
-// parent is not writable) it is deleted in place, as before.
+// parent is not writable) it is emptied in place: its entries go, the directory stays.
+//
+// Nothing is wiped unless pgdata-guard.ts says the agent owns the directory; a directory the
+// agent creates is recorded as its own beside it.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, mkdirSync, readdirSync, renameSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readdirSync, renameSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
+import { checkPgdata, markOwned } from "../pgdata-guard.js";
 import type { StartupContext } from "../startup-context.js";
 import type { Step } from "./step.js";
 
@@ -50,19 +54,32 @@ function removeInBackground(dirs: string[]): void {
   child.unref();
 }
 
+/** Removes every entry of `dir` (symlinks themselves, never their targets) and keeps `dir`. */
+async function emptyInPlace(dir: string): Promise<void> {
+  await Promise.all(readdirSync(dir).map((n) => rm(path.join(dir, n), { recursive: true, force: true })));
+}
+
 export async function recreateDataDir(
   pgdata: string,
   owner: { uid: number; gid: number } | null,
 ): Promise<void> {
+  let inPlace = false;
   try {
     moveAside(pgdata);
   } catch {
-    await rm(pgdata, { recursive: true, force: true });
+    // A mount point (EBUSY) or a parent we may not write: keep the directory, empty it.
+    await emptyInPlace(pgdata);
+    inPlace = true;
   }
-  // Parents get ordinary permissions (the Postgres user must be able to traverse them).
-  mkdirSync(path.dirname(pgdata), { recursive: true, mode: 0o755 });
-  mkdirSync(pgdata, { mode: 0o700 });
+  if (inPlace) {
+    chmodSync(pgdata, 0o700);
+  } else {
+    // Parents get ordinary permissions (the Postgres user must be able to traverse them).
+    mkdirSync(path.dirname(pgdata), { recursive: true, mode: 0o755 });
+    mkdirSync(pgdata, { mode: 0o700 });
+  }
   if (owner) chownSync(pgdata, owner.uid, owner.gid);
+  markOwned(pgdata);
   // What was just moved aside, and anything an earlier agent left.
   removeInBackground(leftovers(pgdata));
 }
@@ -70,5 +87,10 @@ export async function recreateDataDir(
 export const preparePgdataStep: Step<StartupContext> = {
   name: "prepare_pgdata",
   metric: "prepare_pgdata_ms",
-  run: (ctx) => recreateDataDir(ctx.options.pgdata, ctx.osUser),
+  async run(ctx) {
+    // Checked at launch already; again here, as the directory may have changed since (a spec
+    // can arrive through the API long after launch).
+    checkPgdata(ctx.options.pgdata, ctx.options);
+    await recreateDataDir(ctx.options.pgdata, ctx.osUser);
+  },
 };
