@@ -101,7 +101,7 @@ test("key set problems are launch errors naming the key; private members are ign
   );
   // A JWKS that (wrongly) carries the private half still verifies, with the public half only.
   const { exportJWK } = await import("jose");
-  const privateJwk = { ...(await exportJWK(kit.ed.privateKey)), alg: "EdDSA" };
+  const privateJwk = { ...(await exportJWK(kit.ed.privateKey)), alg: "EdDSA", kid: kit.ed.publicJwk.kid };
   assert.ok(privateJwk.d);
   const authorizer = await createAuthorizer({
     jwks: { keys: [privateJwk] },
@@ -109,6 +109,36 @@ test("key set problems are launch errors naming the key; private members are ign
     requireAuth: true,
   });
   await authorizer.verify(`Bearer ${await kit.sign(kit.ed, { compute_id: COMPUTE_ID })}`);
+});
+
+test("a kid selects its key, an unknown kid is refused without trying others, tokens over 8 KiB are refused", async () => {
+  const kit = await tokenKit();
+  const authorizer = await createAuthorizer({ jwks: kit.jwks, computeId: COMPUTE_ID, requireAuth: true });
+  const { SignJWT } = await import("jose");
+  const signed = (kid: string | undefined, claims: Record<string, unknown> = {}) =>
+    new SignJWT({ compute_id: COMPUTE_ID, ...claims })
+      .setProtectedHeader({ alg: "EdDSA", ...(kid ? { kid } : {}) })
+      .setExpirationTime("1h")
+      .sign(kit.ed.privateKey);
+  await authorizer.verify(`Bearer ${await signed("ed-1")}`);
+  await authorizer.verify(`Bearer ${await signed(undefined)}`);
+  // Signed by the Ed25519 key, but naming the RSA key: only that key is tried.
+  await assert.rejects(authorizer.verify(`Bearer ${await signed("rsa-1")}`), {
+    kind: "unauthenticated",
+    message: "failed to verify authorization token",
+  });
+  await assert.rejects(authorizer.verify(`Bearer ${await signed("nobody")}`), {
+    kind: "unauthenticated",
+    message: /unknown key id/,
+  });
+  const big = await signed("ed-1", { padding: "x".repeat(9000) });
+  await assert.rejects(authorizer.verify(`Bearer ${big}`), {
+    kind: "unauthenticated",
+    message: /longer than 8192/,
+  });
+  const justUnder = await signed("ed-1", { padding: "x".repeat(5500) });
+  assert.ok(justUnder.length < 8192);
+  await authorizer.verify(`Bearer ${justUnder}`);
 });
 
 test("verified tokens are remembered until their exp (plus tolerance) or the TTL, bounded in number", () => {

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
 import { AGENT_BIN, minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
+import { freePort } from "./support/ports.js";
 import { tempDir } from "./support/postgres.js";
 
 const agents: RunningAgent[] = [];
@@ -14,12 +15,19 @@ after(async () => {
   await Promise.all(agents.map((a) => a.stop()));
 });
 
+/** A previous compute's data directory (the agent may wipe it) with a file to watch. */
+function previousPgdata(root: string): string {
+  const pgdata = path.join(root, "pgdata");
+  mkdirSync(pgdata);
+  writeFileSync(path.join(pgdata, "PG_VERSION"), "15\n");
+  writeFileSync(path.join(pgdata, "precious"), "keep me");
+  return pgdata;
+}
+
 test("a spec with a wrong type or a missing field exits 1 naming the JSON path; the data dir is untouched", (t) => {
   const root = tempDir("ccf-");
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  const pgdata = path.join(root, "pgdata");
-  mkdirSync(pgdata);
-  writeFileSync(path.join(pgdata, "precious"), "keep me");
+  const pgdata = previousPgdata(root);
   const cases: [unknown, RegExp][] = [
     [{ ...minimalSpec(), cluster: { roles: [{ name: 5 }], databases: [] } }, /\$\.cluster\.roles\[0\]\.name/],
     [{ format_version: 1, cluster: { roles: [], databases: [] } }, /\$\.suspend_timeout_seconds/],
@@ -38,38 +46,47 @@ test("a spec with a wrong type or a missing field exits 1 naming the JSON path; 
     );
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, pattern);
-    assert.deepEqual(readdirSync(pgdata), ["precious"]);
+    assert.deepEqual(readdirSync(pgdata).sort(), ["PG_VERSION", "precious"]);
     assert.equal(readFileSync(path.join(pgdata, "precious"), "utf8"), "keep me");
   }
 });
 
-test("a REST port already in use exits 1 naming it, before the data dir is touched", async (t) => {
-  const root = tempDir("ccf-port-");
-  const taken = http.createServer();
-  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
-  t.after(() => {
-    taken.close();
-    rmSync(root, { recursive: true, force: true });
+for (const which of ["REST", "gRPC TCP"] as const) {
+  test(`a ${which} port already in use exits 1 naming it, before the data dir is touched`, async (t) => {
+    const root = tempDir("ccf-port-");
+    const taken = http.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    t.after(() => {
+      taken.close();
+      rmSync(root, { recursive: true, force: true });
+    });
+    const port = (taken.address() as AddressInfo).port;
+    const [a, b] = [await freePort(), await freePort()];
+    const [rest, grpc] = which === "REST" ? [port, a] : [a, port];
+    const pgdata = previousPgdata(root);
+    const file = path.join(root, "spec.json");
+    writeFileSync(file, JSON.stringify(minimalSpec()));
+    const r = spawnSync(
+      AGENT_BIN,
+      [
+        ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
+        ...[
+          "--http-host",
+          "127.0.0.1",
+          "--external-http-port",
+          String(rest),
+          "--internal-http-port",
+          String(b),
+        ],
+        ...["--grpc-port", String(grpc), "--grpc-socket", path.join(root, "g.sock")],
+      ],
+      { encoding: "utf8", timeout: 10_000 },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`EADDRINUSE.*:${port}`));
+    assert.deepEqual(readdirSync(pgdata).sort(), ["PG_VERSION", "precious"]);
   });
-  const port = (taken.address() as AddressInfo).port;
-  const pgdata = path.join(root, "pgdata");
-  mkdirSync(pgdata);
-  writeFileSync(path.join(pgdata, "precious"), "keep me");
-  const file = path.join(root, "spec.json");
-  writeFileSync(file, JSON.stringify(minimalSpec()));
-  const r = spawnSync(
-    AGENT_BIN,
-    [
-      ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
-      ...["--http-host", "127.0.0.1", "--external-http-port", String(port), "--internal-http-port", "0"],
-      ...["--grpc-port", "0", "--grpc-socket", path.join(root, "g.sock")],
-    ],
-    { encoding: "utf8", timeout: 10_000 },
-  );
-  assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`EADDRINUSE.*:${port}`));
-  assert.deepEqual(readdirSync(pgdata), ["precious"]);
-});
+}
 
 test("a setting Postgres rejects ends in failed with Postgres's own error; the agent exits non-zero after the grace period", async () => {
   const spec = minimalSpec({ skip_pg_catalog_updates: true });

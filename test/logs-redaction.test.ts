@@ -48,10 +48,12 @@ test("no password, verifier or token appears in any agent log", async (t) => {
   const jwk = { ...(await exportJWK(publicKey)), alg: "EdDSA", use: "sig", kid: "test" };
   const jwt = await new SignJWT({ compute_id: COMPUTE_ID })
     .setProtectedHeader({ alg: "EdDSA" })
+    .setExpirationTime("1h")
     .sign(privateKey);
   const other = await generateKeyPair("EdDSA", { crv: "Ed25519" });
   const forged = await new SignJWT({ compute_id: COMPUTE_ID })
     .setProtectedHeader({ alg: "EdDSA" })
+    .setExpirationTime("1h")
     .sign(other.privateKey);
   const bearer = { authorization: `Bearer ${jwt}` };
 

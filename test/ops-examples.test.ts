@@ -200,6 +200,7 @@ test("config.json: the compute runs and its API wants a JWT from the configured 
   const other = await generateKeyPair("EdDSA", { crv: "Ed25519" });
   const foreign = await new SignJWT({ compute_id: "x" })
     .setProtectedHeader({ alg: "EdDSA" })
+    .setExpirationTime("1h")
     .sign(other.privateKey);
   assert.equal((await agent.get("/status", { headers: { authorization: `Bearer ${foreign}` } })).status, 401);
   assert.equal((await agent.get("/healthz")).status, 200, "probes stay open");

@@ -2,6 +2,7 @@
 // REST (no auth), and later the gRPC/Connect listeners.
 import type { Logger } from "pino";
 import type { ComputeApi } from "../api/compute-api.js";
+import { listenerLimits } from "../api/listener/limits.js";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { externalRoutes, internalRoutes } from "../api/rest/router.js";
 import { type RequestAuthorizer, type RestServer, startRestServer } from "../api/rest/server.js";
@@ -14,15 +15,26 @@ export interface ApiServers {
 }
 
 /**
- * JWT authorization from the launch-time keys. Without keys it is off (with a warning), unless
+ * JWT authorization from the launch-time keys. Without keys only loopback and Unix-socket
+ * clients may change the compute (--insecure-no-auth: everyone, with a warning), unless
  * --require-auth makes that a startup error. jose is loaded only when keys exist.
  */
 export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise<RequestAuthorizer | null> {
   const jwks = rt.computeCtlConfig.jwks;
   if (jwks === undefined && !rt.options.requireAuth) {
-    log.warn(
-      "no JWT keys in compute_ctl_config.jwks: API authorization is OFF (use --require-auth to forbid this)",
-    );
+    if (rt.options.insecureNoAuth) {
+      log.warn(
+        { host: rt.options.httpHost },
+        "--insecure-no-auth without JWT keys: anyone who can reach the API ports can reconfigure, " +
+          "terminate or promote this compute and run SQL as its superuser through the spec; " +
+          "configure compute_ctl_config.jwks instead",
+      );
+    } else {
+      log.info(
+        "no JWT keys in compute_ctl_config.jwks: configure, terminate, promote, grants and extensions " +
+          "are served to loopback and Unix-socket clients only (403 for others)",
+      );
+    }
     return null;
   }
   if (jwks?.keys.length === 0) {
@@ -46,6 +58,7 @@ export async function startApiServers(
 ): Promise<ApiServers> {
   const o = rt.options;
   const authorizer = await launchAuthorizer(rt, log);
+  const limits = listenerLimits(o);
   // gRPC/Connect loads a large set of libraries on the main thread: with a spec at launch it waits
   // until the start pipeline is done so it does not compete with the cold start (REST is up
   // at once for probes and /status); an empty compute starts it right away.
@@ -53,7 +66,17 @@ export async function startApiServers(
     .waitFor((st) => st.status !== "init")
     .then(() => import("../api/grpc/index.js"))
     .then(({ startGrpcServer }) =>
-      startGrpcServer({ api, socketPath: o.grpcSocket, host: o.httpHost, port: o.grpcPort, authorizer, log }),
+      startGrpcServer({
+        api,
+        socketPath: o.grpcSocket,
+        host: o.httpHost,
+        port: o.grpcPort,
+        authorizer,
+        insecureNoAuth: o.insecureNoAuth,
+        limits,
+        log,
+        early: early && { tcp: early.grpcTcp, unix: early.grpcUnix },
+      }),
     );
   const [external, internal] = await Promise.all([
     startRestServer({
@@ -64,16 +87,20 @@ export async function startApiServers(
       api,
       log,
       authorizer,
+      insecureNoAuth: o.insecureNoAuth,
+      limits,
       early: early?.external,
     }),
     startRestServer({
       name: "internal",
-      host: o.httpHost,
+      host: o.internalHttpHost,
       port: o.internalHttpPort,
       routes: internalRoutes(),
       api,
       log,
-      authorizer: null,
+      authorizer,
+      insecureNoAuth: o.insecureNoAuth,
+      limits,
       early: early?.internal,
     }),
   ]);

@@ -81,9 +81,9 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   );
   // A base backup or restore of gigabytes says how far it is, every second.
   logProgress(rt.state, log);
-  // A REST port that cannot be bound fails the agent before the data directory is touched
-  // (the ports were bound first thing; this is known by now).
-  if (early) await Promise.all([early.external.listening, early.internal.listening]);
+  // A port or socket that cannot be bound fails the agent before the data directory is touched
+  // (they were bound first thing; this is known by now).
+  if (early) await early.allListening;
   const skipGrace = new AbortController();
   const removeSignals = installSignalHandlers(rt, () => skipGrace.abort());
 

@@ -49,13 +49,20 @@ Postgres:
                                 (0600), locks and spool (default: PGDATA.run beside -D)
 
 APIs:
-      --http-host ADDR          address of the HTTP and gRPC TCP listeners (0.0.0.0)
+      --http-host ADDR          address of the external REST and gRPC TCP listeners (0.0.0.0)
+      --internal-http-host ADDR address of the internal REST listener (127.0.0.1)
       --external-http-port N    external REST port: control plane, probes, metrics (3080)
       --internal-http-port N    internal REST port: grants, extensions (3081)
       --grpc-port N             gRPC/Connect TCP port, JWT-protected (3082)
       --grpc-socket PATH        gRPC/Connect Unix socket, no token needed
                                 (default: <tmpdir>/compute_ctl-<uid>/compute_ctl-<external port>.sock)
       --require-auth            refuse to start when no JWT keys are configured
+      --insecure-no-auth        without JWT keys, also serve the routes and RPCs that change the
+                                compute (configure, terminate, promote, grants, extensions) to
+                                non-loopback clients; by default they answer 403 there
+      --max-message-bytes N     largest request body or gRPC/Connect message (4194304)
+      --max-connections N       open connections per listener (1024)
+      --ready-max-age-s S       /ready is 200 only if Postgres answered a query within S s (3)
       --autoscaling-metrics-allow CIDRS  comma-separated networks allowed to GET /autoscaling_metrics (all)
       --autoscaling-metrics-rate R       per-client rate limit for /autoscaling_metrics, "N/s[,burst]" (off)
       --no-exporter             do not start the metrics exporter process
@@ -114,20 +121,40 @@ Environment: NEON_CONTROL_PLANE_TOKEN, AUTOSCALING, LOG_LEVEL (info), BUILD_TAG,
 -b), COMPUTE_CTL_PG_SYSTEM_DIR (searched instead of /usr/lib/postgresql), PGBOUNCER_PASSWORD.
 `;
 
-function portFlag(name: string, value: string | undefined, def: number, max = 65535): number {
-  if (value === undefined) return def;
-  const n = Number(value);
-  if (!/^[0-9]+$/.test(value) || n > max)
-    throw new UsageError(`--${name} expects a port number from 0 to ${max}, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 function intFlag(name: string, value: string | undefined, def: number): number {
   if (value === undefined) return def;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0)
+  if (!/^\s*[0-9.e+]+\s*$/i.test(value) || !Number.isFinite(n) || n < 0)
     throw new UsageError(`--${name} expects a non-negative number, got ${JSON.stringify(value)}`);
   return n;
+}
+
+function rangeFlag(name: string, value: string | undefined, def: number, min: number, max: number): number {
+  if (value === undefined) return def;
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < min || n > max)
+    throw new UsageError(`--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** A TCP port: 1-65535 (0, "any free port", would not be the port written into postgresql.conf). */
+const portFlag = (name: string, value: string | undefined, def: number, max = 65535) =>
+  rangeFlag(name, value, def, 1, max);
+
+/** `-C` must be a libpq URL: checked here (exit 2), parsed in full by postgres/connection.ts. */
+function checkConnstr(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--connstr must be a postgresql:// URL, got ${JSON.stringify(value.slice(0, 60))}`);
+  }
+  if (url.protocol !== "postgresql:" && url.protocol !== "postgres:")
+    throw new UsageError(`--connstr must be a postgresql:// URL, not ${url.protocol}`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new UsageError("--connstr contains control characters");
+  const port = url.searchParams.get("port") ?? url.port;
+  if (port !== "") portFlag("connstr port", port, 0);
 }
 
 export function defaultCacheDir(): string {
@@ -159,6 +186,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "external-http-port": { type: "string" },
         "internal-http-port": { type: "string" },
         "http-host": { type: "string" },
+        "internal-http-host": { type: "string" },
+        "insecure-no-auth": { type: "boolean" },
+        "max-message-bytes": { type: "string" },
+        "max-connections": { type: "string" },
+        "ready-max-age-s": { type: "string" },
         "grpc-port": { type: "string" },
         "grpc-socket": { type: "string" },
         "privileged-role-name": { type: "string" },
@@ -205,6 +237,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (values.version) return { kind: "version" };
   if (!values.pgdata) throw new UsageError("--pgdata (-D) is required");
   if (!values.connstr) throw new UsageError("--connstr (-C) is required");
+  checkConnstr(values.connstr);
+  if (values["require-auth"] && values["insecure-no-auth"])
+    throw new UsageError("--require-auth and --insecure-no-auth contradict each other");
   const sources = [values.spec, values.config, values["control-plane-uri"]].filter(Boolean);
   if (sources.length > 1)
     throw new UsageError("--spec, --config and --control-plane-uri are mutually exclusive");
@@ -282,7 +317,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       externalHttpPort,
       internalHttpPort,
       httpHost: values["http-host"] ?? "0.0.0.0",
-      grpcPort: intFlag("grpc-port", values["grpc-port"], 3082),
+      internalHttpHost: values["internal-http-host"] ?? "127.0.0.1",
+      grpcPort: portFlag("grpc-port", values["grpc-port"], 3082),
       grpcSocket: values["grpc-socket"] ?? defaultGrpcSocket(externalHttpPort),
       privilegedRoleName: role,
       pgUser: values["pg-user"] ?? "postgres",
@@ -292,6 +328,16 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       pgReadyTimeoutS: intFlag("pg-ready-timeout", values["pg-ready-timeout"], 60),
       monitorIntervalMs: intFlag("monitor-interval-ms", values["monitor-interval-ms"], 500),
       requireAuth: values["require-auth"] ?? false,
+      insecureNoAuth: values["insecure-no-auth"] ?? false,
+      maxMessageBytes: rangeFlag(
+        "max-message-bytes",
+        values["max-message-bytes"],
+        4 * 1024 * 1024,
+        1024,
+        2 ** 30,
+      ),
+      maxConnections: rangeFlag("max-connections", values["max-connections"], 1024, 1, 1_000_000),
+      readyMaxAgeS: intFlag("ready-max-age-s", values["ready-max-age-s"], 3),
       logFormat,
       cacheDir: values["no-template-cache"] ? null : (values["cache-dir"] ?? defaultCacheDir()),
       runtimeDir: path.resolve(values["runtime-dir"] ?? `${pgdata}.run`),

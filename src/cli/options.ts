@@ -13,7 +13,10 @@ export interface AgentOptions {
   pgbinFrom: "--pgbin" | "POSTGRES_PATH" | null;
   externalHttpPort: number;
   internalHttpPort: number;
+  /** External REST and gRPC TCP listeners. */
   httpHost: string;
+  /** Internal REST listener (loopback by default). */
+  internalHttpHost: string;
   grpcPort: number;
   grpcSocket: string;
   privilegedRoleName: string;
@@ -26,6 +29,17 @@ export interface AgentOptions {
   pgReadyTimeoutS: number;
   monitorIntervalMs: number;
   requireAuth: boolean;
+  /**
+   * Without JWT keys, serve the routes/RPCs that change the compute to non-loopback clients too
+   * (otherwise they answer 403 there).
+   */
+  insecureNoAuth: boolean;
+  /** Largest request body (REST) or message (gRPC/Connect), in bytes. */
+  maxMessageBytes: number;
+  /** Open connections allowed per listener. */
+  maxConnections: number;
+  /** `/ready` needs a successful query within this many seconds. */
+  readyMaxAgeS: number;
   logFormat: LogFormat;
   cacheDir: string | null;
   /** The agent's private runtime files (the archive source's pgBackRest config, locks, spool). */

@@ -13,7 +13,8 @@ export type OperationErrorKind =
   | "unauthenticated"
   | "permission_denied"
   | "resource_exhausted"
-  | "conflict";
+  | "conflict"
+  | "too_large";
 
 const HTTP_STATUS: Record<OperationErrorKind, number> = {
   invalid_argument: 400,
@@ -27,6 +28,7 @@ const HTTP_STATUS: Record<OperationErrorKind, number> = {
   permission_denied: 403,
   resource_exhausted: 429,
   conflict: 409,
+  too_large: 413,
 };
 
 export class OperationError extends Error {

@@ -21,6 +21,7 @@ export interface TokenKit {
   rsa: SigningKey;
   /** Not in the JWKS. */
   stranger: SigningKey;
+  /** Signs with the key's kid and, unless `claims` has an `exp` key, a one-hour expiry. */
   sign(key: SigningKey, claims: JWTPayload): Promise<string>;
 }
 
@@ -35,8 +36,11 @@ export async function tokenKit(): Promise<TokenKit> {
     ed,
     rsa,
     stranger,
-    sign: (key, claims) =>
-      new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.publicJwk.kid }).sign(key.privateKey),
+    // An hour's expiry unless the claims say otherwise (`exp: undefined`: none at all).
+    sign: (key, claims) => {
+      const jwt = new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.publicJwk.kid });
+      return ("exp" in claims ? jwt : jwt.setExpirationTime("1h")).sign(key.privateKey);
+    },
   };
 }
 
@@ -77,6 +81,28 @@ export async function authMatrix(kit: TokenKit, key: SigningKey): Promise<AuthCa
       header: await bearer({ compute_id: COMPUTE_ID, exp: now - 3600 }),
       kind: "unauthenticated",
       message: /expired/,
+    },
+    {
+      name: `no exp ${tag}`,
+      header: await bearer({ compute_id: COMPUTE_ID, exp: undefined }),
+      kind: "unauthenticated",
+      message: /no exp/,
+    },
+    {
+      name: `not yet valid ${tag}`,
+      header: await bearer({ compute_id: COMPUTE_ID, nbf: now + 3600 }),
+      kind: "unauthenticated",
+      message: /not yet valid/,
+    },
+    {
+      name: `nbf within the clock skew ${tag}`,
+      header: await bearer({ compute_id: COMPUTE_ID, nbf: now + 30 }),
+      kind: null,
+    },
+    {
+      name: `expired within the clock skew ${tag}`,
+      header: await bearer({ compute_id: COMPUTE_ID, exp: now - 30 }),
+      kind: null,
     },
     {
       name: `admin without audience ${tag}`,

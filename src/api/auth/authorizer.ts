@@ -1,8 +1,14 @@
 // JWT authorization shared by the REST API and gRPC over TCP. Keys come from the launch-time
 // `compute_ctl_config.jwks` and never change afterwards. As in Neon, a key set given with no
 // keys (`"jwks": {"keys": []}`) refuses every token (401); a launch config without `jwks` at all
-// turns token checks off (the local default works with plain curl); `--require-auth` forbids that.
-import { errors, type JWK, type JWTPayload, jwtVerify } from "jose";
+// turns token checks off, and then only local clients may change the compute (see the REST
+// server and the gRPC call gate); `--require-auth` forbids that.
+//
+// A token must carry `exp` (as Neon's verifier requires); `nbf` is honoured; both with 60 s of
+// clock skew. A `kid` in its header selects the key (an unknown kid is refused without trying the
+// others); without one every key of the token's algorithm is tried. Tokens over 8 KiB are
+// refused before any signature work.
+import { decodeProtectedHeader, errors, type JWK, type JWTPayload, jwtVerify } from "jose";
 import { OperationError } from "../../compute/operation-error.js";
 import { checkClaims } from "./claims.js";
 import { importVerificationKeys, type VerificationKey } from "./verification-keys.js";
@@ -35,6 +41,8 @@ export function authEnabled(jwks: { keys: readonly unknown[] } | undefined): boo
 
 // jsonwebtoken's default leeway, which Neon uses for `exp`.
 const CLOCK_TOLERANCE_SECONDS = 60;
+/** Far above a real token (a few hundred bytes), far below what costs anything to refuse. */
+export const MAX_TOKEN_BYTES = 8 * 1024;
 const BEARER = /^Bearer +(\S+)\s*$/i;
 export const EMPTY_KEY_SET =
   "failed to verify authorization token: compute_ctl_config.jwks of the launch config has no keys";
@@ -45,24 +53,47 @@ function bearerToken(authorization: string | undefined): string {
   return match[1];
 }
 
+const refused = (why?: string) =>
+  new OperationError(
+    "unauthenticated",
+    why ? `failed to verify authorization token: ${why}` : "failed to verify authorization token",
+  );
+
+/** The keys a token may be verified with: those with its `kid`, or all when it names none. */
+function candidateKeys(token: string, keys: readonly VerificationKey[]): readonly VerificationKey[] {
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    throw refused();
+  }
+  if (kid === undefined) return keys;
+  const named = keys.filter((k) => k.kid === kid);
+  if (named.length === 0) throw refused("unknown key id (kid)");
+  return named;
+}
+
 async function verifyToken(token: string, keys: readonly VerificationKey[]): Promise<JWTPayload> {
-  let expired = false;
-  for (const { key, alg } of keys) {
+  if (token.length > MAX_TOKEN_BYTES) throw refused(`token longer than ${MAX_TOKEN_BYTES} bytes`);
+  // Only a correctly signed token gets a precise reason (expired, not yet valid, no exp).
+  let reason: string | undefined;
+  for (const { key, alg } of candidateKeys(token, keys)) {
     try {
       const { payload } = await jwtVerify(token, key, {
         algorithms: [alg],
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ["exp"],
       });
       return payload;
     } catch (err) {
-      // Only a correctly signed token can be expired; remember it for a precise message.
-      if (err instanceof errors.JWTExpired) expired = true;
+      if (err instanceof errors.JWTExpired) reason = "token expired";
+      else if (err instanceof errors.JWTClaimValidationFailed && err.claim === "exp")
+        reason = "token has no exp (expiry) claim";
+      else if (err instanceof errors.JWTClaimValidationFailed && err.claim === "nbf")
+        reason = "token not yet valid (nbf)";
     }
   }
-  throw new OperationError(
-    "unauthenticated",
-    expired ? "failed to verify authorization token: token expired" : "failed to verify authorization token",
-  );
+  throw refused(reason);
 }
 
 export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authorizer> {
@@ -88,9 +119,8 @@ export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authori
       if (verified.has(token)) return;
       const claims = await verifyToken(token, keys);
       checkClaims(claims, opts.computeId);
-      const expiresAtMs =
-        claims.exp === undefined ? undefined : (claims.exp + CLOCK_TOLERANCE_SECONDS) * 1000;
-      verified.add(token, expiresAtMs);
+      // exp is required: an entry never outlives the token.
+      verified.add(token, ((claims.exp as number) + CLOCK_TOLERANCE_SECONDS) * 1000);
     },
   };
 }

@@ -5,6 +5,8 @@ import { type CryptoKey, importJWK, type JWK } from "jose";
 export interface VerificationKey {
   readonly alg: string;
   readonly key: CryptoKey | Uint8Array;
+  /** The JWK's `kid`, if it has one: a token naming a kid is verified with that key only. */
+  readonly kid: string | undefined;
   /** Position in `compute_ctl_config.jwks.keys`, for error messages. */
   readonly index: number;
 }
@@ -31,7 +33,7 @@ export async function importVerificationKeys(keys: readonly JWK[]): Promise<Veri
       const publicJwk: JWK = { ...jwk };
       for (const member of SECRET_MEMBERS) delete publicJwk[member];
       try {
-        return { alg, key: await importJWK(publicJwk, alg), index };
+        return { alg, key: await importJWK(publicJwk, alg), index, kid: jwk.kid };
       } catch (err) {
         throw new Error(`compute_ctl_config.jwks.keys[${index}]: cannot import ${alg} key`, { cause: err });
       }

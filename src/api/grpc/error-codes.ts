@@ -20,6 +20,7 @@ const CODES: Record<OperationErrorKind, Code> = {
   permission_denied: Code.PermissionDenied,
   resource_exhausted: Code.ResourceExhausted,
   conflict: Code.Aborted,
+  too_large: Code.ResourceExhausted,
 };
 
 // Paths as a gRPC client knows them: within the request (`$.spec...`, some core cross-field

@@ -1,6 +1,7 @@
-// Server interceptors shared by every method: core errors to status codes, and JWT checks on TCP.
+// Server interceptors shared by every method: core errors to status codes. (Tokens are checked
+// before connect-node reads a body: call-gate.ts.)
 import type { Interceptor } from "@connectrpc/connect";
-import { authErrorToConnect, toConnectError } from "./error-codes.js";
+import { toConnectError } from "./error-codes.js";
 
 async function* translateStreamErrors<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
   try {
@@ -19,17 +20,3 @@ export const translateErrors: Interceptor = (next) => async (req) => {
     throw toConnectError(err);
   }
 };
-
-/** Every call (reflection too: grpcurl sends its `-H` headers there as well) needs a valid token. */
-export function requireAuthorization(authorizer: {
-  verify(authorization: string | undefined): Promise<void>;
-}): Interceptor {
-  return (next) => async (req) => {
-    try {
-      await authorizer.verify(req.header.get("authorization") ?? undefined);
-    } catch (err) {
-      throw authErrorToConnect(err);
-    }
-    return next(req);
-  };
-}

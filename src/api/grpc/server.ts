@@ -1,7 +1,8 @@
 // Serves compute.v1.ComputeService (plus reflection) over Connect, gRPC and gRPC-Web on two
 // listeners: the Unix socket (trusted: no token, only the agent's OS user can reach it) and TCP
-// (JWT on every call when keys are configured). Both accept HTTP/2 prior knowledge and HTTP/1.1.
-
+// (JWT on every call when keys are configured; without keys the mutating RPCs only for loopback
+// peers). Both accept HTTP/2 prior knowledge and HTTP/1.1. Every call passes call-gate.ts on its
+// headers before its body is read; the listeners apply the limits of listener/limits.ts.
 import { setMaxListeners } from "node:events";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -11,19 +12,29 @@ import type { ComputeApi } from "../compute-api.js";
 import {
   type BoundUnixSocket,
   createDualProtocolListener,
-  type DualProtocolListener,
-  listenUnixSocket,
+  EarlyNetListener,
+  type ListenerLimits,
+  listenerLimits,
   type RequestHandler,
 } from "../listener/index.js";
+import {
+  answerRefused,
+  type CallGate,
+  createCallGate,
+  type GrpcAuthorizer,
+  MAX_TIMEOUT_MS,
+} from "./call-gate.js";
 import { computeServiceImpl } from "./compute-service.js";
-import { requireAuthorization, translateErrors } from "./interceptors.js";
+import { translateErrors } from "./interceptors.js";
 import { reflectionRoutes } from "./reflection/reflection-service.js";
 import { unaryGrpcFastPath } from "./unary-fast-path.js";
 
-/** The part of the JWT authorizer (src/api/auth) the server needs; `enabled: false` or null: no checks. */
-export interface GrpcAuthorizer {
-  readonly enabled?: boolean;
-  verify(authorization: string | undefined): Promise<void>;
+export type { GrpcAuthorizer } from "./call-gate.js";
+
+/** The two listeners, bound at agent start (src/api/rest/early-listener.ts). */
+export interface EarlyGrpcListeners {
+  tcp: EarlyNetListener;
+  unix: EarlyNetListener<BoundUnixSocket>;
 }
 
 export interface GrpcServerOptions {
@@ -34,7 +45,13 @@ export interface GrpcServerOptions {
   host: string;
   port: number;
   authorizer: GrpcAuthorizer | null;
+  /** Without keys, serve the mutating RPCs to non-loopback TCP peers too (--insecure-no-auth). */
+  insecureNoAuth?: boolean;
   log: Logger;
+  /** Header, body, timeout and connection limits (default: listenerLimits()). */
+  limits?: ListenerLimits;
+  /** Listeners bound earlier; without them the server binds its own. */
+  early?: EarlyGrpcListeners;
   /** How long close() lets in-flight calls finish before cutting connections (default 2000 ms). */
   shutdownGraceMs?: number;
   /** Serve unary gRPC over HTTP/2 on the raw stream API (default true; false: all through connect-node). */
@@ -51,19 +68,20 @@ export interface GrpcServer {
   close(): Promise<void>;
 }
 
-function listenTcp(listener: DualProtocolListener, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    listener.server.once("error", reject);
-    listener.server.listen(port, host, () => {
-      listener.server.off("error", reject);
-      resolve();
-    });
-  });
+/** Runs the gate on the request's headers, then hands it to connect-node or answers the refusal. */
+function gated(gate: CallGate, serve: RequestHandler): RequestHandler {
+  return (req, res) => {
+    const verdict = gate(req.url?.split("?", 1)[0], req.headers, req.socket?.remoteAddress);
+    if (verdict === null) serve(req, res);
+    else if (verdict instanceof ConnectError) answerRefused(req, res, verdict);
+    else void verdict.then((err) => (err ? answerRefused(req, res, err) : serve(req, res)));
+  };
 }
 
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServer> {
   const log = opts.log.child({ api: "grpc" });
   const graceMs = opts.shutdownGraceMs ?? 2000;
+  const limits = opts.limits ?? listenerLimits();
   // Aborting it ends every handler's ctx.signal: WatchStatus and StreamMetrics return at once.
   const shutdown = new AbortController();
   // Every in-flight call listens on it; hundreds of streams are normal, not a leak.
@@ -73,41 +91,67 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     router.service(ComputeService, impl);
     reflectionRoutes([ComputeService])(router);
   };
-  // Unary gRPC over HTTP/2 skips connect-node's pipeline (see unary-fast-path.ts); it applies
-  // the same two rules as the interceptors below.
-  const fastPath = (authorizer: GrpcAuthorizer | null) =>
+  const connect = (interceptors: Interceptor[]) =>
+    connectNodeAdapter({
+      routes,
+      interceptors,
+      shutdownSignal: shutdown.signal,
+      readMaxBytes: limits.maxMessageBytes,
+      // The gate clamps longer deadlines to this; connect-node would refuse them.
+      maxTimeoutMs: MAX_TIMEOUT_MS,
+    }) as RequestHandler;
+  const tcpGate = createCallGate({
+    authorizer: opts.authorizer,
+    local: false,
+    insecureNoAuth: opts.insecureNoAuth ?? false,
+  });
+  const unixGate = createCallGate({ authorizer: null, local: true, insecureNoAuth: false });
+  // Unary gRPC over HTTP/2 skips connect-node's pipeline (see unary-fast-path.ts); it passes
+  // the same gate and translates errors the same way.
+  const fastPath = (gate: CallGate) =>
     opts.unaryFastPath === false
       ? undefined
-      : unaryGrpcFastPath({ service: ComputeService, impl, authorizer, shutdownSignal: shutdown.signal });
-  const handler = (interceptors: Interceptor[]) =>
-    connectNodeAdapter({ routes, interceptors, shutdownSignal: shutdown.signal }) as RequestHandler;
-
-  const tcpAuth =
-    opts.authorizer && opts.authorizer.enabled !== false ? [requireAuthorization(opts.authorizer)] : [];
-  const tcp = createDualProtocolListener(
-    handler([...tcpAuth, translateErrors]),
+      : unaryGrpcFastPath({
+          service: ComputeService,
+          impl,
+          gate,
+          maxMessageBytes: limits.maxMessageBytes,
+          shutdownSignal: shutdown.signal,
+        });
+  const tcp = createDualProtocolListener({
+    handler: gated(tcpGate, connect([translateErrors])),
     log,
-    fastPath(tcpAuth.length ? opts.authorizer : null),
-  );
-  const uds = createDualProtocolListener(handler([translateErrors]), log, fastPath(null));
+    claim: fastPath(tcpGate),
+    limits,
+  });
+  const uds = createDualProtocolListener({
+    handler: gated(unixGate, connect([translateErrors])),
+    log,
+    claim: fastPath(unixGate),
+    limits,
+  });
 
+  const tcpListener = opts.early?.tcp ?? EarlyNetListener.tcp(opts.host, opts.port, limits);
+  const unixListener = opts.early?.unix ?? EarlyNetListener.unix(opts.socketPath, limits);
   let socket: BoundUnixSocket | null = null;
   const close = async () => {
     shutdown.abort(new ConnectError("the agent is shutting down", Code.Unavailable));
-    await Promise.all([tcp.close(graceMs), uds.close(graceMs)]);
+    await Promise.all([tcpListener.close(), unixListener.close(), tcp.close(graceMs), uds.close(graceMs)]);
     await socket?.release();
   };
   try {
-    await listenTcp(tcp, opts.port, opts.host);
-    socket = await listenUnixSocket(uds.server, opts.socketPath);
+    [, socket] = await Promise.all([tcpListener.listening, unixListener.listening]);
   } catch (err) {
     await close();
     throw err;
   }
-  const address = tcp.server.address();
+  tcpListener.attach(tcp.handleConnection);
+  unixListener.attach(uds.handleConnection);
+  const address = tcpListener.server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
+  const auth = opts.authorizer != null && opts.authorizer.enabled !== false;
   log.info(
-    { host: opts.host, port, socket: opts.socketPath, auth: tcpAuth.length > 0 },
+    { host: opts.host, port, socket: opts.socketPath, auth, insecure_no_auth: !auth && opts.insecureNoAuth },
     "gRPC/Connect API listening (TCP and Unix socket)",
   );
   return {

@@ -10,13 +10,10 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { create, type DescMethodUnary, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { authErrorToConnect, toConnectError } from "./error-codes.js";
+import { type CallGate, MAX_TIMEOUT_MS } from "./call-gate.js";
+import { toConnectError } from "./error-codes.js";
 import { FastCallContext } from "./fast-call-context.js";
-import type { GrpcAuthorizer } from "./server.js";
 
-/** What connect-node would allow by default is unbounded; a control request is small. */
-const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const FRAME_HEADER_BYTES = 5;
 
 type UnaryFn = (request: unknown, context: HandlerContext) => unknown;
@@ -25,8 +22,10 @@ export interface UnaryFastPathOptions {
   service: DescService;
   /** The service implementation connect-node also serves (unary methods are taken from it). */
   impl: Record<string, unknown>;
-  /** Checked before the request is read; null or disabled: no checks (the Unix socket). */
-  authorizer: GrpcAuthorizer | null;
+  /** Passed on the headers before the request is read (token, peer, deadline clamp). */
+  gate: CallGate;
+  /** Largest request message, not counting its 5-byte prefix (as connect-node's readMaxBytes). */
+  maxMessageBytes: number;
   shutdownSignal: AbortSignal;
 }
 
@@ -43,8 +42,6 @@ export function unaryGrpcFastPath(
       fn: fn.bind(opts.impl) as UnaryFn,
     });
   }
-  const authorizer = opts.authorizer && opts.authorizer.enabled !== false ? opts.authorizer : null;
-
   return (stream, headers) => {
     if (headers[":method"] !== "POST") return false;
     const target = methods.get(headers[":path"] ?? "");
@@ -55,25 +52,46 @@ export function unaryGrpcFastPath(
     if (encoding !== undefined && encoding !== "identity") return false;
     // A reset from the client surfaces as an error event; there is nobody left to answer.
     stream.on("error", ignoreStreamError);
-    void serve(stream, headers, contentType, target.method, target.fn, authorizer, opts);
+    void serve(stream, headers, contentType, target.method, target.fn, opts);
     return true;
   };
 }
 
 function ignoreStreamError(): void {}
 
-function readBody(stream: ServerHttp2Stream): Promise<Buffer | null> {
+function tooLarge(bytes: number, max: number): ConnectError {
+  // connect-node's wording for the same limit.
+  return new ConnectError(
+    `message size ${bytes} is larger than configured readMaxBytes ${max}`,
+    Code.ResourceExhausted,
+  );
+}
+
+/**
+ * The request body; refuses it as soon as the message is known to exceed `maxMessageBytes`:
+ * from the length in its prefix, before the message itself arrives.
+ */
+function readBody(stream: ServerHttp2Stream, maxMessageBytes: number): Promise<Buffer | null> {
+  const limit = FRAME_HEADER_BYTES + maxMessageBytes;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let prefixChecked = false;
+    const refuse = (bytes: number) => {
+      stream.removeAllListeners("data");
+      stream.pause();
+      reject(tooLarge(bytes, maxMessageBytes));
+    };
     stream.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_REQUEST_BYTES) {
-        stream.removeAllListeners("data");
-        reject(new ConnectError(`request larger than ${MAX_REQUEST_BYTES} bytes`, Code.ResourceExhausted));
-        return;
-      }
       chunks.push(chunk);
+      if (!prefixChecked && size >= FRAME_HEADER_BYTES) {
+        prefixChecked = true;
+        const head = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+        const declared = head.readUInt32BE(1);
+        if (declared > maxMessageBytes) return refuse(declared);
+      }
+      if (size > limit) refuse(size - FRAME_HEADER_BYTES);
     });
     stream.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     // The client went away before sending everything: nobody to answer.
@@ -133,9 +151,9 @@ async function serve(
   contentType: string,
   method: DescMethodUnary,
   fn: UnaryFn,
-  authorizer: GrpcAuthorizer | null,
   opts: UnaryFastPathOptions,
 ): Promise<void> {
+  const verdict = opts.gate(headers[":path"], headers, stream.session?.socket?.remoteAddress);
   const timeout = parseTimeout((headers["grpc-timeout"] as string | undefined) ?? null, MAX_TIMEOUT_MS);
   const ctx = new FastCallContext(
     opts.service,
@@ -149,15 +167,10 @@ async function serve(
   // shutdown the listener closes the connection after its grace period.
   const bounded = <T>(work: Promise<T>) => (ctx.hasDeadline ? untilAborted(work, ctx.signal) : work);
   try {
+    const refused = verdict === null || verdict instanceof ConnectError ? verdict : await verdict;
+    if (refused) throw refused;
     if (timeout.error) throw timeout.error;
-    if (authorizer) {
-      try {
-        await authorizer.verify(headers.authorization);
-      } catch (err) {
-        throw authErrorToConnect(err);
-      }
-    }
-    const body = await bounded(readBody(stream));
+    const body = await bounded(readBody(stream, opts.maxMessageBytes));
     if (body === null) return;
     const request = decode(method, parseFrame(body));
     const result = await bounded(Promise.resolve(fn(request, ctx)));

@@ -2,10 +2,13 @@
 // HTTP/2 cleartext (gRPC, Connect, gRPC-Web) and HTTP/1.1 (Connect unary JSON and gRPC-Web from
 // curl): each connection is sniffed and handed to an http2 or an http1 server that never listen
 // themselves. Every connection is tracked so close() cannot hang on idle keep-alive sessions.
+// The limits of limits.ts apply to both protocols: header size, header and request timeouts, an
+// answer and a close for whatever is not HTTP, idle HTTP/2 connections closed.
 import http from "node:http";
 import http2 from "node:http2";
-import net from "node:net";
+import type net from "node:net";
 import type { Logger } from "pino";
+import { answerClientError, DEFAULT_HEADERS_TIMEOUT_MS, type ListenerLimits } from "./limits.js";
 import { sniffProtocol, type WireProtocol } from "./sniff-protocol.js";
 
 export type RequestHandler = (
@@ -17,37 +20,70 @@ export type RequestHandler = (
 export type StreamClaim = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 
 export interface DualProtocolListener {
-  readonly server: net.Server;
+  /** Takes over one accepted connection (paused or not): sniffs it and serves it. */
+  handleConnection(socket: net.Socket): void;
   /** Number of open connections (both protocols), for leak checks. */
   readonly connectionCount: number;
   /**
-   * Stops accepting, lets in-flight requests finish for up to `graceMs` (HTTP/2 sessions get a
-   * GOAWAY, idle HTTP/1.1 connections are closed at once), then destroys whatever is left.
+   * Stops serving new connections, lets in-flight requests finish for up to `graceMs` (HTTP/2
+   * sessions get a GOAWAY, idle HTTP/1.1 connections are closed at once), then destroys whatever
+   * is left. The listening socket itself belongs to the caller.
    */
   close(graceMs: number): Promise<void>;
 }
 
-/** How long a new connection may stay silent (or send only part of the HTTP/2 preface). */
-export const SNIFF_TIMEOUT_MS = 10_000;
+/**
+ * How long a new connection may stay silent (or send only part of the HTTP/2 preface) before it
+ * is closed: the listeners' default headers timeout.
+ */
+export const SNIFF_TIMEOUT_MS = DEFAULT_HEADERS_TIMEOUT_MS;
 
-export function createDualProtocolListener(
-  handler: RequestHandler,
-  log: Logger,
-  claim?: StreamClaim,
-): DualProtocolListener {
-  const h2 = claim ? http2.createServer() : http2.createServer(handler);
-  if (claim) {
-    // Streams not claimed get Node's compatibility (req, res) layer from a second server that
-    // never listens: emitting "stream" on it runs that layer and then `handler`.
-    const compat = http2.createServer(handler);
-    h2.on(
-      "stream",
-      (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
-        if (!claim(stream, headers)) compat.emit("stream", stream, headers, ...rest);
-      },
-    );
+export interface DualProtocolOptions {
+  handler: RequestHandler;
+  log: Logger;
+  claim?: StreamClaim;
+  limits: ListenerLimits;
+}
+
+/** RFC 9113's measure of a header list: each field's name and value plus 32 octets. */
+function headerListBytes(headers: http2.IncomingHttpHeaders): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) bytes += name.length + String(v).length + 32;
   }
-  const h1 = http.createServer(handler as http.RequestListener);
+  return bytes;
+}
+
+export function createDualProtocolListener(opts: DualProtocolOptions): DualProtocolListener {
+  const { handler, log, claim, limits } = opts;
+  const h2Options: http2.ServerOptions = { settings: { maxHeaderListSize: limits.maxHeaderBytes } };
+  // Streams go through `claim` first (the unary fast path); the rest get Node's compatibility
+  // (req, res) layer from a second server that never listens: emitting "stream" on it runs that
+  // layer and then `handler`. Node advertises maxHeaderListSize but does not enforce it: an
+  // oversized header list is answered 431 here, before either path sees the stream.
+  const h2 = http2.createServer(h2Options);
+  const compat = http2.createServer(h2Options, handler);
+  h2.on(
+    "stream",
+    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+      if (headerListBytes(headers) > limits.maxHeaderBytes) {
+        stream.on("error", () => {});
+        stream.respond({ ":status": 431 }, { endStream: true });
+        return;
+      }
+      if (!claim?.(stream, headers)) compat.emit("stream", stream, headers, ...rest);
+    },
+  );
+  const h1 = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
+    handler as http.RequestListener,
+  );
   /** Every open connection and what it turned out to speak (`null` while still sniffing). */
   const sockets = new Map<net.Socket, WireProtocol | null>();
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -58,6 +94,26 @@ export function createDualProtocolListener(
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (closing) session.close();
+    // A connection that opens no stream within the headers timeout, or has none open for the
+    // idle timeout, is closed (GOAWAY); one serving a quiet WatchStatus stream is not.
+    let open = 0;
+    const idle = () => {
+      if (open === 0) session.close();
+    };
+    session.on("timeout", idle);
+    session.setTimeout(limits.headersTimeoutMs);
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      if (open++ === 0) session.setTimeout(0);
+      // A request whose body has not arrived (and that has no answer yet) within the request
+      // timeout is cancelled: slow uploads cannot pin a stream, on either server path.
+      const slow = setTimeout(() => {
+        if (!stream.headersSent && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, limits.requestTimeoutMs);
+      stream.once("close", () => {
+        clearTimeout(slow);
+        if (--open === 0 && !session.destroyed) session.setTimeout(limits.idleSessionTimeoutMs);
+      });
+    });
   });
   h1.on("request", (_req, res: http.ServerResponse) => {
     const socket = res.socket;
@@ -69,11 +125,15 @@ export function createDualProtocolListener(
       if (closing && left === 0) socket.destroy();
     });
   });
-  // A protocol error on one connection must not take the agent down.
-  for (const s of [h1, h2]) s.on("clientError", (err) => log.debug({ err }, "API client error"));
+  // A protocol error on one connection must not take the agent down; it gets an answer (400,
+  // 408, 431) and is closed.
+  h1.on("clientError", (err: NodeJS.ErrnoException, socket: net.Socket) => {
+    log.debug({ err }, "API client error");
+    answerClientError(err, socket);
+  });
   h2.on("sessionError", (err) => log.debug({ err }, "API HTTP/2 session error"));
 
-  const server = net.createServer(async (socket) => {
+  const handleConnection = async (socket: net.Socket) => {
     sockets.set(socket, null);
     socket.once("close", () => {
       sockets.delete(socket);
@@ -86,7 +146,9 @@ export function createDualProtocolListener(
     }
     let protocol: WireProtocol;
     try {
-      protocol = await sniffProtocol(socket, SNIFF_TIMEOUT_MS);
+      // Listeners accept with pauseOnConnect (early-net-listener.ts).
+      socket.resume();
+      protocol = await sniffProtocol(socket, limits.headersTimeoutMs);
     } catch (err) {
       log.debug({ err }, "API connection dropped before its first request");
       socket.destroy();
@@ -105,16 +167,15 @@ export function createDualProtocolListener(
       h1.emit("connection", socket);
       socket.resume();
     }
-  });
+  };
 
   return {
-    server,
+    handleConnection: (socket) => void handleConnection(socket),
     get connectionCount() {
       return sockets.size;
     },
     async close(graceMs) {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
       for (const [socket, protocol] of sockets) {
         // Still sniffing, or HTTP/1.1 with nothing in flight: nothing to wait for.
@@ -131,7 +192,8 @@ export function createDualProtocolListener(
       }, graceMs);
       await allClosed;
       clearTimeout(timer);
-      await stopped;
+      // The checking interval of the HTTP/1.1 timeouts.
+      h1.close();
     },
   };
 }

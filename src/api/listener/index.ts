@@ -6,6 +6,14 @@ export {
   SNIFF_TIMEOUT_MS,
   type StreamClaim,
 } from "./dual-protocol-listener.js";
+export { type ConnectionHandler, EarlyNetListener } from "./early-net-listener.js";
+export {
+  answerClientError,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type ListenerLimits,
+  listenerLimits,
+} from "./limits.js";
+export { CONFIGURE_KEYS_HINT, isLoopback } from "./peer-address.js";
 export { HTTP2_PREFACE, sniffProtocol, type WireProtocol } from "./sniff-protocol.js";
 export {
   type BoundUnixSocket,

@@ -3,8 +3,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { OperationError } from "../../compute/operation-error.js";
 
-const MAX_BODY = 16 * 1024 * 1024;
-
 /** `application/json` or `application/<something>+json`, parameters (charset) allowed: what Neon's axum accepts. */
 export function isJsonContentType(header: string | undefined): boolean {
   if (!header) return false;
@@ -15,19 +13,22 @@ export function isJsonContentType(header: string | undefined): boolean {
 /**
  * The body as JSON. As in Neon: a body not labelled JSON is 415 (also when the header is
  * missing), one that is not JSON at all 400; what the JSON must contain is the caller's check
- * (422 when it does not).
+ * (422 when it does not). Refused (413) as soon as it is known to exceed `maxBytes`.
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   if (!isJsonContentType(req.headers["content-type"]))
     throw new OperationError(
       "unsupported_media_type",
       "expected request with `content-type: application/json`",
     );
+  const tooLarge = () =>
+    new OperationError("too_large", `request body larger than ${maxBytes} bytes (--max-message-bytes)`);
+  if (Number(req.headers["content-length"] ?? 0) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new OperationError("invalid_argument", "request body too large");
+    if (size > maxBytes) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString("utf8");

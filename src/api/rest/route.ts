@@ -12,6 +12,8 @@ export interface RouteContext {
   log: Logger;
   /** Values of the route's path parameter (`/extension_server/{filename}`), percent-decoded. */
   params: Record<string, string>;
+  /** Largest request body (--max-message-bytes). */
+  maxBodyBytes: number;
 }
 
 export interface Route {
@@ -20,5 +22,10 @@ export interface Route {
   path: string;
   /** External routes behind the JWT layer; probes and scrapes stay open. */
   auth: boolean;
+  /**
+   * Changes the compute: without JWT keys only loopback clients may call it (403 for others,
+   * unless --insecure-no-auth); on the internal server, others need a token when keys exist.
+   */
+  mutating?: boolean;
   handle(ctx: RouteContext): Promise<void>;
 }

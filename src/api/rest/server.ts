@@ -1,11 +1,16 @@
 // The REST gateway: a node:http server over a route table. Every request gets an x-request-id
 // (kept from the client when given) and one log line; unknown paths 404, wrong methods 405,
-// errors as {"error": "..."}.
+// errors as {"error": "..."}. Who may call a route is decided from the headers and the peer
+// before its body is read: a token on `auth` routes when keys exist; without keys, `mutating`
+// routes only for loopback clients (403 with how to configure keys) unless --insecure-no-auth.
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { OperationError } from "../../compute/operation-error.js";
 import type { ComputeApi } from "../compute-api.js";
+import { type ListenerLimits, listenerLimits } from "../listener/limits.js";
+import { CONFIGURE_KEYS_HINT, isLoopback } from "../listener/peer-address.js";
 import { EarlyListener } from "./early-listener.js";
 import { sendThrown } from "./http-io.js";
 import type { Route } from "./route.js";
@@ -23,8 +28,28 @@ export interface RestServerOptions {
   api: ComputeApi;
   log: Logger;
   authorizer: RequestAuthorizer | null;
+  /** Without keys, serve `mutating` routes to non-loopback clients too. */
+  insecureNoAuth?: boolean;
+  limits?: ListenerLimits;
   /** The port as bound at agent start (early-listener.ts); without it the server binds now. */
   early?: EarlyListener;
+}
+
+/** Throws (401/403/400) unless this request may reach `route`. */
+async function admit(
+  route: Route,
+  req: http.IncomingMessage,
+  opts: Pick<RestServerOptions, "authorizer" | "insecureNoAuth">,
+): Promise<void> {
+  if (route.auth && opts.authorizer) return opts.authorizer.verify(req.headers.authorization);
+  if (!route.mutating || isLoopback(req.socket.remoteAddress)) return;
+  // The internal server has no token layer of its own; remote callers need one when keys exist.
+  if (opts.authorizer) return opts.authorizer.verify(req.headers.authorization);
+  if (opts.insecureNoAuth) return;
+  throw new OperationError(
+    "permission_denied",
+    `${route.method} ${route.path} from ${req.socket.remoteAddress ?? "an unknown address"}: ${CONFIGURE_KEYS_HINT}`,
+  );
 }
 
 export interface RestServer {
@@ -34,6 +59,7 @@ export interface RestServer {
 
 export async function startRestServer(opts: RestServerOptions): Promise<RestServer> {
   const log = opts.log.child({ server: opts.name });
+  const limits = opts.limits ?? opts.early?.limits ?? listenerLimits();
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t0 = performance.now();
     const header = req.headers["x-request-id"];
@@ -59,7 +85,7 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       return;
     }
     try {
-      if (match.route.auth && opts.authorizer) await opts.authorizer.verify(req.headers.authorization);
+      await admit(match.route, req, opts);
       await match.route.handle({
         req,
         res,
@@ -67,13 +93,16 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
         api: opts.api,
         log: log.child({ request_id: requestId }),
         params: match.params,
+        maxBodyBytes: limits.maxMessageBytes,
       });
     } catch (err) {
+      // An unread body is not drained: the connection closes after the answer.
+      if (!req.complete && !res.headersSent) res.setHeader("connection", "close");
       if (!res.headersSent) sendThrown(res, err);
       else res.destroy();
     }
   };
-  const listener = opts.early ?? new EarlyListener(opts.host, opts.port);
+  const listener = opts.early ?? new EarlyListener(opts.host, opts.port, limits);
   const server = await listener.listening;
   listener.attach(handler);
   const port = (server.address() as AddressInfo).port;

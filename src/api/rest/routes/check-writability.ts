@@ -6,6 +6,7 @@ export const checkWritabilityRoute: Route = {
   method: "POST",
   path: "/check_writability",
   auth: true,
+  mutating: true,
   async handle({ res, api }) {
     await api.checkWritability();
     sendJson(res, 200, true);

@@ -6,7 +6,8 @@ export const configureRoute: Route = {
   method: "POST",
   path: "/configure",
   auth: true,
-  async handle({ req, res, api }) {
-    sendJson(res, 200, await api.configure(await readJson(req)));
+  mutating: true,
+  async handle({ req, res, api, maxBodyBytes }) {
+    sendJson(res, 200, await api.configure(await readJson(req, maxBodyBytes)));
   },
 };

@@ -6,7 +6,8 @@ export const extensionsRoute: Route = {
   method: "POST",
   path: "/extensions",
   auth: false,
-  async handle({ req, res, api }) {
-    sendJson(res, 201, await api.installExtension(await readJson(req)));
+  mutating: true,
+  async handle({ req, res, api, maxBodyBytes }) {
+    sendJson(res, 201, await api.installExtension(await readJson(req, maxBodyBytes)));
   },
 };

@@ -6,7 +6,8 @@ export const grantsRoute: Route = {
   method: "POST",
   path: "/grants",
   auth: false,
-  async handle({ req, res, api }) {
-    sendJson(res, 201, await api.setGrants(await readJson(req)));
+  mutating: true,
+  async handle({ req, res, api, maxBodyBytes }) {
+    sendJson(res, 201, await api.setGrants(await readJson(req, maxBodyBytes)));
   },
 };

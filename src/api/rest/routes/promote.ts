@@ -11,8 +11,9 @@ export const promoteRoute: Route = {
   method: "POST",
   path: "/promote",
   auth: true,
-  async handle({ req, res, api }) {
-    const body = await readJson(req);
+  mutating: true,
+  async handle({ req, res, api, maxBodyBytes }) {
+    const body = await readJson(req, maxBodyBytes);
     try {
       sendJson(res, 200, await api.promote(body));
     } catch (err) {

@@ -28,6 +28,7 @@ export const terminateRoute: Route = {
   method: "POST",
   path: "/terminate",
   auth: true,
+  mutating: true,
   async handle({ res, url, api }) {
     const result = await api.terminate(terminateMode(url));
     sendJson(res, result.alreadyTerminated ? 201 : 200, { lsn: result.lsn });
