@@ -71,7 +71,12 @@ const verified = (authorizer: GrpcAuthorizer, authorization: string | undefined)
 
 export function createCallGate(opts: CallGateOptions): CallGate {
   const authorizer = opts.authorizer && opts.authorizer.enabled !== false ? opts.authorizer : null;
-  if (opts.local) return (_path, headers) => (clampDeadline(headers), null);
+  if (opts.local) {
+    return (_path, headers) => {
+      clampDeadline(headers);
+      return null;
+    };
+  }
   return (path, headers, peer) => {
     clampDeadline(headers);
     if (authorizer) return verified(authorizer, headers.authorization);
