@@ -84,6 +84,9 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
     },
     handler as http.RequestListener,
   );
+  // Node tracks connections for the header and request timeouts from the server's "listening"
+  // event; this server never listens itself (connections are handed over), so start it here.
+  h1.emit("listening");
   /** Every open connection and what it turned out to speak (`null` while still sniffing). */
   const sockets = new Map<net.Socket, WireProtocol | null>();
   const sessions = new Set<http2.ServerHttp2Session>();
