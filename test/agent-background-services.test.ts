@@ -10,6 +10,7 @@ import type { ExporterAccess } from "../src/compute/compute-api-impl.js";
 import { ComputeRuntime } from "../src/compute/compute-runtime.js";
 import { AgentMetrics } from "../src/metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../src/monitor/activity-monitor.js";
+import type { ReadinessProbe } from "../src/monitor/readiness-probe.js";
 import { resolvePgBinaries } from "../src/postgres/binaries.js";
 import type { SourceFactories } from "../src/startup/plan.js";
 
@@ -38,10 +39,18 @@ test("services subscribing after the compute reached running still start, and st
       calls.push("stop");
     },
   } as unknown as ActivityMonitor;
-  const services = startBackgroundServices(rt, new AgentMetrics(), {} as ExporterAccess, monitor);
-  assert.deepEqual(calls, ["start"], "the activity monitor started although `running` came first");
+  const readiness = {
+    start: () => calls.push("readiness start"),
+    stop: () => calls.push("readiness stop"),
+  } as unknown as ReadinessProbe;
+  const services = startBackgroundServices(rt, new AgentMetrics(), {} as ExporterAccess, monitor, readiness);
+  assert.deepEqual(
+    calls,
+    ["readiness start", "start"],
+    "the probe and the activity monitor started although `running` came first",
+  );
   rt.state.transition("termination_pending_fast");
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(calls, ["start", "stop"]);
+  assert.deepEqual(calls, ["readiness start", "start", "readiness stop", "stop"]);
   await services.stop();
 });

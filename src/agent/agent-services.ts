@@ -11,6 +11,7 @@ import { LfcController } from "../lfc/lfc-controller.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { auditLogDirSize } from "../monitor/audit-log-dir.js";
+import { ReadinessProbe } from "../monitor/readiness-probe.js";
 import { type ApiServers, startApiServers } from "./api-servers.js";
 import { type BackgroundServices, startBackgroundServices } from "./background-services.js";
 import { createExporterAccess } from "./exporter-access.js";
@@ -46,7 +47,12 @@ export function startAgentServices(
   });
   metrics.measureAuditLogDir(() => auditLogDirSize(path.join(rt.options.pgdata, "log")));
   const exporter = createExporterAccess(rt, log);
-  const api = createComputeApi(rt, metrics, exporter);
+  const readiness = new ReadinessProbe({
+    connstr: rt.options.connstr,
+    maxAgeMs: rt.options.readyMaxAgeS * 1000,
+    log: log.child({ component: "readiness" }),
+  });
+  const api = createComputeApi(rt, metrics, exporter, readiness);
   const monitor = new ActivityMonitor({
     connstr: rt.options.connstr,
     intervalMs: rt.options.monitorIntervalMs,
@@ -58,6 +64,6 @@ export function startAgentServices(
     log: log.child({ component: "activity_monitor" }),
     databaseStats: () => rt.spec?.json.features.includes("activity_monitor_experimental") === true,
   });
-  const background = startBackgroundServices(rt, metrics, exporter, monitor);
+  const background = startBackgroundServices(rt, metrics, exporter, monitor, readiness);
   return { background, servers: startApiServers(rt, api, log, opts.early) };
 }

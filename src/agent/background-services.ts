@@ -1,5 +1,6 @@
-// Work that runs beside the compute once it is running: the activity monitor, SQL migrations,
-// the metrics exporter, the installed-extensions collection and (AUTOSCALING) the vm-monitor. Each starts when the compute first
+// Work that runs beside the compute once it is running: the readiness probe, the activity
+// monitor, SQL migrations, the metrics exporter, the installed-extensions collection and
+// (AUTOSCALING) the vm-monitor. Each starts when the compute first
 // reaches `running` (so it does not compete with start-up) and stops with Postgres.
 
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
@@ -8,6 +9,7 @@ import { runtimeSourceContext } from "../compute/source-hooks.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { toConnstrUrl } from "../postgres/keyword-connstr.js";
+import type { ReadinessProbe } from "../monitor/readiness-probe.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {
@@ -135,6 +137,7 @@ export function startBackgroundServices(
   metrics: AgentMetrics,
   _exporter: ExporterAccess,
   monitor: ActivityMonitor,
+  readiness: ReadinessProbe,
 ): BackgroundServices {
   const services: Service[] = [
     migrationsService(rt, metrics),
@@ -147,6 +150,7 @@ export function startBackgroundServices(
   let started = false;
   const stopAll = async () => {
     const list = running.splice(0);
+    readiness.stop();
     await Promise.all([
       monitor.stop(),
       ...list.map((s) =>
@@ -159,6 +163,7 @@ export function startBackgroundServices(
   const onState = (s: { status: string }) => {
     if (s.status === "running" && !started) {
       started = true;
+      readiness.start();
       monitor.start();
       for (const svc of services) {
         svc.start().then(

@@ -76,8 +76,11 @@ export interface ComputeApi {
   dbsAndRoles(): Promise<{ roles: RoleInfo[]; databases: DatabaseInfo[] }>;
   /** The current metrics samples (autoscaling + Postgres set) from the exporter's collector. */
   metricsSamples(): Promise<MetricSample[]>;
-  /** Postgres serves queries (`/ready`). */
-  ready(): boolean;
+  /**
+   * `/ready`: the compute is running (or reconfiguring live) and Postgres answered a query within
+   * `--ready-max-age-s`; `reason` says why not.
+   */
+  readiness(): { ready: boolean; reason: string | null };
   /** Postgres has been started, even if still recovering (`/startupz`). */
   started(): boolean;
   /** GET /autoscaling_metrics: forwards the exporter's answer (access checks, 502 when it is down). */

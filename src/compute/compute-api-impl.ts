@@ -6,6 +6,7 @@ import type { ComputeApi, MetricSample } from "../api/compute-api.js";
 import type { LfcController } from "../lfc/lfc-controller.js";
 import { checkEndpointId } from "../lfc/storage-location.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
+import type { ReadinessView } from "../monitor/readiness-probe.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { configureCompute } from "./configure-compute.js";
 import { OperationError } from "./operation-error.js";
@@ -48,6 +49,7 @@ export function createComputeApi(
   rt: ComputeRuntime,
   metrics: AgentMetrics,
   exporter: ExporterAccess,
+  probe: { view(): ReadinessView },
 ): ComputeApi {
   const target = () => ({ connstr: rt.options.connstr });
   return {
@@ -56,7 +58,11 @@ export function createComputeApi(
     subscribe: (listener, opts) => rt.state.subscribe((s) => listener(s), opts),
     configure: (body) => configureCompute(rt, body),
     terminate: (mode) => terminateCompute(rt, mode),
-    ready: () => isReady(rt),
+    readiness() {
+      if (!isReady(rt)) return { ready: false, reason: `the compute is ${displayStatus(rt.state.status)}` };
+      const { answering, reason } = probe.view();
+      return { ready: answering, reason };
+    },
     started: () => rt.postmaster?.running === true,
     async dbsAndRoles() {
       const { listDbsAndRoles } = await import("../reconcile/index.js");

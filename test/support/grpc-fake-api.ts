@@ -155,7 +155,7 @@ export function createFakeComputeApi(opts: { stepMs?: number; gate?: StepGate } 
         { name: "fake_collections_total", labels: {}, value: collections },
       ];
     },
-    ready: () => machine.status === "running",
+    readiness: () => ({ ready: machine.status === "running", reason: null }),
     started: () => machine.status === "running",
     async forwardAutoscalingMetrics(_req, res) {
       res.writeHead(502, { "content-type": "application/json" });

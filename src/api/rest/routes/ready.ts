@@ -1,4 +1,5 @@
-// GET /ready: 200 while Postgres serves queries, 503 otherwise (readiness probe).
+// GET /ready: 200 while the compute runs and Postgres answered a query recently
+// (--ready-max-age-s), 503 with the reason otherwise (readiness probe).
 import { sendJson } from "../http-io.js";
 import type { Route } from "../route.js";
 
@@ -7,7 +8,7 @@ export const readyRoute: Route = {
   path: "/ready",
   auth: false,
   async handle({ res, api }) {
-    const ready = api.ready();
-    sendJson(res, ready ? 200 : 503, { ready, status: api.status().status });
+    const { ready, reason } = api.readiness();
+    sendJson(res, ready ? 200 : 503, { ready, status: api.status().status, ...(reason ? { reason } : {}) });
   },
 };
