@@ -24,8 +24,10 @@ function previousPgdata(root: string): string {
   return pgdata;
 }
 
-test("a spec with a wrong type or a missing field exits 1 naming the JSON path; the data dir is untouched", (t) => {
+test("a spec with a wrong type or a missing field exits 1 naming the JSON path; the data dir is untouched", async (t) => {
   const root = tempDir("ccf-");
+  // Free ports: the listeners bind before the spec is read.
+  const ports = [await freePort(), await freePort(), await freePort()];
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const pgdata = previousPgdata(root);
   const cases: [unknown, RegExp][] = [
@@ -38,11 +40,13 @@ test("a spec with a wrong type or a missing field exits 1 naming the JSON path; 
     writeFileSync(file, JSON.stringify(spec));
     const r = spawnSync(
       AGENT_BIN,
-      ["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
-      {
-        encoding: "utf8",
-        timeout: 10_000,
-      },
+      [
+        ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
+        ...["--http-host", "127.0.0.1", "--external-http-port", String(ports[0])],
+        ...["--internal-http-port", String(ports[1]), "--grpc-port", String(ports[2])],
+        ...["--grpc-socket", path.join(root, "g.sock")],
+      ],
+      { encoding: "utf8", timeout: 10_000 },
     );
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, pattern);

@@ -23,6 +23,9 @@ export function installSignalHandlers(rt: ComputeRuntime, onSignal: () => void):
 async function stopForSignal(rt: ComputeRuntime): Promise<void> {
   rt.state.tryTransition("termination_pending_fast");
   stopSidecars(rt.options, rt.log);
+  // A start in progress stops before its next step (rt.shutdown is aborted); then its Postgres,
+  // if it got that far, is stopped here.
+  await rt.starting;
   const pm = rt.postmaster;
   let code = 0;
   if (pm?.running) {

@@ -48,6 +48,8 @@ export class ComputeRuntime {
   lfc: LfcController | null = null;
   /** Single-flight promotion of this compute (set on the first /promote). */
   promoter: ReplicaPromoter | null = null;
+  /** The start pipeline while it runs (settles when it has ended, however). */
+  starting: Promise<void> | null = null;
   /** True while a live reconfiguration of a running compute is in progress. */
   reconfiguring = false;
   /** LSN returned by /terminate (Neon: from the final sync-safekeepers); null on vanilla. */

@@ -1,5 +1,6 @@
 // POST /configure and the Configure RPC: validate the body, then either start an empty compute
-// with it or reconfigure a running one; resolves once `running`, throws when it ends `failed`.
+// with it (resolves once `running`, throws when it ends `failed`) or reconfigure a running one
+// (throws the reason when that fails; the compute stays `running`).
 import type { StatusView } from "../api/compute-api.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
@@ -42,20 +43,27 @@ function refuseForeignPgdata(rt: ComputeRuntime): void {
 export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
   const { spec, computeCtlConfig } = await parseBody(rt, body);
   const status = rt.state.status;
-  if (status === "empty") {
-    refuseForeignPgdata(rt);
-    const now = new Date();
-    rt.timings.record("wait_for_spec_ms", now.getTime() - PROCESS_START.getTime());
-    rt.state.transition("configuration_pending", { startTime: now });
-    void startCompute(rt, spec, "api", computeCtlConfig);
-  } else if (status === "running") {
-    void reconfigureCompute(rt, spec, computeCtlConfig);
-  } else {
+  if (status === "running") {
+    // Throws the reason when it fails; the compute keeps running either way.
+    await reconfigureCompute(rt, spec, computeCtlConfig);
+    return statusView(rt);
+  }
+  if (status !== "empty") {
     throw new OperationError("failed_precondition", `invalid compute status: ${displayStatus(status)}`);
   }
-  const end = await rt.state.waitFor((s) => s.status === "running" || s.status === "failed");
+  refuseForeignPgdata(rt);
+  const now = new Date();
+  rt.timings.record("wait_for_spec_ms", now.getTime() - PROCESS_START.getTime());
+  rt.state.transition("configuration_pending", { startTime: now });
+  void startCompute(rt, spec, "api", computeCtlConfig);
+  const end = await rt.state.waitFor(
+    (s) => s.status === "running" || s.status === "failed" || s.status.startsWith("termination"),
+  );
   if (end.status === "failed") {
     throw new OperationError("internal", `compute configuration failed: ${JSON.stringify(end.error)}`);
+  }
+  if (end.status !== "running") {
+    throw new OperationError("failed_precondition", `the compute was terminated while being configured`);
   }
   return statusView(rt);
 }

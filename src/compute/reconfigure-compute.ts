@@ -1,12 +1,68 @@
-// Live reconfiguration of a running compute: rewrite postgresql.conf, reload, and apply the new
-// spec's roles/databases without a restart. `running` -> `configuration_pending` ->
-// `configuration` -> `running` | `failed` (Postgres keeps running on failure).
+// Live reconfiguration of a running compute: rewrite postgresql.conf, have Postgres validate it,
+// reload, and apply the new spec's roles/databases without a restart. `running` ->
+// `configuration_pending` -> `configuration` -> `running`, whatever happens: a reconfiguration
+// that fails (Postgres rejects the new file, the spec conflicts with the catalog) puts the
+// previous postgresql.conf back, reloads it, and throws the reason to the caller; the compute
+// keeps running and manageable. (Roles or databases a failed apply already changed stay changed:
+// the spec apply is idempotent, so sending a corrected spec converges.)
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { asUser } from "../postgres/os-user.js";
+import { PlanError } from "../reconcile/plan-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
 import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
+import { OperationError } from "./operation-error.js";
 import { errorText } from "./start-compute.js";
+
+/** Postgres's own complaints from `postgres -C`: its LOG/FATAL lines without the prefix. */
+function rejection(stderr: string): string {
+  const lines = stderr
+    .split("\n")
+    .map((l) => /(?:LOG|FATAL|ERROR|DETAIL):\s+(.*)$/.exec(l)?.[1])
+    .filter((l): l is string => Boolean(l));
+  return (lines.length ? lines : [stderr.trim()]).join("; ").slice(0, 2000);
+}
+
+/**
+ * Loads the data directory's configuration the way a start would (`postgres -C`, which parses
+ * and validates every setting and exits): resolves if Postgres accepts it, throws its reason.
+ * Checked before the reload, so a rejected file never half-applies.
+ */
+function checkConfiguration(rt: ComputeRuntime): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      rt.pg.postgres,
+      ["-D", rt.options.pgdata, "-C", "config_file"],
+      { ...asUser(rt.osUser), timeout: 30_000, env: { ...process.env, LC_MESSAGES: "C" } },
+      (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        reject(
+          new OperationError(
+            "invalid_argument",
+            `Postgres rejected the new postgresql.conf (the previous one is back): ${rejection(stderr)}`,
+          ),
+        );
+      },
+    );
+  });
+}
+
+function failure(err: unknown): OperationError {
+  if (err instanceof OperationError) return err;
+  if (err instanceof PlanError) {
+    const at = err.path === null ? "" : ` at $.${err.path}`;
+    return new OperationError("invalid_argument", `invalid spec${at}: ${errorText(err)}`, { cause: err });
+  }
+  return new OperationError(
+    "internal",
+    `compute reconfiguration failed (the previous postgresql.conf is back, the compute keeps running): ${errorText(err)}`,
+    { cause: err },
+  );
+}
 
 export async function reconfigureCompute(
   rt: ComputeRuntime,
@@ -15,7 +71,10 @@ export async function reconfigureCompute(
 ): Promise<void> {
   const log = rt.log.child({ operation: "reconfigure" });
   log.info({ operation_uuid: spec.json.operation_uuid }, "reconfiguring compute");
+  const confFile = path.join(rt.options.pgdata, "postgresql.conf");
   rt.reconfiguring = true;
+  let previous: string | null = null;
+  let reloaded = false;
   try {
     rt.state.transition("configuration_pending");
     rt.state.transition("configuration");
@@ -28,8 +87,11 @@ export async function reconfigureCompute(
     });
     const ignored = acceptSpec(rt, effective, { viaApi: true, computeCtlConfig: requestConfig, log });
     void rt.sidecars.apply(effective.json);
+    previous = readFileSync(confFile, "utf8");
     await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser);
+    await checkConfiguration(rt);
     rt.postmaster?.signal("SIGHUP");
+    reloaded = true;
     if (specAppliesSql(effective)) {
       const { applySpec } = await import("../reconcile/index.js");
       await applySpec({
@@ -44,11 +106,18 @@ export async function reconfigureCompute(
     rt.spec = effective;
     rt.ignored = ignored;
     log.info({ duration_ms: Math.round(performance.now() - t0) }, "compute reconfigured");
-    rt.state.transition("running");
+    rt.state.tryTransition("running");
   } catch (err) {
-    const text = errorText(err);
-    log.error({ error: text }, "reconfiguration failed");
-    rt.state.tryTransition("failed", { error: text });
+    const error = failure(err);
+    if (previous !== null) {
+      // The file is ours (written above with the same owner and mode): put the old text back.
+      writeFileSync(confFile, previous);
+      if (reloaded) rt.postmaster?.signal("SIGHUP");
+    }
+    log.error({ error: error.message }, "reconfiguration failed; previous configuration restored");
+    // Still running (unless a terminate came meanwhile, which then owns the status).
+    rt.state.tryTransition("running");
+    throw error;
   } finally {
     rt.reconfiguring = false;
   }

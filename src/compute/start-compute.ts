@@ -31,12 +31,25 @@ export function preloadApplyModules(primary: boolean): void {
   if (primary) void import("../reconcile/index.js").catch(() => {});
 }
 
-export async function startCompute(
+export function startCompute(
   rt: ComputeRuntime,
   spec: ComputeSpec,
   via: "launch" | "api",
   /** compute_ctl_config of the /configure request (the launch config's for "launch"). */
   requestConfig?: ComputeCtlConfig,
+): Promise<void> {
+  const run = runStart(rt, spec, via, requestConfig).finally(() => {
+    if (rt.starting === run) rt.starting = null;
+  });
+  rt.starting = run;
+  return run;
+}
+
+async function runStart(
+  rt: ComputeRuntime,
+  spec: ComputeSpec,
+  via: "launch" | "api",
+  requestConfig: ComputeCtlConfig | undefined,
 ): Promise<void> {
   rt.spec = spec;
   rt.timings.resetForStart();
@@ -96,7 +109,7 @@ export async function startCompute(
   let timer: NodeJS.Timeout | undefined;
   let stepsTo: number;
   try {
-    const steps = runSteps(plan.steps, ctx, { log, record: ctx.record, from: stepsFrom });
+    const steps = runSteps(plan.steps, ctx, { log, record: ctx.record, from: stepsFrom, signal: ctx.signal });
     if (budgetS !== null) {
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -112,16 +125,19 @@ export async function startCompute(
     rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];
   } catch (err) {
     const text = errorText(err);
-    log.error({ error: text }, "compute start failed");
-    rt.state.transition("failed", { error: text });
-    rt.requestExit(1, "grace");
-    // Nothing half-started stays up for the grace period (Neon: SIGQUIT to a running Postgres).
-    rt.postmaster?.signal("SIGQUIT");
+    // Terminated meanwhile: the terminate owns the status from here.
+    if (rt.state.tryTransition("failed", { error: text })) {
+      log.error({ error: text }, "compute start failed");
+      rt.requestExit(1, "grace");
+      // Nothing half-started stays up for the grace period (Neon: SIGQUIT to a running Postgres).
+      rt.postmaster?.signal("SIGQUIT");
+    } else {
+      log.info({ error: text }, "compute start ended by termination");
+    }
     return;
   } finally {
     clearTimeout(timer);
   }
   rt.timings.record("total_startup_ms", agentStartMs + (stepsTo - stepsFrom));
-  rt.state.transition("running");
-  log.info({ metrics: rt.timings.toJSON() }, "compute start finished");
+  if (rt.state.tryTransition("running")) log.info({ metrics: rt.timings.toJSON() }, "compute start finished");
 }

@@ -14,10 +14,12 @@ export interface Step<C> {
 export async function runSteps<C>(
   steps: readonly Step<C>[],
   ctx: C,
-  opts: { log: Logger; record(name: string, ms: number): void; from?: number },
+  opts: { log: Logger; record(name: string, ms: number): void; from?: number; signal?: AbortSignal },
 ): Promise<number> {
   let t0 = opts.from ?? performance.now();
   for (const step of steps) {
+    // A terminate or a signal during the start: stop before the next step.
+    opts.signal?.throwIfAborted();
     try {
       await step.run(ctx);
     } catch (err) {
