@@ -3,10 +3,11 @@
 // the short windows while staying in the long ones. Also the state file round trip.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { defaultStateFile } from "../src/exporter/exporter-supervisor.js";
 import { loadHll, saveHll } from "../src/exporter/hll-state-file.js";
 import { SlidingHll } from "../src/exporter/sliding-hll.js";
 
@@ -63,4 +64,31 @@ test("state file round trip restores the estimate; a foreign or future file is i
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the state file cannot be redirected by a planted symlink, and lives in the data directory", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cct-hll-link-"));
+  try {
+    const victim = path.join(dir, "postgres-owned-file");
+    writeFileSync(victim, "precious");
+    const file = path.join(dir, "wss.hll");
+    // Another user plants links at the temp name and at the final name.
+    symlinkSync(victim, `${file}.tmp${process.pid}`);
+    symlinkSync(victim, file);
+    const hll = new SlidingHll();
+    for (let i = 0; i < 100; i++) hll.add(hash32(i), Date.now());
+    saveHll(hll, file);
+    assert.equal(readFileSync(victim, "utf8"), "precious", "the link target is untouched");
+    assert.ok(lstatSync(file).isFile(), "the link was replaced by the file itself");
+    assert.equal(lstatSync(file).mode & 0o777, 0o600);
+    const restored = new SlidingHll();
+    assert.ok(loadHll(restored, file));
+    // A link at the final name is not read through either.
+    rmSync(file);
+    symlinkSync(victim, file);
+    assert.equal(loadHll(new SlidingHll(), file), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(defaultStateFile("/var/lib/pg/data"), "/var/lib/pg/data/compute_ctl_exporter.hll");
 });

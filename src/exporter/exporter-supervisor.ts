@@ -5,8 +5,6 @@
 // owner of PGDATA, mode 0600), gets the connection string through its environment (argv is
 // world-readable in /proc), and has an IPC channel so it exits when the agent goes away.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -23,7 +21,7 @@ export interface StartExporterOptions {
   runAs?: OsUser | null;
   /** Extra exporter flags, e.g. `["--ttl-ms", "500"]`. */
   args?: string[];
-  /** Where the working-set estimator survives restarts; default a file in the temp dir per PGDATA; null: nowhere. */
+  /** Where the working-set estimator survives exporter restarts; default in PGDATA; null: nowhere. */
   stateFile?: string | null;
   restart?: { minMs?: number; maxMs?: number; resetAfterMs?: number };
   /** The exporter entry; default the exporter's `main.js` (`main.ts` when running from source). */
@@ -40,6 +38,7 @@ export interface ExporterHandle {
 }
 
 const STOP_GRACE_MS = 3000;
+export const STATE_FILE_NAME = "compute_ctl_exporter.hll";
 
 function defaultEntry(): string {
   const here = fileURLToPath(import.meta.url);
@@ -55,9 +54,12 @@ function inheritedExecArgv(): string[] {
   return process.execArgv.filter((a) => !/^--(test|inspect|watch|debug)/.test(a));
 }
 
+/**
+ * Inside the data directory: only the compute's OS user may write there (mode 0700), it belongs
+ * to this compute alone, and it goes with the compute (never piling up in a shared /tmp).
+ */
 export function defaultStateFile(pgdata: string): string {
-  const id = createHash("sha256").update(path.resolve(pgdata)).digest("hex").slice(0, 16);
-  return path.join(os.tmpdir(), `compute-ctl-exporter-${id}.hll`);
+  return path.join(path.resolve(pgdata), STATE_FILE_NAME);
 }
 
 const LEVELS: Record<number, "trace" | "debug" | "info" | "warn" | "error" | "fatal"> = {

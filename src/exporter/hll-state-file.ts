@@ -2,25 +2,53 @@
 // so they survive its exporter; ours live in the exporter process, and without this file a
 // restart (crash, kill -9) would drop every working-set window to zero and invite a downscale.
 // Written to a temp name and renamed, so a reader never sees half a file.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+//
+// The file lives in the data directory by default (exporter-supervisor.ts), which only the
+// compute's OS user can write. Wherever it lives, nobody can redirect the write with a symlink:
+// the temp file is created exclusively (O_EXCL) without following links (O_NOFOLLOW), and the
+// rename replaces whatever is at the final name (a link included) instead of writing through
+// it; the read does not follow a link either.
+import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import type { SlidingHll } from "./sliding-hll.js";
 
 const MAGIC = Buffer.from("CCTSHLL1");
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+
+function createExclusive(file: string): number {
+  try {
+    return openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // A leftover of a crashed save (or something planted): remove the name, never its target.
+    unlinkSync(file);
+    return openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  }
+}
 
 export function saveHll(hll: SlidingHll, file: string): void {
   const body = Buffer.from(hll.regs.buffer, hll.regs.byteOffset, hll.regs.byteLength);
   const tmp = `${file}.tmp${process.pid}`;
-  writeFileSync(tmp, Buffer.concat([MAGIC, body]), { mode: 0o600 });
+  const fd = createExclusive(tmp);
+  try {
+    writeSync(fd, Buffer.concat([MAGIC, body]));
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, file);
 }
 
 /** Restores registers from `file`; false when there is none or it does not fit (then nothing changes). */
 export function loadHll(hll: SlidingHll, file: string, nowMs = Date.now()): boolean {
   let data: Buffer;
+  let fd: number | null = null;
   try {
-    data = readFileSync(file);
+    fd = openSync(file, O_RDONLY | O_NOFOLLOW);
+    if (!fstatSync(fd).isFile()) return false;
+    data = readFileSync(fd);
   } catch {
     return false;
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
   if (data.length !== MAGIC.length + hll.regs.byteLength || !data.subarray(0, MAGIC.length).equals(MAGIC))
     return false;
