@@ -8,7 +8,16 @@
 // the temp file is created exclusively (O_EXCL) without following links (O_NOFOLLOW), and the
 // rename replaces whatever is at the final name (a link included) instead of writing through
 // it; the read does not follow a link either.
-import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import type { SlidingHll } from "./sliding-hll.js";
 
 const MAGIC = Buffer.from("CCTSHLL1");
