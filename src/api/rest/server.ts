@@ -35,12 +35,12 @@ export interface RestServerOptions {
   early?: EarlyListener;
 }
 
-/** Throws (401/403/400) unless this request may reach `route`. */
-async function admit(
+/** Throws or rejects (401/403/400) unless this request may reach `route`; synchronous when no token is checked. */
+function admit(
   route: Route,
   req: http.IncomingMessage,
   opts: Pick<RestServerOptions, "authorizer" | "insecureNoAuth">,
-): Promise<void> {
+): Promise<void> | undefined {
   if (route.auth && opts.authorizer) return opts.authorizer.verify(req.headers.authorization);
   if (!route.mutating || isLoopback(req.socket.remoteAddress)) return;
   // The internal server has no token layer of its own; remote callers need one when keys exist.
@@ -85,7 +85,8 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       return;
     }
     try {
-      await admit(match.route, req, opts);
+      const admitting = admit(match.route, req, opts);
+      if (admitting) await admitting;
       await match.route.handle({
         req,
         res,
