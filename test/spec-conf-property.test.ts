@@ -58,7 +58,7 @@ const reals = fc
     fc.constantFrom("", "e-3", "e2"),
   )
   .map(([a, b, e]) => `${a}.${b}${e}`);
-const enums = fc.stringMatching(/^[A-Za-z0-9_.+-]{1,12}$/);
+const enums = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_.+-]{1,12}$/), fc.constant("read committed"));
 
 /** Real parameters Postgres validates, each with values it accepts (for `postgres -C`). */
 const realSetting: fc.Arbitrary<GenericOption> = fc.oneof(
@@ -130,7 +130,7 @@ const badTyped: fc.Arbitrary<GenSetting> = fc
     }),
     fc.record({
       name: customName,
-      value: fc.constantFrom("hot standby", "a'b", ""),
+      value: fc.constantFrom("hot  standby", "a'b", "", "x "),
       vartype: fc.constant("enum"),
     }),
   )

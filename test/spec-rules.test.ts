@@ -91,7 +91,8 @@ describe("postgresql.conf cannot be broken out of", () => {
       ["int", "x"],
       ["real", "0x10"],
       ["real", "1.5.5"],
-      ["enum", "hot standby"],
+      ["enum", "hot  standby"],
+      ["enum", " on"],
       ["enum", "a'b"],
     ];
     for (const [vartype, value] of bad) {
@@ -112,6 +113,7 @@ describe("postgresql.conf cannot be broken out of", () => {
       ["real", "2ms"],
       ["enum", "hot_standby"],
       ["enum", "TLSv1.2"],
+      ["enum", "read committed"],
       ["string", "it's a \\ and a \" and # and = and 'quotes''"],
     ];
     for (const [vartype, value] of good) {

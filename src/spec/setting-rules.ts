@@ -21,15 +21,15 @@ const BOOL = /^(t(r(ue?)?)?|f(a(l(se?)?)?)?|y(es?)?|no?|on|off?|[01])$/i;
 // parse_int/parse_real: decimal, hex (integers), fractions and exponents, then an optional unit.
 const INTEGER = /^[ \t]*[+-]?(0x[0-9a-f]+|(\d+\.?\d*|\.\d+)(e[+-]?\d+)?)[ \t]*[a-z]*[ \t]*$/i;
 const REAL = /^[ \t]*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?[ \t]*[a-z]*[ \t]*$/i;
-// Enum labels are words: replica, hot_standby, debug5, TLSv1.2, -1 for some.
-const ENUM = /^[A-Za-z0-9_.+-]{1,64}$/;
+// Enum labels are words, a few of them several: replica, hot_standby, TLSv1.2, read committed.
+const ENUM = /^(?=.{1,64}$)[A-Za-z0-9_.+-]+( [A-Za-z0-9_.+-]+)*$/;
 
 const VARTYPES: Record<string, { pattern: RegExp | null; expected: string }> = {
   bool: { pattern: BOOL, expected: "a boolean (on, off, true, false, yes, no, 1, 0)" },
   integer: { pattern: INTEGER, expected: "an integer, optionally with a unit (4MB, 30s)" },
   int: { pattern: INTEGER, expected: "an integer, optionally with a unit (4MB, 30s)" },
   real: { pattern: REAL, expected: "a number, optionally with a unit (0.5, 1e-3, 2ms)" },
-  enum: { pattern: ENUM, expected: "an enum label (a single word such as replica or on)" },
+  enum: { pattern: ENUM, expected: "an enum label (words such as replica or read committed)" },
   string: { pattern: null, expected: "text" },
 };
 
