@@ -6,9 +6,37 @@
 // loopback, so no client on this host could be one), removed afterwards.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { ComputeService } from "../gen/compute/v1/compute_service_pb.js";
+import { MUTATING_METHODS } from "../src/api/grpc/call-gate.js";
 import { isLoopback } from "../src/api/listener/peer-address.js";
+import { externalRoutes, internalRoutes } from "../src/api/rest/router.js";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
+
+describe("what counts as changing the compute", () => {
+  it("every REST route that is not a GET, and every RPC that is not a read, is classified as mutating", () => {
+    for (const route of [...externalRoutes(), ...internalRoutes()]) {
+      if (route.method !== "GET") assert.equal(route.mutating, true, `${route.method} ${route.path}`);
+      else assert.ok(!route.mutating, `${route.method} ${route.path}`);
+    }
+    const reads = new Set([
+      "Status",
+      "WatchStatus",
+      "StreamMetrics",
+      "ListDatabasesAndRoles",
+      "GetDatabaseSchema",
+      "GetInsights",
+      "GetInfo",
+      "GetLfcPrewarmState",
+      "GetLfcOffloadState",
+      "WatchLfc",
+    ]);
+    for (const method of ComputeService.methods) {
+      const path = `/${ComputeService.typeName}/${method.name}`;
+      assert.equal(MUTATING_METHODS.has(path), !reads.has(method.name), `${method.name}: classify it`);
+    }
+  });
+});
 
 describe("loopback peers", () => {
   it("are 127.0.0.0/8, ::1 and their IPv4-mapped forms; nothing else", () => {

@@ -31,8 +31,9 @@ export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise
       );
     } else {
       log.info(
-        "no JWT keys in compute_ctl_config.jwks: configure, terminate, promote, grants and extensions " +
-          "are served to loopback and Unix-socket clients only (403 for others)",
+        "no JWT keys in compute_ctl_config.jwks: what changes the compute (configure, terminate, " +
+          "promote, LFC prewarm/offload, grants, extensions) is served to loopback and Unix-socket " +
+          "clients only (403 for others)",
       );
     }
     return null;

@@ -58,8 +58,9 @@ APIs:
                                 (default: <tmpdir>/compute_ctl-<uid>/compute_ctl-<external port>.sock)
       --require-auth            refuse to start when no JWT keys are configured
       --insecure-no-auth        without JWT keys, also serve the routes and RPCs that change the
-                                compute (configure, terminate, promote, grants, extensions) to
-                                non-loopback clients; by default they answer 403 there
+                                compute (configure, terminate, promote, LFC prewarm/offload,
+                                grants, extensions) to non-loopback clients; by default they
+                                answer 403 there
       --max-message-bytes N     largest request body or gRPC/Connect message (4194304)
       --max-connections N       open connections per listener (1024)
       --ready-max-age-s S       /ready is 200 only if Postgres answered a query within S s (3)

@@ -28,7 +28,15 @@ export interface GrpcAuthorizer {
 
 /** Methods that change the compute; without keys only local callers may use them. */
 export const MUTATING_METHODS: ReadonlySet<string> = new Set(
-  ["Configure", "Terminate", "Promote", "CheckWritability"].map((m) => `/compute.v1.ComputeService/${m}`),
+  [
+    "Configure",
+    "Terminate",
+    "Promote",
+    "CheckWritability",
+    "PrewarmLfc",
+    "CancelLfcPrewarm",
+    "OffloadLfc",
+  ].map((m) => `/compute.v1.ComputeService/${m}`),
 );
 
 /** setTimeout's limit: a longer delay fires after 1 ms. */

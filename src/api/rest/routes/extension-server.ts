@@ -20,6 +20,7 @@ export const extensionServerRoute: Route = {
   method: "POST",
   path: "/extension_server/{filename}",
   auth: false,
+  mutating: true,
   async handle({ res, url, api, params }) {
     const filename = params.filename ?? "";
     if (filename.length > MAX_FILENAME) throw new OperationError("invalid_argument", "filename is too long");

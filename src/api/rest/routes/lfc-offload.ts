@@ -16,6 +16,7 @@ export const lfcOffloadRoute: Route = {
   method: "POST",
   path: "/lfc/offload",
   auth: true,
+  mutating: true,
   async handle({ res, api }) {
     api.lfcOffload();
     res.writeHead(202, { "content-length": 0 });

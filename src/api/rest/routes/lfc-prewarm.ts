@@ -22,6 +22,7 @@ export const lfcPrewarmRoute: Route = {
   method: "POST",
   path: "/lfc/prewarm",
   auth: true,
+  mutating: true,
   async handle({ res, url, api }) {
     api.lfcPrewarm(url.searchParams.get("from_endpoint"));
     accepted(res);
@@ -32,6 +33,7 @@ export const lfcPrewarmCancelRoute: Route = {
   method: "DELETE",
   path: "/lfc/prewarm",
   auth: true,
+  mutating: true,
   async handle({ res, api }) {
     api.lfcCancelPrewarm();
     accepted(res);
