@@ -44,7 +44,7 @@ test("a spec with a wrong type or a missing field exits 1 naming the JSON path; 
         ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
         ...["--http-host", "127.0.0.1", "--external-http-port", String(ports[0])],
         ...["--internal-http-port", String(ports[1]), "--grpc-port", String(ports[2])],
-        ...["--grpc-socket", path.join(root, "g.sock")],
+        ...["--grpc-socket", path.join(root, "run", "g.sock")],
       ],
       { encoding: "utf8", timeout: 10_000 },
     );
@@ -82,7 +82,7 @@ for (const which of ["REST", "gRPC TCP"] as const) {
           "--internal-http-port",
           String(b),
         ],
-        ...["--grpc-port", String(grpc), "--grpc-socket", path.join(root, "g.sock")],
+        ...["--grpc-port", String(grpc), "--grpc-socket", path.join(root, "run", "g.sock")],
       ],
       { encoding: "utf8", timeout: 10_000 },
     );

@@ -152,7 +152,7 @@ test("setting injection in a launch spec exits 1 naming the field; nothing is to
       ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
       ...["--http-host", "127.0.0.1", "--external-http-port", String(ports[0])],
       ...["--internal-http-port", String(ports[1]), "--grpc-port", String(ports[2])],
-      ...["--grpc-socket", path.join(root, "g.sock")],
+      ...["--grpc-socket", path.join(root, "run", "g.sock")],
     ],
     { encoding: "utf8", timeout: 20_000 },
   );

@@ -101,9 +101,14 @@ export function markOwned(pgdata: string): void {
   }
 }
 
+// The guard runs on the start path: no exceptions for the expected "does not exist".
+const lstatOrNull = (p: string) => lstatSync(p, { throwIfNoEntry: false }) ?? null;
+
 function isOwned(pgdata: string, st: { dev: number; ino: number }): boolean {
+  const marker = ownerMarkerPath(pgdata);
+  if (!lstatOrNull(marker)?.isFile()) return false;
   try {
-    return readFileSync(ownerMarkerPath(pgdata), "utf8") === identity(st);
+    return readFileSync(marker, "utf8") === identity(st);
   } catch {
     return false;
   }
@@ -113,15 +118,23 @@ function isOwned(pgdata: string, st: { dev: number; ino: number }): boolean {
 function resolvedPath(p: string): string {
   const rest: string[] = [];
   let dir = p;
-  for (;;) {
+  const exists = (d: string) => {
     try {
-      return path.join(realpathSync(dir), ...rest.reverse());
+      return lstatOrNull(d) !== null;
     } catch {
-      const parent = path.dirname(dir);
-      if (parent === dir) return p;
-      rest.push(path.basename(dir));
-      dir = parent;
+      return false;
     }
+  };
+  while (!exists(dir)) {
+    const parent = path.dirname(dir);
+    if (parent === dir) return p;
+    rest.push(path.basename(dir));
+    dir = parent;
+  }
+  try {
+    return path.join(realpathSync.native(dir), ...rest.reverse());
+  } catch {
+    return p;
   }
 }
 
@@ -130,8 +143,14 @@ function isSameOrParent(candidate: string, of: string): boolean {
   return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
+const homesRead = new Map<string, { user: string; home: string }[]>();
+
+/** Every user's home directory (read once per process: users do not come and go under us). */
 function homeDirectories(passwdFile: string): { user: string; home: string }[] {
+  const known = homesRead.get(passwdFile);
+  if (known) return known;
   const homes = [{ user: "this agent's user", home: os.homedir() }];
+  homesRead.set(passwdFile, homes);
   try {
     for (const line of readFileSync(passwdFile, "utf8").split("\n")) {
       const f = line.split(":");
@@ -185,7 +204,7 @@ function someEntries(dir: string, max: number): string[] {
 
 function isRegularFile(file: string): boolean {
   try {
-    return lstatSync(file).isFile();
+    return lstatOrNull(file)?.isFile() === true;
   } catch {
     return false;
   }
@@ -198,11 +217,12 @@ function isRegularFile(file: string): boolean {
 export function checkPgdata(pgdata: string, opts: GuardOptions): PgdataState {
   if (!path.isAbsolute(pgdata)) throw new PgdataRefusedError(pgdata, "not an absolute path");
   checkLocation(pgdata, opts);
-  let st: ReturnType<typeof lstatSync>;
+  let st: NonNullable<ReturnType<typeof lstatOrNull>>;
   try {
-    st = lstatSync(pgdata);
+    const found = lstatOrNull(pgdata);
+    if (!found) return "absent";
+    st = found;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "absent";
     throw new PgdataRefusedError(pgdata, (err as Error).message);
   }
   if (st.isSymbolicLink()) {

@@ -1,8 +1,10 @@
 // Binding the API's Unix socket safely. The socket is trusted without tokens (like Postgres's own
 // socket), so only the agent's OS user may reach it: mode 0600 on the socket, 0700 on a directory
 // we create, and a directory someone else controls is refused. A leftover socket file from a
-// crashed agent is replaced; a live one is not.
-import fs from "node:fs/promises";
+// crashed agent is replaced; a live one is not. The file system calls are synchronous (a handful
+// of metadata calls on a local directory): the socket is bound at agent start, and a chain of
+// thread-pool round trips would wait behind the module loading that runs then.
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -18,12 +20,12 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
     );
   }
   const dir = path.dirname(socketPath);
-  const firstCreated = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const firstCreated = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   // mkdir's mode is filtered by the umask; set it exactly, and only on directories we made.
   if (firstCreated !== undefined) {
-    for (let d = dir; d.length >= firstCreated.length; d = path.dirname(d)) await fs.chmod(d, 0o700);
+    for (let d = dir; d.length >= firstCreated.length; d = path.dirname(d)) fs.chmodSync(d, 0o700);
   }
-  await checkDirectoryIsPrivate(dir);
+  checkDirectoryIsPrivate(dir);
   await removeStaleSocket(socketPath);
 }
 
@@ -32,8 +34,8 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
  * root) and, if others may write to it, be sticky like /tmp. A predictable path such as
  * /tmp/compute_ctl-<uid> pre-created by another user is refused rather than used.
  */
-async function checkDirectoryIsPrivate(dir: string): Promise<void> {
-  const st = await fs.stat(dir);
+function checkDirectoryIsPrivate(dir: string): void {
+  const st = fs.statSync(dir);
   const me = process.geteuid?.();
   if (me !== undefined && st.uid !== me && st.uid !== 0) {
     throw new Error(`socket directory ${dir} belongs to uid ${st.uid}, not to this agent (uid ${me})`);
@@ -46,9 +48,9 @@ async function checkDirectoryIsPrivate(dir: string): Promise<void> {
 }
 
 async function removeStaleSocket(socketPath: string): Promise<void> {
-  let stat: Awaited<ReturnType<typeof fs.lstat>>;
+  let stat: fs.Stats;
   try {
-    stat = await fs.lstat(socketPath);
+    stat = fs.lstatSync(socketPath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
     throw err;
@@ -59,7 +61,7 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   if (await isListening(socketPath)) {
     throw new Error(`${socketPath} is in use by a running server (another agent on the same port?)`);
   }
-  await fs.unlink(socketPath);
+  fs.unlinkSync(socketPath);
 }
 
 function isListening(socketPath: string): Promise<boolean> {
@@ -106,17 +108,17 @@ export async function listenUnixSocket(server: net.Server, socketPath: string): 
   const direct = Buffer.byteLength(temp) > MAX_SOCKET_PATH_BYTES;
   await listen(server, direct ? socketPath : temp);
   try {
-    await fs.chmod(direct ? socketPath : temp, 0o600);
-    if (!direct) await fs.rename(temp, socketPath);
+    fs.chmodSync(direct ? socketPath : temp, 0o600);
+    if (!direct) fs.renameSync(temp, socketPath);
   } catch (err) {
     server.close();
     throw err;
   }
-  const { ino } = await fs.lstat(socketPath);
+  const { ino } = fs.lstatSync(socketPath);
   return {
     async release() {
       try {
-        if ((await fs.lstat(socketPath)).ino === ino) await fs.unlink(socketPath);
+        if (fs.lstatSync(socketPath).ino === ino) fs.unlinkSync(socketPath);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }
