@@ -172,3 +172,16 @@ test("a remembered token still passes; a rejected one is checked (and rejected) 
   const wrong = `Bearer ${await kit.sign(kit.ed, { compute_id: "another-compute" })}`;
   for (let i = 0; i < 2; i++) await assert.rejects(authorizer.verify(wrong), { kind: "permission_denied" });
 });
+
+test("remembered(): only a token that passed verify, and never one that failed", async () => {
+  const kit = await tokenKit();
+  const authorizer = await createAuthorizer({ jwks: kit.jwks, computeId: COMPUTE_ID, requireAuth: true });
+  const good = `Bearer ${await kit.sign(kit.ed, { compute_id: COMPUTE_ID })}`;
+  const other = `Bearer ${await kit.sign(kit.ed, { compute_id: "another" })}`;
+  assert.equal(authorizer.remembered(good), false, "not before it was verified");
+  await authorizer.verify(good);
+  assert.equal(authorizer.remembered(good), true);
+  await assert.rejects(authorizer.verify(other));
+  assert.equal(authorizer.remembered(other), false);
+  assert.equal(authorizer.remembered(undefined), false);
+});

@@ -32,6 +32,11 @@ export interface Authorizer {
    * token without the compute audience, `permission_denied` for a token of another compute.
    */
   verify(authorization: string | undefined): Promise<void>;
+  /**
+   * True when this header's token passed `verify` recently and is still remembered: callers on
+   * a hot path skip the asynchronous `verify` then.
+   */
+  remembered(authorization: string | undefined): boolean;
 }
 
 /** Whether the launch config turns authorization on: it has a key set, even an empty one. */
@@ -99,7 +104,7 @@ async function verifyToken(token: string, keys: readonly VerificationKey[]): Pro
 export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authorizer> {
   if (!opts.jwks) {
     if (opts.requireAuth) throw new Error("--require-auth given but compute_ctl_config.jwks has no keys");
-    return { enabled: false, verify: async () => {} };
+    return { enabled: false, verify: async () => {}, remembered: () => true };
   }
   if (opts.jwks.keys.length === 0) {
     return {
@@ -114,6 +119,10 @@ export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authori
   const verified = new VerifiedTokens();
   return {
     enabled: true,
+    remembered(authorization) {
+      const match = authorization === undefined ? null : BEARER.exec(authorization);
+      return match !== null && verified.has(match[1]);
+    },
     async verify(authorization) {
       const token = bearerToken(authorization);
       if (verified.has(token)) return;

@@ -24,6 +24,8 @@ import { authErrorToConnect } from "./error-codes.js";
 export interface GrpcAuthorizer {
   readonly enabled?: boolean;
   verify(authorization: string | undefined): Promise<void>;
+  /** A token verified recently (no asynchronous check needed). */
+  remembered?(authorization: string | undefined): boolean;
 }
 
 /** Methods that change the compute; without keys only local callers may use them. */
@@ -68,7 +70,8 @@ export interface CallGateOptions {
 export type CallGate = (
   path: string | undefined,
   headers: IncomingHttpHeaders,
-  peer: string | undefined,
+  /** The peer's address, asked for only when it matters (a mutating call without keys). */
+  peer: () => string | undefined,
 ) => ConnectError | null | Promise<ConnectError | null>;
 
 const verified = (authorizer: GrpcAuthorizer, authorization: string | undefined) =>
@@ -87,10 +90,16 @@ export function createCallGate(opts: CallGateOptions): CallGate {
   }
   return (path, headers, peer) => {
     clampDeadline(headers);
-    if (authorizer) return verified(authorizer, headers.authorization);
-    if (opts.insecureNoAuth || !MUTATING_METHODS.has(path ?? "") || isLoopback(peer)) return null;
+    if (authorizer) {
+      return authorizer.remembered?.(headers.authorization)
+        ? null
+        : verified(authorizer, headers.authorization);
+    }
+    if (opts.insecureNoAuth || !MUTATING_METHODS.has(path ?? "")) return null;
+    const address = peer();
+    if (isLoopback(address)) return null;
     return new ConnectError(
-      `${path} from ${peer ?? "an unknown address"}: ${CONFIGURE_KEYS_HINT}`,
+      `${path} from ${address ?? "an unknown address"}: ${CONFIGURE_KEYS_HINT}`,
       Code.PermissionDenied,
     );
   };

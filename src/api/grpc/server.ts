@@ -71,7 +71,7 @@ export interface GrpcServer {
 /** Runs the gate on the request's headers, then hands it to connect-node or answers the refusal. */
 function gated(gate: CallGate, serve: RequestHandler): RequestHandler {
   return (req, res) => {
-    const verdict = gate(req.url?.split("?", 1)[0], req.headers, req.socket?.remoteAddress);
+    const verdict = gate(req.url?.split("?", 1)[0], req.headers, () => req.socket?.remoteAddress);
     if (verdict === null) serve(req, res);
     else if (verdict instanceof ConnectError) answerRefused(req, res, verdict);
     else void verdict.then((err) => (err ? answerRefused(req, res, err) : serve(req, res)));

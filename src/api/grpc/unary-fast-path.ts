@@ -153,7 +153,7 @@ async function serve(
   fn: UnaryFn,
   opts: UnaryFastPathOptions,
 ): Promise<void> {
-  const verdict = opts.gate(headers[":path"], headers, stream.session?.socket?.remoteAddress);
+  const verdict = opts.gate(headers[":path"], headers, () => stream.session?.socket?.remoteAddress);
   const timeout = parseTimeout((headers["grpc-timeout"] as string | undefined) ?? null, MAX_TIMEOUT_MS);
   const ctx = new FastCallContext(
     opts.service,

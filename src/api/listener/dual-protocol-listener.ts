@@ -48,9 +48,10 @@ export interface DualProtocolOptions {
 /** RFC 9113's measure of a header list: each field's name and value plus 32 octets. */
 function headerListBytes(headers: http2.IncomingHttpHeaders): number {
   let bytes = 0;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) bytes += name.length + String(v).length + 32;
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === "string") bytes += name.length + value.length + 32;
+    else if (Array.isArray(value)) for (const v of value) bytes += name.length + v.length + 32;
   }
   return bytes;
 }
@@ -93,29 +94,47 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
   const inFlight = new Map<net.Socket, number>();
   let closing = false;
 
+  // Idle HTTP/2 connections and slow requests are found by one sweep a second, without a timer
+  // or a closure per stream (a unary call costs a few tens of microseconds; those would show).
+  // A connection that opens no stream within the headers timeout, or no new one for the idle
+  // timeout, gets a GOAWAY: streams still open (a quiet WatchStatus) finish on their own, new
+  // calls go to a new connection. A request that has no answer yet when the request timeout has
+  // passed (its body never arrived) is cancelled: slow uploads cannot pin a stream, on either
+  // server path.
+  /** Per session: when its last stream started (negative: none yet, the headers timeout applies). */
+  const lastStream = new Map<http2.ServerHttp2Session, { at: number }>();
+  /** Open streams and when they started, in start order. */
+  const started = new Map<http2.ServerHttp2Stream, number>();
+  function forget(this: http2.ServerHttp2Stream): void {
+    started.delete(this);
+  }
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [session, { at }] of lastStream) {
+      const limit = at < 0 ? limits.headersTimeoutMs : limits.idleSessionTimeoutMs;
+      if (now - Math.abs(at) > limit && !session.closed) session.close();
+    }
+    for (const [stream, at] of started) {
+      if (now - at <= limits.requestTimeoutMs) break; // the rest started later
+      started.delete(stream);
+      if (!stream.headersSent && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+  }, 1000);
+  sweep.unref();
+
   h2.on("session", (session) => {
     sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    const last = { at: -Date.now() };
+    lastStream.set(session, last);
+    session.once("close", () => {
+      sessions.delete(session);
+      lastStream.delete(session);
+    });
     if (closing) session.close();
-    // A connection that opens no stream within the headers timeout, or has none open for the
-    // idle timeout, is closed (GOAWAY); one serving a quiet WatchStatus stream is not.
-    let open = 0;
-    const idle = () => {
-      if (open === 0) session.close();
-    };
-    session.on("timeout", idle);
-    session.setTimeout(limits.headersTimeoutMs);
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      if (open++ === 0) session.setTimeout(0);
-      // A request whose body has not arrived (and that has no answer yet) within the request
-      // timeout is cancelled: slow uploads cannot pin a stream, on either server path.
-      const slow = setTimeout(() => {
-        if (!stream.headersSent && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      }, limits.requestTimeoutMs);
-      stream.once("close", () => {
-        clearTimeout(slow);
-        if (--open === 0 && !session.destroyed) session.setTimeout(limits.idleSessionTimeoutMs);
-      });
+      last.at = Date.now();
+      started.set(stream, last.at);
+      stream.on("close", forget);
     });
   });
   h1.on("request", (_req, res: http.ServerResponse) => {
@@ -195,6 +214,7 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
       }, graceMs);
       await allClosed;
       clearTimeout(timer);
+      clearInterval(sweep);
       // The checking interval of the HTTP/1.1 timeouts.
       h1.close();
     },

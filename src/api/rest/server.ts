@@ -18,6 +18,8 @@ import { matchRoute } from "./router.js";
 
 export interface RequestAuthorizer {
   verify(authorization: string | undefined): Promise<void>;
+  /** A token verified recently (no asynchronous check needed). */
+  remembered?(authorization: string | undefined): boolean;
 }
 
 export interface RestServerOptions {
@@ -41,10 +43,13 @@ function admit(
   req: http.IncomingMessage,
   opts: Pick<RestServerOptions, "authorizer" | "insecureNoAuth">,
 ): Promise<void> | undefined {
-  if (route.auth && opts.authorizer) return opts.authorizer.verify(req.headers.authorization);
+  const token = req.headers.authorization;
+  if (route.auth && opts.authorizer) {
+    return opts.authorizer.remembered?.(token) ? undefined : opts.authorizer.verify(token);
+  }
   if (!route.mutating || isLoopback(req.socket.remoteAddress)) return;
   // The internal server has no token layer of its own; remote callers need one when keys exist.
-  if (opts.authorizer) return opts.authorizer.verify(req.headers.authorization);
+  if (opts.authorizer) return opts.authorizer.remembered?.(token) ? undefined : opts.authorizer.verify(token);
   if (opts.insecureNoAuth) return;
   throw new OperationError(
     "permission_denied",
