@@ -6,16 +6,22 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { pino } from "pino";
 import { ConfigureRequestSchema } from "../gen/compute/v1/compute_service_pb.js";
+import { startGrpcServer } from "../src/api/grpc/index.js";
+import { listenerLimits } from "../src/api/listener/index.js";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
+import { createFakeComputeApi } from "./support/grpc-fake-api.js";
 import { grpcJsClient, grpcJsUnary } from "./support/grpc-harness.js";
 import { COMPUTE_ID, tokenKit } from "./support/grpc-tokens.js";
 
@@ -355,4 +361,42 @@ test("curl: gRPC-Web and Connect over HTTP/1.1 get their protocol's refusal with
     `http://127.0.0.1:${secured.grpcPort}/compute.v1.ComputeService/Status`,
   ]);
   assert.match(ok.stdout, /COMPUTE_STATUS_EMPTY/);
+});
+
+test("an HTTP/2 request whose body does not arrive is cancelled after the request timeout (fast path and connect-node)", async (t) => {
+  const root = mkdtempSync(path.join(os.tmpdir(), "cct-slow-"));
+  const server = await startGrpcServer({
+    api: createFakeComputeApi(),
+    socketPath: path.join(root, "run", "g.sock"),
+    host: "127.0.0.1",
+    port: 0,
+    authorizer: null,
+    log: pino({ level: "silent" }),
+    limits: { ...listenerLimits(), headersTimeoutMs: 1000, requestTimeoutMs: 1500 },
+    shutdownGraceMs: 100,
+  });
+  t.after(async () => {
+    await server.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const session = http2.connect(`http://127.0.0.1:${server.port}`);
+  t.after(() => session.destroy());
+  const slow = (contentType: string) =>
+    new Promise<{ rstCode: number; ms: number }>((resolve) => {
+      const t0 = Date.now();
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/compute.v1.ComputeService/Configure",
+        "content-type": contentType,
+      });
+      req.on("error", () => {});
+      req.write(Buffer.from([0, 0, 0])); // three bytes of a frame, then nothing
+      req.on("close", () => resolve({ rstCode: req.rstCode ?? -1, ms: Date.now() - t0 }));
+      req.resume();
+    });
+  for (const contentType of ["application/grpc", "application/json"]) {
+    const { rstCode, ms } = await slow(contentType);
+    assert.equal(rstCode, http2.constants.NGHTTP2_CANCEL, contentType);
+    assert.ok(ms >= 1400 && ms < 5000, `${contentType}: cancelled after ${ms} ms`);
+  }
 });

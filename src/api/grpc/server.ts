@@ -15,6 +15,7 @@ import {
   EarlyNetListener,
   type ListenerLimits,
   listenerLimits,
+  RequestDeadlines,
   type RequestHandler,
 } from "../listener/index.js";
 import {
@@ -68,9 +69,14 @@ export interface GrpcServer {
   close(): Promise<void>;
 }
 
-/** Runs the gate on the request's headers, then hands it to connect-node or answers the refusal. */
-function gated(gate: CallGate, serve: RequestHandler): RequestHandler {
+/**
+ * Runs the gate on the request's headers, then hands it to connect-node or answers the refusal.
+ * An HTTP/2 request is watched until its stream closes: past the request timeout without an
+ * answer, it is cancelled (HTTP/1.1 has Node's requestTimeout).
+ */
+function gated(gate: CallGate, serve: RequestHandler, deadlines: RequestDeadlines): RequestHandler {
   return (req, res) => {
+    if ("stream" in req) deadlines.watch(req.stream);
     const verdict = gate(req.url?.split("?", 1)[0], req.headers, () => req.socket?.remoteAddress);
     if (verdict === null) serve(req, res);
     else if (verdict instanceof ConnectError) answerRefused(req, res, verdict);
@@ -108,6 +114,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const unixGate = createCallGate({ authorizer: null, local: true, insecureNoAuth: false });
   // Unary gRPC over HTTP/2 skips connect-node's pipeline (see unary-fast-path.ts); it passes
   // the same gate and translates errors the same way.
+  const deadlines = new RequestDeadlines(limits.requestTimeoutMs);
   const fastPath = (gate: CallGate) =>
     opts.unaryFastPath === false
       ? undefined
@@ -116,16 +123,17 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
           impl,
           gate,
           maxMessageBytes: limits.maxMessageBytes,
+          deadlines,
           shutdownSignal: shutdown.signal,
         });
   const tcp = createDualProtocolListener({
-    handler: gated(tcpGate, connect([translateErrors])),
+    handler: gated(tcpGate, connect([translateErrors]), deadlines),
     log,
     claim: fastPath(tcpGate),
     limits,
   });
   const uds = createDualProtocolListener({
-    handler: gated(unixGate, connect([translateErrors])),
+    handler: gated(unixGate, connect([translateErrors]), deadlines),
     log,
     claim: fastPath(unixGate),
     limits,
@@ -137,6 +145,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const close = async () => {
     shutdown.abort(new ConnectError("the agent is shutting down", Code.Unavailable));
     await Promise.all([tcpListener.close(), unixListener.close(), tcp.close(graceMs), uds.close(graceMs)]);
+    deadlines.close();
     await socket?.release();
   };
   try {

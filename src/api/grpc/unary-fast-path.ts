@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { create, type DescMethodUnary, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import type { RequestDeadlines } from "../listener/request-deadlines.js";
 import { type CallGate, MAX_TIMEOUT_MS } from "./call-gate.js";
 import { toConnectError } from "./error-codes.js";
 import { FastCallContext } from "./fast-call-context.js";
@@ -26,6 +27,8 @@ export interface UnaryFastPathOptions {
   gate: CallGate;
   /** Largest request message, not counting its 5-byte prefix (as connect-node's readMaxBytes). */
   maxMessageBytes: number;
+  /** Cancels a call whose body does not arrive within the request timeout. */
+  deadlines: RequestDeadlines;
   shutdownSignal: AbortSignal;
 }
 
@@ -71,8 +74,13 @@ function tooLarge(bytes: number, max: number): ConnectError {
  * The request body; refuses it as soon as the message is known to exceed `maxMessageBytes`:
  * from the length in its prefix, before the message itself arrives.
  */
-function readBody(stream: ServerHttp2Stream, maxMessageBytes: number): Promise<Buffer | null> {
+function readBody(
+  stream: ServerHttp2Stream,
+  maxMessageBytes: number,
+  deadlines: RequestDeadlines,
+): Promise<Buffer | null> {
   const limit = FRAME_HEADER_BYTES + maxMessageBytes;
+  deadlines.watch(stream);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -170,7 +178,7 @@ async function serve(
     const refused = verdict === null || verdict instanceof ConnectError ? verdict : await verdict;
     if (refused) throw refused;
     if (timeout.error) throw timeout.error;
-    const body = await bounded(readBody(stream, opts.maxMessageBytes));
+    const body = await bounded(readBody(stream, opts.maxMessageBytes, opts.deadlines));
     if (body === null) return;
     const request = decode(method, parseFrame(body));
     const result = await bounded(Promise.resolve(fn(request, ctx)));

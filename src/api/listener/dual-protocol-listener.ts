@@ -94,30 +94,18 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
   const inFlight = new Map<net.Socket, number>();
   let closing = false;
 
-  // Idle HTTP/2 connections and slow requests are found by one sweep a second, without a timer
-  // or a closure per stream (a unary call costs a few tens of microseconds; those would show).
-  // A connection that opens no stream within the headers timeout, or no new one for the idle
-  // timeout, gets a GOAWAY: streams still open (a quiet WatchStatus) finish on their own, new
-  // calls go to a new connection. A request that has no answer yet when the request timeout has
-  // passed (its body never arrived) is cancelled: slow uploads cannot pin a stream, on either
-  // server path.
+  // Idle HTTP/2 connections are found by one sweep a second, without a timer or a listener per
+  // stream (a unary call costs a few tens of microseconds; those would show). A connection that
+  // opens no stream within the headers timeout, or no new one for the idle timeout, gets a
+  // GOAWAY: streams still open (a quiet WatchStatus) finish on their own, new calls go to a new
+  // connection. (Slow request bodies are cut by request-deadlines.ts, where bodies are read.)
   /** Per session: when its last stream started (negative: none yet, the headers timeout applies). */
   const lastStream = new Map<http2.ServerHttp2Session, { at: number }>();
-  /** Open streams and when they started, in start order. */
-  const started = new Map<http2.ServerHttp2Stream, number>();
-  function forget(this: http2.ServerHttp2Stream): void {
-    started.delete(this);
-  }
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [session, { at }] of lastStream) {
       const limit = at < 0 ? limits.headersTimeoutMs : limits.idleSessionTimeoutMs;
       if (now - Math.abs(at) > limit && !session.closed) session.close();
-    }
-    for (const [stream, at] of started) {
-      if (now - at <= limits.requestTimeoutMs) break; // the rest started later
-      started.delete(stream);
-      if (!stream.headersSent && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
     }
   }, 1000);
   sweep.unref();
@@ -131,10 +119,8 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
       lastStream.delete(session);
     });
     if (closing) session.close();
-    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    session.on("stream", () => {
       last.at = Date.now();
-      started.set(stream, last.at);
-      stream.on("close", forget);
     });
   });
   h1.on("request", (_req, res: http.ServerResponse) => {

@@ -14,6 +14,7 @@ export {
   listenerLimits,
 } from "./limits.js";
 export { CONFIGURE_KEYS_HINT, isLoopback } from "./peer-address.js";
+export { RequestDeadlines } from "./request-deadlines.js";
 export { HTTP2_PREFACE, sniffProtocol, type WireProtocol } from "./sniff-protocol.js";
 export {
   type BoundUnixSocket,
