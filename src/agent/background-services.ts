@@ -8,8 +8,8 @@ import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { runtimeSourceContext } from "../compute/source-hooks.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
-import { toConnstrUrl } from "../postgres/keyword-connstr.js";
 import type { ReadinessProbe } from "../monitor/readiness-probe.js";
+import { toConnstrUrl } from "../postgres/keyword-connstr.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {

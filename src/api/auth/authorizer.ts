@@ -109,6 +109,7 @@ export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authori
   if (opts.jwks.keys.length === 0) {
     return {
       enabled: true,
+      remembered: () => false,
       async verify(authorization) {
         bearerToken(authorization);
         throw new OperationError("unauthenticated", EMPTY_KEY_SET);
