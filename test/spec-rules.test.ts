@@ -134,8 +134,8 @@ describe("postgresql.conf cannot be broken out of", () => {
 
   it("every other spec value written to postgresql.conf is refused with a line break", () => {
     const neon = {
-      tenant_id: "t",
-      timeline_id: "l",
+      tenant_id: "b0554b632bd4d547a63b86c3630317e8",
+      timeline_id: "2414a61ffc94e428f14b5758fe308e13",
       pageserver_connstring: "postgres://ps:6400",
       safekeeper_connstrings: ["sk1:5454"],
     };
