@@ -12,8 +12,10 @@ import { installRoot } from "../compute/ops/install-root.js";
 import { logProgress } from "../compute/progress-log.js";
 import { releaseSource } from "../compute/source-hooks.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
-import { describeBinaries, resolvePgBinaries } from "../postgres/binaries.js";
-import { postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
+import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
+import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
+import { templateKey } from "../startup/sources/template-cache-source.js";
+import { TemplateStaging } from "../startup/sources/template-staging.js";
 import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
 
@@ -40,6 +42,24 @@ function preloadForSpec(): void {
   });
 }
 
+/** The data directory staged from the template while no spec is there (null: no template cache). */
+function templateStaging(
+  options: AgentOptions,
+  pg: PgBinaries,
+  osUser: OsUser | null,
+  log: Logger,
+): TemplateStaging | null {
+  if (options.cacheDir === null) return null;
+  return new TemplateStaging({
+    pgdata: options.pgdata,
+    cacheDir: options.cacheDir,
+    guard: options,
+    osUser,
+    log: log.child({ component: "staging" }),
+    templateKey: () => templateKey({ connstr: options.connstr, osUser, pg }),
+  });
+}
+
 export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
@@ -62,7 +82,15 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   // fail later with nothing but "exit undefined" from initdb.
   const why = osUser ? whyUnreachable(osUser, pg.postgres) : null;
   if (why) throw new Error(`--pg-user ${options.pgUser} cannot run ${pg.postgres}: ${why}`);
-  const rt = new ComputeRuntime(options, launch.computeCtlConfig, pg, osUser, log, agentSources(options));
+  const staging = templateStaging(options, pg, osUser, log);
+  const rt = new ComputeRuntime(
+    options,
+    launch.computeCtlConfig,
+    pg,
+    osUser,
+    log,
+    agentSources(options, staging),
+  );
   if (options.remoteExtBaseUrl) {
     const { RemoteExtensions } = await import("../remote-ext/remote-extensions.js");
     rt.remoteExt = new RemoteExtensions({
@@ -89,13 +117,20 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
 
   // The start pipeline first; the API and the services load and come up while it runs (REST
   // ports are bound already: requests wait for their handler, see early-listener.ts).
-  if (launch.spec) void startCompute(rt, launch.spec, "launch");
+  if (launch.spec) {
+    staging?.sweep();
+    void startCompute(rt, launch.spec, "launch");
+  }
   const { startAgentServices } = await import("./agent-services.js");
   const { background, servers: starting } = startAgentServices(rt, log, { early, controlPlaneAttempts });
   let servers: Awaited<typeof starting>;
   try {
     servers = await starting;
-    if (!launch.spec) preloadForSpec();
+    if (!launch.spec) {
+      preloadForSpec();
+      // Unless a spec arrived meanwhile (it would be copying the template already).
+      if (rt.state.status === "empty") staging?.start();
+    }
   } catch (err) {
     // Without an API the compute cannot be managed: stop what the pipeline started.
     rt.shutdown.abort(err);
@@ -103,6 +138,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
     await background.stop();
     if (rt.postmaster?.running) await rt.postmaster.stop("fast");
     await releaseSource(rt);
+    await staging?.close();
     removeSignals();
     throw err;
   }
@@ -121,6 +157,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
     await pm.stop("fast");
   }
   await releaseSource(rt);
+  await staging?.close();
   await servers.close();
   removeSignals();
   log.info({ exit_code: exit.code }, "compute_ctl exiting");

@@ -4,23 +4,40 @@ import type { SourceFactories } from "../startup/plan.js";
 import { initdbSource } from "../startup/sources/initdb.js";
 import { lazySource } from "../startup/sources/lazy-source.js";
 import { cachedInitdbSource } from "../startup/sources/template-cache-source.js";
+import type { TemplateStaging } from "../startup/sources/template-staging.js";
 
-export function agentSources(options: AgentOptions): SourceFactories {
+/** `staging`: the data directory staged while waiting for a spec; any other source discards it. */
+export function agentSources(options: AgentOptions, staging: TemplateStaging | null = null): SourceFactories {
   const { cacheDir } = options;
   // --no-template-cache (cacheDir null): initdb on every start.
-  const initdb = () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir));
+  const initdb = () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir, staging));
+  const notStaged =
+    <T>(kind: string, make: () => T) =>
+    () => {
+      staging?.discard(`the spec's source is ${kind}`);
+      return make();
+    };
   return {
     initdb,
-    primary: lazySource("primary-basebackup", async () =>
-      (await import("../startup/sources/primary-basebackup.js")).primaryBasebackupSource(),
+    primary: notStaged(
+      "primary",
+      lazySource("primary-basebackup", async () =>
+        (await import("../startup/sources/primary-basebackup.js")).primaryBasebackupSource(),
+      ),
     ),
-    neon: lazySource("neon-basebackup", async () =>
-      (await import("../startup/sources/neon-source.js")).neonSource(),
+    neon: notStaged(
+      "neon",
+      lazySource("neon-basebackup", async () =>
+        (await import("../startup/sources/neon-source.js")).neonSource(),
+      ),
     ),
-    archive: lazySource(
+    archive: notStaged(
       "archive",
-      async () => (await import("../startup/sources/archive-source.js")).archiveSource({ initdb }),
-      { afterStart: true, whileRunning: true, status: true, release: true, beforeShutdown: true },
+      lazySource(
+        "archive",
+        async () => (await import("../startup/sources/archive-source.js")).archiveSource({ initdb }),
+        { afterStart: true, whileRunning: true, status: true, release: true, beforeShutdown: true },
+      ),
     ),
   };
 }

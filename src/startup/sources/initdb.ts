@@ -28,7 +28,7 @@ export function initdbArgs(pgdata: string, superuser: string): string[] {
 }
 
 /** The bootstrap superuser: the user of the `-C` connection string. */
-export function initdbSuperuser(ctx: SourceContext): string {
+export function initdbSuperuser(ctx: Pick<SourceContext, "connstr">): string {
   return parseConnstr(ctx.connstr).user;
 }
 

@@ -9,10 +9,14 @@ import { type Lookup, TemplateCache } from "./template-cache.js";
 import type { Owner } from "./template-cache-copy.js";
 import { fileIdentity, type TemplateKey } from "./template-cache-key.js";
 import { TemplateDamagedError } from "./template-cache-manifest.js";
+import type { TemplateStaging } from "./template-staging.js";
 
 const RESULT: SourceResult = { lsn: null, confLines: [] };
 
-async function templateKey(ctx: SourceContext): Promise<TemplateKey> {
+/** The template a start would use, from what is known at launch (no spec needed). */
+export async function templateKey(
+  ctx: Pick<SourceContext, "connstr" | "osUser" | "pg">,
+): Promise<TemplateKey> {
   const superuser = initdbSuperuser(ctx);
   return {
     initdbArgs: initdbOptions(superuser),
@@ -57,8 +61,11 @@ async function findTemplate(cacheDir: string, ctx: SourceContext): Promise<Found
   }
 }
 
-/** The initdb source backed by the template cache in `cacheDir`. */
-export function cachedInitdbSource(cacheDir: string): DataSourceStep {
+/**
+ * The initdb source backed by the template cache in `cacheDir`; with `staging`, a data directory
+ * staged while the agent waited for its spec is renamed into place instead of copied.
+ */
+export function cachedInitdbSource(cacheDir: string, staging?: TemplateStaging | null): DataSourceStep {
   // Looked up once per start: by warmUp while the data directory is emptied, else by prepare.
   let finding: Promise<Found> | null = null;
   const find = (ctx: SourceContext) => {
@@ -74,6 +81,19 @@ export function cachedInitdbSource(cacheDir: string): DataSourceStep {
       const log = ctx.log.child({ template_cache: cacheDir });
       const owner: Owner | null = ctx.osUser ? { uid: ctx.osUser.uid, gid: ctx.osUser.gid } : null;
       const lookup = await find(ctx);
+      if (staging) {
+        const t0 = performance.now();
+        const hit = lookup.ok && lookup.found.kind === "hit" ? lookup.found.template : null;
+        if (lookup.ok && (await staging.take(ctx.pgdata, lookup.key, hit))) {
+          ctx.record("template_staged_ms", performance.now() - t0);
+          log.info(
+            { staged: staging.path, duration_ms: ms(t0) },
+            "data directory renamed into place from staging",
+          );
+          return RESULT;
+        }
+        staging.discard("the start did not use it");
+      }
       if (!lookup.ok) {
         log.warn({ error: lookup.error }, lookup.summary);
         return initdbSource().prepare(ctx);

@@ -1,0 +1,307 @@
+// A waiting agent (no spec) stages the data directory from the template beside -D, and an
+// initdb spec renames it into place instead of copying (the data directory then has the staged
+// directory's inode). Staging that is not exactly this agent's untouched copy of the current
+// template is discarded, never used: leftovers of an earlier agent (complete or partial), a
+// staged tree modified after staging, a rewritten marker, another owner, a replaced template.
+// A spec of another source kind discards it, /terminate and SIGTERM remove it, and a mount
+// point at -D is not staged (a rename cannot cross it): the start copies. Real agent binary,
+// real Postgres; every wait is for a log line or a status.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { stagedPath, stagingMarkerPath } from "../src/startup/sources/template-staging.js";
+import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
+import { tempDir } from "./support/postgres.js";
+
+const root = tempDir("cct-stage-");
+const cacheDir = path.join(root, "cache");
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const STAGED = "data directory staged from the template";
+const RENAMED = "data directory renamed into place from staging";
+const DISCARDED = "staged data directory discarded, copying from the template";
+const COPIED = "data directory copied from template";
+const NOT_STAGING = "not staging the data directory";
+
+type Entry = Record<string, unknown>;
+
+/** Resolves with the first log entry matching, polling the agent's collected log (bounded). */
+async function logLine(agent: RunningAgent, match: (e: Entry) => boolean, what: string): Promise<Entry> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const found = agent.logEntries().find(match);
+    if (found) return found;
+    if (agent.proc.exitCode !== null || agent.proc.signalCode !== null || Date.now() > end) {
+      throw new Error(`no log line ${what}\n${agent.logs().slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const msg = (m: string) => (e: Entry) => e.msg === m;
+
+function waitingAgent(name: string, pgdata?: string): Promise<RunningAgent> {
+  return startAgent({ name, pgdata, args: ["--cache-dir", cacheDir] });
+}
+
+async function configure(agent: RunningAgent): Promise<void> {
+  const res = await agent.post("/configure", { spec: minimalSpec() });
+  assert.equal(res.status, 200, await res.text());
+  const [{ one }] = await agent.query<{ one: number }>("SELECT 1 AS one");
+  assert.equal(one, 1);
+}
+
+/** A data directory path of the test's own (its parent exists, nothing else does). */
+function ownPgdata(name: string): string {
+  const dir = path.join(root, name);
+  mkdirSync(dir);
+  return path.join(dir, "pgdata");
+}
+
+before(async () => {
+  // The first start with this cache publishes the template every waiting agent then stages.
+  const first = await startAgent({
+    name: "staging-publish",
+    spec: minimalSpec(),
+    args: ["--cache-dir", cacheDir],
+  });
+  try {
+    await first.waitForStatus("running");
+  } finally {
+    await first.stop();
+  }
+});
+
+describe("a waiting agent with a template", () => {
+  it("stages beside -D and an initdb spec renames it into place (same inode), leaving nothing beside", async () => {
+    const agent = await waitingAgent("staging-used");
+    try {
+      await logLine(agent, msg(STAGED), "staged");
+      const staged = stagedPath(agent.pgdata);
+      const st = statSync(staged);
+      assert.equal(st.mode & 0o777, 0o700);
+      assert.ok(existsSync(path.join(staged, "PG_VERSION")));
+      assert.equal(existsSync(agent.pgdata), false, "-D itself is not touched before the spec");
+      await configure(agent);
+      assert.equal(statSync(agent.pgdata).ino, st.ino, "the data directory is the staged directory");
+      assert.ok(agent.logEntries().some(msg(RENAMED)));
+      assert.ok(!agent.logEntries().some(msg(COPIED)), "no copy from the template");
+      assert.equal(existsSync(staged), false);
+      assert.equal(existsSync(stagingMarkerPath(agent.pgdata)), false);
+      // The -D guard's owner record follows the new inode.
+      const owned = readFileSync(
+        path.join(path.dirname(agent.pgdata), `.${path.basename(agent.pgdata)}.compute_ctl-owned`),
+        "utf8",
+      );
+      assert.equal(owned, `${st.dev}:${st.ino}\n`);
+      const metrics = (await (await agent.get("/metrics.json")).json()) as Record<string, number>;
+      assert.ok("template_staged_ms" in metrics, JSON.stringify(metrics));
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
+describe("staging that is not this agent's untouched copy is never used", () => {
+  /** Runs a waiting agent, tampers with its staging, configures it: the start must copy. */
+  async function tamperedStart(
+    name: string,
+    tamper: (staged: string, agent: RunningAgent) => void,
+    reason: RegExp,
+  ) {
+    const agent = await waitingAgent(name);
+    try {
+      await logLine(agent, msg(STAGED), "staged");
+      const staged = stagedPath(agent.pgdata);
+      const ino = statSync(staged).ino;
+      tamper(staged, agent);
+      await configure(agent);
+      const discarded = agent.logEntries().find(msg(DISCARDED));
+      assert.ok(discarded, agent.logs().slice(-3000));
+      assert.match(String(discarded.reason), reason);
+      assert.ok(agent.logEntries().some(msg(COPIED)), "copied from the template instead");
+      assert.notEqual(statSync(agent.pgdata).ino, ino);
+      assert.equal(existsSync(path.join(agent.pgdata, "base", "tampered")), false);
+      await logLine(
+        agent,
+        () => !existsSync(staged) && !existsSync(stagingMarkerPath(agent.pgdata)),
+        "removal",
+      );
+    } finally {
+      await agent.stop();
+    }
+  }
+
+  it("a file added to the staged tree", () =>
+    tamperedStart(
+      "staging-added-file",
+      (staged) => writeFileSync(path.join(staged, "base", "tampered"), "x"),
+      /modified since staging/,
+    ));
+
+  it("a file of the staged tree rewritten", () =>
+    tamperedStart(
+      "staging-rewritten",
+      (staged) => appendFileSync(path.join(staged, "global", "pg_control"), "x"),
+      /modified since staging/,
+    ));
+
+  it("a file's mode changed", () =>
+    tamperedStart(
+      "staging-chmod",
+      (staged) => chmodSync(path.join(staged, "PG_VERSION"), 0o666),
+      /modified/,
+    ));
+
+  it("a marker rewritten by someone else (another token)", () =>
+    tamperedStart(
+      "staging-marker",
+      (_staged, agent) => {
+        const file = stagingMarkerPath(agent.pgdata);
+        const m = JSON.parse(readFileSync(file, "utf8"));
+        writeFileSync(file, JSON.stringify({ ...m, token: "0".repeat(32) }), { mode: 0o600 });
+      },
+      /marker/,
+    ));
+
+  it("the staged directory owned by another user", () =>
+    tamperedStart(
+      "staging-owner",
+      (staged) => chownSync(staged, 65534, 65534),
+      /owned by uid 65534|modified/,
+    ));
+
+  it("the template replaced after staging (rebuilt: other manifest)", () =>
+    tamperedStart(
+      "staging-template",
+      () => {
+        const [dir] = readdirSync(cacheDir).filter((n) => n.startsWith("initdb-"));
+        const file = path.join(cacheDir, dir, "manifest.json");
+        const m = JSON.parse(readFileSync(file, "utf8"));
+        writeFileSync(file, JSON.stringify({ ...m, createdAt: new Date().toISOString() }), { mode: 0o600 });
+      },
+      /template was replaced/,
+    ));
+
+  for (const complete of [true, false]) {
+    it(`a ${complete ? "complete" : "partial"} staging left by an earlier agent is removed at launch, and a fresh one made`, async () => {
+      const pgdata = ownPgdata(`staging-leftover-${complete}`);
+      const staged = stagedPath(pgdata);
+      mkdirSync(staged, { mode: 0o700 });
+      writeFileSync(path.join(staged, "LEFTOVER"), "from an earlier agent");
+      const old = lstatSync(staged);
+      writeFileSync(
+        stagingMarkerPath(pgdata),
+        JSON.stringify({ identity: `${old.dev}:${old.ino}`, token: "1".repeat(32), complete }),
+        { mode: 0o600 },
+      );
+      const agent = await waitingAgent(`staging-leftover-${complete}`, pgdata);
+      try {
+        await logLine(agent, msg(STAGED), "staged");
+        assert.ok(agent.logEntries().some(msg("removing the staging of an earlier agent")));
+        assert.equal(existsSync(path.join(staged, "LEFTOVER")), false);
+        const ino = statSync(staged).ino;
+        await configure(agent);
+        assert.equal(statSync(pgdata).ino, ino, "this agent's own staging is used");
+        assert.equal(existsSync(path.join(pgdata, "LEFTOVER")), false);
+      } finally {
+        await agent.stop();
+      }
+    });
+  }
+
+  it("a directory at the staged path that is not ours is left alone, and the start copies", async () => {
+    const pgdata = ownPgdata("staging-foreign");
+    const staged = stagedPath(pgdata);
+    mkdirSync(staged);
+    writeFileSync(path.join(staged, "theirs"), "keep");
+    const agent = await waitingAgent("staging-foreign", pgdata);
+    try {
+      await logLine(agent, msg(NOT_STAGING), "not staging");
+      await configure(agent);
+      assert.ok(agent.logEntries().some(msg(COPIED)));
+      assert.equal(readFileSync(path.join(staged, "theirs"), "utf8"), "keep");
+      assert.deepEqual(readdirSync(staged), ["theirs"]);
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
+describe("staging goes away", () => {
+  it("when the spec's source is not initdb", async () => {
+    const agent = await waitingAgent("staging-other-source");
+    try {
+      await logLine(agent, msg(STAGED), "staged");
+      // A Replica of an unreachable primary: the start fails later, the staging is dropped first.
+      void agent.post("/configure", {
+        spec: minimalSpec({
+          mode: "Replica",
+          source: { kind: "primary", connstring: "postgresql://postgres@127.0.0.1:1/postgres" },
+        }),
+      });
+      const gone = await logLine(agent, msg("staged data directory discarded"), "discarded");
+      assert.match(String(gone.reason), /source is primary/);
+      await logLine(agent, () => !existsSync(stagedPath(agent.pgdata)), "removal");
+      assert.equal(existsSync(stagingMarkerPath(agent.pgdata)), false);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  for (const how of ["POST /terminate", "SIGTERM"] as const) {
+    it(`when the waiting agent exits (${how})`, async () => {
+      const agent = await waitingAgent(`staging-exit-${how === "SIGTERM" ? "signal" : "terminate"}`);
+      try {
+        await logLine(agent, msg(STAGED), "staged");
+        assert.ok(existsSync(stagedPath(agent.pgdata)));
+        if (how === "SIGTERM") agent.proc.kill("SIGTERM");
+        else assert.equal((await agent.post("/terminate")).status, 200);
+        const { code } = await agent.exited;
+        assert.equal(code, 0);
+        assert.equal(existsSync(stagedPath(agent.pgdata)), false);
+        assert.equal(existsSync(stagingMarkerPath(agent.pgdata)), false);
+      } finally {
+        await agent.stop();
+      }
+    });
+  }
+});
+
+describe("a mount point at -D", () => {
+  it("is not staged (a rename cannot cross it): the start copies into the mount", async () => {
+    const parent = path.join(root, "mnt");
+    const mnt = path.join(parent, "pgdata");
+    mkdirSync(mnt, { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256m", "cct-staging-mnt", mnt]);
+    try {
+      const agent = await waitingAgent("staging-mount", mnt);
+      try {
+        const skipped = await logLine(agent, msg(NOT_STAGING), "not staging");
+        assert.match(String(skipped.reason), /mount point/);
+        assert.equal(existsSync(stagedPath(mnt)), false);
+        await configure(agent);
+        assert.ok(agent.logEntries().some(msg(COPIED)));
+        assert.ok(readFileSync("/proc/self/mountinfo", "utf8").includes(` ${mnt} `), "still mounted");
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      execFileSync("umount", ["-l", mnt]);
+    }
+  });
+});
