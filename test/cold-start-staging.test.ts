@@ -5,7 +5,8 @@
 // staged tree modified after staging, a rewritten marker, another owner, a replaced template.
 // A spec of another source kind discards it, /terminate and SIGTERM remove it, and a mount
 // point at -D is not staged (a rename cannot cross it): the start copies. Real agent binary,
-// real Postgres; every wait is for a log line or a status.
+// real Postgres (one case, binaries upgraded while waiting, drives the staging directly); every
+// wait is for a log line or a status.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
@@ -23,9 +24,12 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { stagedPath, stagingMarkerPath } from "../src/startup/sources/template-staging.js";
+import pino from "pino";
+import { TemplateCache } from "../src/startup/sources/template-cache.js";
+import { parseManifest } from "../src/startup/sources/template-cache-manifest.js";
+import { stagedPath, stagingMarkerPath, TemplateStaging } from "../src/startup/sources/template-staging.js";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
-import { tempDir } from "./support/postgres.js";
+import { pgOsUser, tempDir } from "./support/postgres.js";
 
 const root = tempDir("cct-stage-");
 const cacheDir = path.join(root, "cache");
@@ -196,6 +200,39 @@ describe("staging that is not this agent's untouched copy is never used", () => 
       },
       /template was replaced/,
     ));
+
+  it("a staging for other binaries (upgraded while the agent waited)", async () => {
+    const pgdata = ownPgdata("staging-key");
+    const [dir] = readdirSync(cacheDir).filter((n) => n.startsWith("initdb-"));
+    const key = parseManifest(readFileSync(path.join(cacheDir, dir, "manifest.json"), "utf8")).key;
+    const logs: Entry[] = [];
+    const staging = new TemplateStaging({
+      pgdata,
+      cacheDir,
+      guard: { cacheDir, grpcSocket: path.join(root, "no-socket", "grpc.sock") },
+      osUser: pgOsUser,
+      log: pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line)) }),
+      templateKey: async () => key,
+    });
+    staging.start();
+    try {
+      // The empty data directory prepare_pgdata makes.
+      mkdirSync(pgdata, { mode: 0o700 });
+      if (pgOsUser) chownSync(pgdata, pgOsUser.uid, pgOsUser.gid);
+      const found = await (await TemplateCache.open(cacheDir)).lookup(key);
+      assert.equal(found.kind, "hit");
+      if (found.kind !== "hit") return;
+      const upgraded = { ...key, binaries: key.binaries.map((b) => ({ ...b, ino: `${b.ino}1` })) };
+      assert.equal(await staging.take(pgdata, upgraded, found.template), false);
+      assert.ok(logs.some(msg(STAGED)), JSON.stringify(logs));
+      assert.match(String(logs.find(msg(DISCARDED))?.reason), /binaries/);
+      assert.deepEqual(readdirSync(pgdata), [], "the data directory stays empty for the copy");
+    } finally {
+      await staging.close();
+    }
+    assert.equal(existsSync(stagedPath(pgdata)), false);
+    assert.equal(existsSync(stagingMarkerPath(pgdata)), false);
+  });
 
   for (const complete of [true, false]) {
     it(`a ${complete ? "complete" : "partial"} staging left by an earlier agent is removed at launch, and a fresh one made`, async () => {

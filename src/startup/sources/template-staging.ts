@@ -248,7 +248,7 @@ export class TemplateStaging {
     }
     const marker = readMarker(this.opts.pgdata);
     if (!st.isDirectory() || marker?.identity !== identityOf(st)) {
-      this.opts.log.warn({ staged: dir }, "not staging: a file of that name exists and is not ours");
+      this.opts.log.warn({ staged: dir }, "leaving the staged path alone: what is there is not ours");
       return false;
     }
     this.opts.log.info(
