@@ -306,7 +306,14 @@ export class TemplateStaging {
     const owner: Owner | null = this.opts.osUser
       ? { uid: this.opts.osUser.uid, gid: this.opts.osUser.gid }
       : null;
-    mkdirSync(dir, { mode: 0o700 });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM" || code === "EROFS")
+        return skip(`cannot create it beside the data directory (${code})`);
+      throw err;
+    }
     if (owner) chownSync(dir, owner.uid, owner.gid);
     const identity = identityOf(lstatSync(dir));
     // Before the copy: a leftover of this run, however far it got, is recognised as ours.
