@@ -122,6 +122,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   }
   await releaseSource(rt);
   await servers.close();
+  for (const certificate of new Set(rt.tlsCertificates.values())) certificate.close();
   removeSignals();
   log.info({ exit_code: exit.code }, "compute_ctl exiting");
   return exit.code;
