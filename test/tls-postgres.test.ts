@@ -150,6 +150,23 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
     assert.ok(readFileSync(path.join(agent.pgdata, "server.key")).equals(second.key));
     assert.equal(presentedByPostgres(agent.pgPort), want);
     assert.equal((await agent.status()).status, "running");
+
+    // A reconfiguration without the feature turns ssl off; with it again, on with the files as
+    // they are then (the pair completed meanwhile).
+    const configure = async (features: string[]) => {
+      const res = await agent.post("/configure", { spec: minimalSpec({ features }) });
+      assert.equal(res.status, 200, await res.text());
+    };
+    // The reload is a signal to the postmaster: new sessions see it once it has been handled.
+    const sslIs = (want: string) =>
+      until(`ssl = ${want}`, () => (psql(agent.pgPort, "", "SHOW ssl") === want ? true : undefined));
+    await configure([]);
+    await sslIs("off");
+    assert.throws(() => psql(agent.pgPort, "sslmode=require", "SELECT 1"), /server does not support SSL/);
+    writeFileSync(certPath, third.cert);
+    await configure(["tls_experimental"]);
+    await sslIs("on");
+    assert.equal(presentedByPostgres(agent.pgPort), opensslFingerprint(third.certPath));
   });
 
   test("files that never come fail the start after --pg-tls-wait-s, saying what is missing", async () => {
