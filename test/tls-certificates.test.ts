@@ -187,9 +187,7 @@ describe("rotation", () => {
     const certificate = new ReloadingCertificate({
       files,
       initial: check(files.certPath, files.keyPath),
-      log,
-      intervalMs: 3_600_000,
-    });
+    }).follow({ log, intervalMs: 3_600_000 });
     const server = await frontServer(certificate);
     try {
       assert.equal(await presented(server.port, ca.pem), opensslFingerprint(first.certPath));
@@ -257,9 +255,7 @@ describe("rotation", () => {
     const certificate = new ReloadingCertificate({
       files,
       initial: check(files.certPath, files.keyPath),
-      log: pino({ level: "silent" }),
-      intervalMs: 3_600_000,
-    });
+    }).follow({ log: pino({ level: "silent" }), intervalMs: 3_600_000 });
     try {
       const v2 = issueCertificate(ca, path.join(root, "k8s-src"), { name: "v2" });
       const replaced = nextReplacement(certificate);
@@ -281,10 +277,7 @@ describe("rotation", () => {
     const certificate = new ReloadingCertificate({
       files,
       initial: check(files.certPath, files.keyPath),
-      log: pino({ level: "silent" }),
-      intervalMs: 3_600_000,
-      debounceMs: 10,
-    });
+    }).follow({ log: pino({ level: "silent" }), intervalMs: 3_600_000, debounceMs: 10 });
     try {
       certificate.close(); // no watches left: only an explicit re-check can see the change
       writeFileSync(files.certPath, b.cert);
@@ -303,8 +296,7 @@ describe("the TLS front", () => {
     const certificate = new ReloadingCertificate({
       files: { certPath: s.certPath, keyPath: s.keyPath },
       initial: check(s.certPath, s.keyPath),
-      log: pino({ level: "silent" }),
-    });
+    }).follow({ log: pino({ level: "silent" }) });
     const server = await frontServer(certificate);
     try {
       const answer = await new Promise<string>((resolve, reject) => {

@@ -72,6 +72,8 @@ APIs:
       --tls-key FILE            its PEM private key (unencrypted; needs --tls-cert)
       --tls-client-ca FILE      PEM CA bundle: those ports require a client certificate it signed
                                 (mTLS; needs --tls-cert)
+      --tls-recheck-s S         certificate files (these and compute_ctl_config.tls's) are re-read
+                                on change notifications, SIGHUP and every S seconds (60)
       --autoscaling-metrics-allow CIDRS  comma-separated networks allowed to GET /autoscaling_metrics (all)
       --autoscaling-metrics-rate R       per-client rate limit for /autoscaling_metrics, "N/s[,burst]" (off)
       --no-exporter             do not start the metrics exporter process
@@ -213,6 +215,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "tls-key": { type: "string" },
         "tls-client-ca": { type: "string" },
         "pg-tls-wait-s": { type: "string" },
+        "tls-recheck-s": { type: "string" },
         "autoscaling-metrics-allow": { type: "string" },
         "autoscaling-metrics-rate": { type: "string" },
         "no-exporter": { type: "boolean" },
@@ -333,6 +336,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     if (value === "") throw new UsageError(`${flag} expects a file path, got ""`);
   }
   const pgTlsWaitS = intFlag("pg-tls-wait-s", values["pg-tls-wait-s"], 60);
+  const tlsRecheckS = intFlag("tls-recheck-s", values["tls-recheck-s"], 60);
+  if (tlsRecheckS < 1 || tlsRecheckS > 86_400)
+    throw new UsageError(`--tls-recheck-s expects 1 to 86400 seconds, got ${JSON.stringify(values["tls-recheck-s"])}`);
   return {
     kind: "run",
     options: {
@@ -372,6 +378,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       tlsKeyPath: tlsKey === null ? null : path.resolve(tlsKey),
       tlsClientCaPath: tlsClientCa === null ? null : path.resolve(tlsClientCa),
       pgTlsWaitS,
+      tlsRecheckS,
       logFormat,
       cacheDir: values["no-template-cache"] ? null : (values["cache-dir"] ?? defaultCacheDir()),
       runtimeDir: path.resolve(values["runtime-dir"] ?? `${pgdata}.run`),

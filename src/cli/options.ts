@@ -50,6 +50,8 @@ export interface AgentOptions {
   tlsClientCaPath: string | null;
   /** Seconds a start waits for compute_ctl_config.tls's files to form a valid pair. */
   pgTlsWaitS: number;
+  /** Seconds between periodic re-reads of every certificate file (besides notifications, SIGHUP). */
+  tlsRecheckS: number;
   logFormat: LogFormat;
   cacheDir: string | null;
   /** The agent's private runtime files (the archive source's pgBackRest config, locks, spool). */

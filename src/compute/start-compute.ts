@@ -42,6 +42,7 @@ export async function followPostgresTls(rt: ComputeRuntime, initial: Certificate
     pgdata: rt.options.pgdata,
     osUser: rt.osUser,
     log: rt.log.child({ component: "postgres_tls" }),
+    intervalMs: rt.options.tlsRecheckS * 1000,
     reload: () => {
       if (!rt.postmaster?.running) return;
       rt.postmaster.signal("SIGHUP");

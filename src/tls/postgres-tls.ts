@@ -109,6 +109,8 @@ export interface FollowPostgresCertificateOptions {
   log: Logger;
   /** Makes Postgres reload its configuration (SIGHUP to the postmaster). */
   reload: () => void;
+  /** Periodic re-read besides change notifications (default 60 s). */
+  intervalMs?: number;
 }
 
 /**
@@ -116,14 +118,10 @@ export interface FollowPostgresCertificateOptions {
  * new connections get the new certificate, open ones keep theirs.
  */
 export function followPostgresCertificate(opts: FollowPostgresCertificateOptions): ReloadingCertificate {
-  const certificate = new ReloadingCertificate({
-    files: opts.initial.files,
-    initial: opts.initial,
-    log: opts.log,
-  });
+  const certificate = new ReloadingCertificate({ files: opts.initial.files, initial: opts.initial });
   certificate.subscribe((next) => {
     installPostgresCertificate(next, opts.pgdata, opts.osUser);
     opts.reload();
   });
-  return certificate;
+  return certificate.follow({ log: opts.log, intervalMs: opts.intervalMs });
 }

@@ -18,6 +18,9 @@ export interface ReloadingCertificateOptions {
   files: CertificateFiles;
   /** The pair read and checked at start. */
   initial: CertificatePair;
+}
+
+export interface FollowOptions {
   log: Logger;
   /** Periodic re-check (default 60 s). */
   intervalMs?: number;
@@ -46,24 +49,33 @@ export class ReloadingCertificate {
   /** Digest of the last content examined, valid or not: the same content is not checked twice. */
   #lastSeen: string;
   readonly #files: CertificateFiles;
-  readonly #log: Logger;
+  #log: Logger | null = null;
   readonly #subscribers = new Set<CertificateSubscriber>();
-  readonly #trigger: FileChangeTrigger;
+  #trigger: FileChangeTrigger | null = null;
   #running: Promise<void> | null = null;
   #again = false;
 
+  /** Serves `initial` until follow() starts watching the files (the agent binds before it logs). */
   constructor(opts: ReloadingCertificateOptions) {
     this.#files = opts.files;
     this.#current = opts.initial;
     this.#lastSeen = opts.initial.digest;
+  }
+
+  /** From now on the files are watched and re-read; `log` gets every replacement and refusal. */
+  follow(opts: FollowOptions): this {
     this.#log = opts.log;
-    const paths = [opts.files.certPath, opts.files.keyPath];
-    if (opts.files.clientCaPath) paths.push(opts.files.clientCaPath);
+    const paths = [this.#files.certPath, this.#files.keyPath];
+    if (this.#files.clientCaPath) paths.push(this.#files.clientCaPath);
+    this.#trigger?.close();
     this.#trigger = new FileChangeTrigger(paths, () => void this.recheck(), {
       intervalMs: opts.intervalMs,
       debounceMs: opts.debounceMs,
       log: opts.log,
     });
+    // What changed between the start's read and now.
+    void this.recheck();
+    return this;
   }
 
   get current(): CertificatePair {
@@ -78,7 +90,7 @@ export class ReloadingCertificate {
 
   /** Reads the files again soon (debounced): for SIGHUP. */
   poke(): void {
-    this.#trigger.fire();
+    this.#trigger?.fire();
   }
 
   /** Reads the files now; resolves when the new content is applied, refused or unchanged. */
@@ -99,11 +111,14 @@ export class ReloadingCertificate {
   }
 
   close(): void {
-    this.#trigger.close();
+    this.#trigger?.close();
+    this.#trigger = null;
     this.#subscribers.clear();
   }
 
   async #checkOnce(): Promise<void> {
+    const log = this.#log;
+    if (!log) return;
     let inputs: Awaited<ReturnType<typeof readPemInputs>>;
     try {
       inputs = await readPemInputs(this.#files);
@@ -112,7 +127,7 @@ export class ReloadingCertificate {
       const key = `unreadable:${(err as Error).message}`;
       if (key !== this.#lastSeen) {
         this.#lastSeen = key;
-        this.#log.warn(
+        log.warn(
           { error: (err as Error).message, ...describeCertificate(this.#current) },
           "TLS certificate files unreadable; the certificate in use stays",
         );
@@ -126,16 +141,20 @@ export class ReloadingCertificate {
     try {
       next = checkCertificatePair(this.#files, inputs);
     } catch (err) {
-      this.#log.error(
+      log.error(
         { error: (err as Error).message, ...describeCertificate(this.#current) },
         "TLS certificate replacement refused; the certificate in use stays",
       );
       return;
     }
     const previous = this.#current;
+    if (next.digest === previous.digest) {
+      log.info(describeCertificate(next), "TLS certificate files are back to the pair in use");
+      return;
+    }
     this.#current = next;
     if (next.notBefore.getTime() > Date.now())
-      this.#log.warn(
+      log.warn(
         { not_before: next.notBefore.toISOString() },
         "the new TLS certificate is not valid yet (clock skew with its issuer?); clients may refuse it until then",
       );
@@ -143,10 +162,10 @@ export class ReloadingCertificate {
       try {
         await fn(next, previous);
       } catch (err) {
-        this.#log.error({ err }, "applying the new TLS certificate failed");
+        log.error({ err }, "applying the new TLS certificate failed");
       }
     }
-    this.#log.info(
+    log.info(
       { ...describeCertificate(next), previous_sha256: previous.fingerprint256 },
       "TLS certificate replaced",
     );
