@@ -338,7 +338,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const pgTlsWaitS = intFlag("pg-tls-wait-s", values["pg-tls-wait-s"], 60);
   const tlsRecheckS = intFlag("tls-recheck-s", values["tls-recheck-s"], 60);
   if (tlsRecheckS < 1 || tlsRecheckS > 86_400)
-    throw new UsageError(`--tls-recheck-s expects 1 to 86400 seconds, got ${JSON.stringify(values["tls-recheck-s"])}`);
+    throw new UsageError(
+      `--tls-recheck-s expects 1 to 86400 seconds, got ${JSON.stringify(values["tls-recheck-s"])}`,
+    );
   return {
     kind: "run",
     options: {
