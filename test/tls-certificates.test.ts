@@ -10,6 +10,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import tls from "node:tls";
 import pino from "pino";
+import { parseCli, UsageError } from "../src/cli/args.js";
 import {
   CertificateError,
   type CertificatePair,
@@ -319,5 +320,47 @@ describe("the TLS front", () => {
       certificate.close();
       await server.close();
     }
+  });
+});
+
+describe("the TLS flags", () => {
+  const base = ["-D", "/nonexistent/pgdata", "-C", "postgresql://postgres@127.0.0.1:5432/postgres"];
+  test("are usage errors when incomplete or out of range", () => {
+    const cases: [string[], RegExp][] = [
+      [["--tls-key", "/k"], /--tls-cert and --tls-key go together/],
+      [["--tls-cert", "/c"], /--tls-cert and --tls-key go together/],
+      [["--tls-client-ca", "/ca"], /--tls-client-ca needs --tls-cert and --tls-key/],
+      [["--tls-cert", "", "--tls-key", "/k"], /--tls-cert expects a file path/],
+      [["--tls-recheck-s", "0"], /--tls-recheck-s expects 1 to 86400 seconds/],
+      [["--pg-tls-wait-s", "100000"], /--pg-tls-wait-s expects 0 to 86400 seconds/],
+    ];
+    for (const [extra, message] of cases) {
+      assert.throws(
+        () => parseCli([...base, ...extra]),
+        (e: unknown) => e instanceof UsageError && message.test(e.message),
+        extra.join(" "),
+      );
+    }
+  });
+
+  test("resolve the paths and default to plaintext, 60 s re-reads and 60 s waits", () => {
+    const plain = parseCli(base);
+    assert.ok(plain.kind === "run");
+    assert.equal(plain.options.tlsCertPath, null);
+    assert.equal(plain.options.tlsRecheckS, 60);
+    assert.equal(plain.options.pgTlsWaitS, 60);
+    const tlsOn = parseCli([
+      ...base,
+      "--tls-cert",
+      "c.pem",
+      "--tls-key",
+      "k.pem",
+      "--tls-client-ca",
+      "ca.pem",
+    ]);
+    assert.ok(tlsOn.kind === "run");
+    assert.equal(tlsOn.options.tlsCertPath, path.resolve("c.pem"));
+    assert.equal(tlsOn.options.tlsKeyPath, path.resolve("k.pem"));
+    assert.equal(tlsOn.options.tlsClientCaPath, path.resolve("ca.pem"));
   });
 });

@@ -3,7 +3,8 @@
 // sslmode=verify-full against the test CA, the copies in the data directory are private to the
 // Postgres user, a rotation of the files reaches new connections after a reload, a broken
 // replacement keeps the certificate in use, the expiry metric follows, and files that never
-// come fail the start with a clear error.
+// come fail the start with a clear error. pgbouncer (the real one) and local_proxy (a stand-in)
+// get the same files, as Neon gives them.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -13,6 +14,7 @@ import { after, describe, test } from "node:test";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
 import { issueCertificate, makeCa, opensslFingerprint, opensslNotAfter } from "./support/certificates.js";
 import { pgBinaries, pgOsUser, tempDir } from "./support/postgres.js";
+import { startLocalProxyStandIn, startPgbouncer } from "./support/sidecars.js";
 
 const root = tempDir("tls-pg-");
 const agents: RunningAgent[] = [];
@@ -68,12 +70,25 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
     mkdirSync(secret);
     const certPath = path.join(secret, "tls.crt");
     const keyPath = path.join(secret, "tls.key");
+    const proxy = await startLocalProxyStandIn();
+    // pgbouncer pools to nothing here: only its settings are looked at.
+    const pgb = await startPgbouncer(1);
+    after(async () => {
+      proxy.stop();
+      await pgb.stop();
+    });
+    const sidecars = {
+      pgbouncer_settings: { default_pool_size: "20" },
+      local_proxy_config: { jwks: null, tls: { key_path: "/spec/key", cert_path: "/spec/cert" } },
+    };
     const agent = await startAgent({
       name: "tls-postgres",
       config: {
-        spec: minimalSpec({ features: ["tls_experimental"] }),
+        spec: minimalSpec({ features: ["tls_experimental"], ...sidecars }),
         compute_ctl_config: { tls: { cert_path: certPath, key_path: keyPath } },
       },
+      env: { PGBOUNCER_PASSWORD: pgb.password },
+      args: ["--pgbouncer-admin", pgb.adminUrl, "--pgbouncer-ini", pgb.ini, "--local-proxy-dir", proxy.dir],
     });
     agents.push(agent);
     // The start waits: the files are not there yet.
@@ -117,6 +132,17 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
       "compute_ctl_config.tls and tls_experimental are applied, not ignored",
     );
     assert.equal(await expiryMetric(agent, "postgres"), opensslNotAfter(first.certPath).getTime() / 1000);
+    // As Neon: local_proxy gets compute_ctl_config.tls's files (not the spec's own), pgbouncer
+    // accepts TLS clients with them.
+    const proxyConfig = JSON.parse(readFileSync(path.join(proxy.dir, "config.json"), "utf8"));
+    assert.deepEqual(proxyConfig.tls, { key_path: keyPath, cert_path: certPath });
+    const pgbConfig = await until("pgbouncer's TLS settings", async () => {
+      const c = await pgb.config();
+      return c.client_tls_sslmode === "allow" ? c : undefined;
+    });
+    assert.equal(pgbConfig.client_tls_cert_file, certPath);
+    assert.equal(pgbConfig.client_tls_key_file, keyPath);
+    assert.match(readFileSync(pgb.ini, "utf8"), /^client_tls_sslmode = allow$/m);
 
     // Rotation: new files; Postgres reloads and new connections get the new certificate.
     const second = issueCertificate(ca, path.join(root, "src"), { name: "pg-second" });
@@ -154,7 +180,7 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
     // A reconfiguration without the feature turns ssl off; with it again, on with the files as
     // they are then (the pair completed meanwhile).
     const configure = async (features: string[]) => {
-      const res = await agent.post("/configure", { spec: minimalSpec({ features }) });
+      const res = await agent.post("/configure", { spec: minimalSpec({ features, ...sidecars }) });
       assert.equal(res.status, 200, await res.text());
     };
     // The reload is a signal to the postmaster: new sessions see it once it has been handled.
@@ -162,6 +188,12 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
       until(`ssl = ${want}`, () => (psql(agent.pgPort, "", "SHOW ssl") === want ? true : undefined));
     await configure([]);
     await sslIs("off");
+    // Without the feature local_proxy gets the spec's own tls again.
+    await until("local_proxy's own tls", () =>
+      JSON.parse(readFileSync(path.join(proxy.dir, "config.json"), "utf8")).tls?.key_path === "/spec/key"
+        ? true
+        : undefined,
+    );
     assert.throws(() => psql(agent.pgPort, "sslmode=require", "SELECT 1"), /server does not support SSL/);
     writeFileSync(certPath, third.cert);
     await configure(["tls_experimental"]);

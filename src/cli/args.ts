@@ -336,6 +336,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     if (value === "") throw new UsageError(`${flag} expects a file path, got ""`);
   }
   const pgTlsWaitS = intFlag("pg-tls-wait-s", values["pg-tls-wait-s"], 60);
+  if (pgTlsWaitS > 86_400)
+    throw new UsageError(
+      `--pg-tls-wait-s expects 0 to 86400 seconds, got ${JSON.stringify(values["pg-tls-wait-s"])}`,
+    );
   const tlsRecheckS = intFlag("tls-recheck-s", values["tls-recheck-s"], 60);
   if (tlsRecheckS < 1 || tlsRecheckS > 86_400)
     throw new UsageError(

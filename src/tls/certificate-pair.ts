@@ -190,10 +190,13 @@ export function readPemInputsSync(files: CertificateFiles): PemInputs {
 }
 
 export async function readPemInputs(files: CertificateFiles): Promise<PemInputs> {
-  const [cert, key, clientCa] = await Promise.all([
+  const [cert, key, clientCa] = await Promise.allSettled([
     readAsync(files.certPath),
     readAsync(files.keyPath),
     files.clientCaPath ? readAsync(files.clientCaPath) : null,
   ]);
-  return { cert, key, clientCa };
+  // The first problem in file order (certificate, key, CA), whichever read failed first.
+  for (const r of [cert, key, clientCa]) if (r.status === "rejected") throw r.reason;
+  const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+  return { cert: value(cert), key: value(key), clientCa: value(clientCa) };
 }
