@@ -17,6 +17,8 @@ import {
   checkCertificatePair,
   readPemInputsSync,
 } from "../src/tls/certificate-pair.js";
+import { FileChangeTrigger } from "../src/tls/file-change-trigger.js";
+import { waitForCertificatePair } from "../src/tls/postgres-tls.js";
 import { ReloadingCertificate } from "../src/tls/reloading-certificate.js";
 import { createTlsFront } from "../src/tls/tls-front.js";
 import { issueCertificate, makeCa, opensslFingerprint, opensslNotAfter } from "./support/certificates.js";
@@ -122,8 +124,27 @@ describe("a certificate pair", () => {
     const files = { certPath: s.certPath, keyPath: s.keyPath };
     const inputs = readPemInputsSync(files);
     const notAfter = opensslNotAfter(s.certPath).getTime();
-    assert.doesNotThrow(() => checkCertificatePair(files, inputs, notAfter - 1000));
-    assert.throws(() => checkCertificatePair(files, inputs, notAfter), /expired at/);
+    assert.equal(checkCertificatePair(files, inputs, { now: notAfter - 1000 }).expired, false);
+    assert.throws(() => checkCertificatePair(files, inputs, { now: notAfter }), /expired at/);
+  });
+
+  test("an expired certificate passes where a start takes it (acceptExpired), marked expired; the other rules hold", () => {
+    const expired = issueCertificate(ca, root, { name: "expired-at-start", days: -1 });
+    const files = { certPath: expired.certPath, keyPath: expired.keyPath };
+    const pair = checkCertificatePair(files, readPemInputsSync(files), { acceptExpired: true });
+    assert.equal(pair.expired, true);
+    assert.equal(pair.fingerprint256, opensslFingerprint(expired.certPath));
+    // Every other rule still holds.
+    const other = issueCertificate(ca, root, { name: "expired-other", days: -1 });
+    assert.throws(
+      () =>
+        checkCertificatePair(
+          { certPath: expired.certPath, keyPath: other.keyPath },
+          readPemInputsSync({ certPath: expired.certPath, keyPath: other.keyPath }),
+          { acceptExpired: true },
+        ),
+      /does not belong to the certificate/,
+    );
   });
 });
 
@@ -238,33 +259,109 @@ describe("rotation", () => {
     }
   });
 
-  test("a Kubernetes Secret volume update (the ..data symlink swapped) is seen", async () => {
-    // The kubelet's layout: tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>/.
+  test("Kubernetes Secret volume updates (the ..data symlink swapped, the old directory removed) are seen, one after another", async () => {
+    // The kubelet's layout and update (AtomicWriter): tls.crt -> ..data/tls.crt, ..data ->
+    // ..<timestamp>/; an update writes a new timestamped directory, points ..data_tmp at it,
+    // renames ..data_tmp over ..data, then removes the old directory.
     const vol = path.join(root, "secret");
+    let previous: string | null = null;
     const write = (stamp: string, c: { cert: Buffer; key: Buffer }) => {
       mkdirSync(path.join(vol, stamp), { recursive: true });
       writeFileSync(path.join(vol, stamp, "tls.crt"), c.cert);
       writeFileSync(path.join(vol, stamp, "tls.key"), c.key);
       symlinkSync(stamp, path.join(vol, "..data_tmp"));
       renameSync(path.join(vol, "..data_tmp"), path.join(vol, "..data"));
+      if (previous) rmSync(path.join(vol, previous), { recursive: true });
+      previous = stamp;
     };
     const v1 = issueCertificate(ca, path.join(root, "k8s-src"), { name: "v1" });
     write("..2026_01", v1);
     symlinkSync("..data/tls.crt", path.join(vol, "tls.crt"));
     symlinkSync("..data/tls.key", path.join(vol, "tls.key"));
     const files = { certPath: path.join(vol, "tls.crt"), keyPath: path.join(vol, "tls.key") };
+    // The periodic re-check is an hour away: only the watches can see the updates.
     const certificate = new ReloadingCertificate({
       files,
       initial: check(files.certPath, files.keyPath),
     }).follow({ log: pino({ level: "silent" }), intervalMs: 3_600_000 });
+    const trigger = new FileChangeTrigger([files.certPath], () => {}, {
+      log: pino({ level: "silent" }),
+      intervalMs: 3_600_000,
+      debounceMs: 10,
+    });
     try {
-      const v2 = issueCertificate(ca, path.join(root, "k8s-src"), { name: "v2" });
-      const replaced = nextReplacement(certificate);
-      write("..2026_02", v2);
-      assert.equal((await replaced).fingerprint256, opensslFingerprint(v2.certPath));
+      for (const [i, stamp] of ["..2026_02", "..2026_03", "..2026_04"].entries()) {
+        const next = issueCertificate(ca, path.join(root, "k8s-src"), { name: `v${i + 2}` });
+        const replaced = nextReplacement(certificate);
+        write(stamp, next);
+        assert.equal((await replaced).fingerprint256, opensslFingerprint(next.certPath), stamp);
+      }
+      // The watches follow the swaps: the volume and the directory ..data points at now, not the
+      // removed ones.
+      await new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 60_000;
+        const poll = () => {
+          const want = [vol, path.join(vol, "..2026_04")].sort();
+          if (JSON.stringify(trigger.watchedDirectories.sort()) === JSON.stringify(want)) return resolve();
+          if (Date.now() > deadline)
+            return reject(new Error(`still watching ${trigger.watchedDirectories.join(", ")}`));
+          setTimeout(poll, 20);
+        };
+        poll();
+      });
+    } finally {
+      trigger.close();
+      certificate.close();
+    }
+  });
+
+  test("started on an expired certificate: an error line at follow; an expired replacement is refused, a valid one taken", async () => {
+    const dir = path.join(root, "expired-start");
+    mkdirSync(dir);
+    const old = issueCertificate(ca, dir, { name: "old", days: -1 });
+    const files = { certPath: path.join(dir, "cur.crt"), keyPath: path.join(dir, "cur.key") };
+    writeFileSync(files.certPath, old.cert);
+    writeFileSync(files.keyPath, old.key);
+    const { log, lines } = recordingLog();
+    const certificate = new ReloadingCertificate({
+      files,
+      initial: checkCertificatePair(files, readPemInputsSync(files), { acceptExpired: true }),
+    }).follow({ log, intervalMs: 3_600_000 });
+    try {
+      const expiredLine = lines.find((l) => l.level === 50 && /in use has expired/.test(String(l.msg)));
+      assert.equal(expiredLine?.sha256, opensslFingerprint(old.certPath));
+      const older = issueCertificate(ca, dir, { name: "older", days: -1 });
+      writeFileSync(files.certPath, older.cert);
+      writeFileSync(files.keyPath, older.key);
+      await certificate.recheck();
+      assert.equal(certificate.current.fingerprint256, opensslFingerprint(old.certPath));
+      assert.match(
+        String(
+          lines.find((l) => l.msg === "TLS certificate replacement refused; the certificate in use stays")
+            ?.error,
+        ),
+        /cur\.crt expired at/,
+      );
+      const fresh = issueCertificate(ca, dir, { name: "fresh" });
+      writeFileSync(files.certPath, fresh.cert);
+      writeFileSync(files.keyPath, fresh.key);
+      await certificate.recheck();
+      assert.equal(certificate.current.fingerprint256, opensslFingerprint(fresh.certPath));
+      assert.equal(certificate.current.expired, false);
     } finally {
       certificate.close();
     }
+  });
+
+  test("Postgres's start takes an expired pair at once instead of waiting for a valid one", async () => {
+    const dir = path.join(root, "pg-expired");
+    const old = issueCertificate(ca, dir, { name: "pg-old", days: -1 });
+    const pair = await waitForCertificatePair(
+      { certPath: old.certPath, keyPath: old.keyPath },
+      { timeoutMs: 60_000, log: pino({ level: "silent" }) },
+    );
+    assert.equal(pair.expired, true);
+    assert.equal(pair.fingerprint256, opensslFingerprint(old.certPath));
   });
 
   test("SIGHUP's poke re-reads at once (a file system without inotify)", async () => {

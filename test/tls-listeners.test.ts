@@ -6,7 +6,8 @@
 // open stream goes on, a broken replacement keeps the old, the expiry metric follows, SIGHUP);
 // mTLS (no certificate, another CA's, the right one) with JWT keys (the token is still required)
 // and without (a certified client from another host may change the compute, from a network
-// namespace); the plaintext warning; bad flags and pairs stop the agent before it binds.
+// namespace); the plaintext warning; an expired certificate at start is served, logged and
+// replaced by the next valid rotation; bad flags and pairs stop the agent before it binds.
 import assert from "node:assert/strict";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -401,6 +402,39 @@ describe("mTLS without JWT keys", () => {
     const terminate = await curlFromNs(agent.port, "/terminate", true);
     assert.equal(terminate.status, "200", terminate.body);
     assert.equal((await agent.status()).status, "terminated");
+  });
+});
+
+describe("an expired certificate at start", () => {
+  test("is served with an error line and the expiry metric in the past; the next valid rotation replaces it", async () => {
+    const expired = issueCertificate(ca, certs, { name: "server-expired", days: -1 });
+    const secret = secretDir("expired", expired);
+    const agent = await startAgent({
+      name: "tls-expired",
+      args: ["--tls-cert", secret.certPath, "--tls-key", secret.keyPath, "--tls-recheck-s", "3600"],
+      // The harness's own requests (readiness, /metrics) accept it; the checks below verify.
+      tlsClient: { ca: ca.pem, rejectUnauthorized: false },
+    });
+    agents.push(agent);
+    await agent.waitForStatus("empty");
+    const line = await until("the expired-certificate error line", () =>
+      agent.logEntries().find((e) => e.level === 50 && /in use has expired/.test(String(e.msg))),
+    );
+    assert.equal(line.sha256, opensslFingerprint(expired.certPath));
+    // A client that verifies refuses it, saying why.
+    await assert.rejects(presented(agent.grpcPort), /certificate has expired/);
+    const notAfter = opensslNotAfter(expired.certPath).getTime() / 1000;
+    assert.ok(notAfter < Date.now() / 1000);
+    assert.equal(await expiryMetric(agent, "grpc"), notAfter);
+    // cert-manager catches up: the valid pair is taken without a restart.
+    const fresh = issueCertificate(ca, certs, { name: "server-fresh" });
+    writeFileSync(secret.keyPath, fresh.key);
+    writeFileSync(secret.certPath, fresh.cert);
+    const want = opensslFingerprint(fresh.certPath);
+    await until("the valid certificate", async () =>
+      (await presented(agent.grpcPort).catch(() => "")) === want ? true : undefined,
+    );
+    assert.equal(await expiryMetric(agent, "grpc"), opensslNotAfter(fresh.certPath).getTime() / 1000);
   });
 });
 

@@ -5,6 +5,8 @@
 // node:http2 server in its own process answering a fixed frame (this file run with --floor).
 // h2load counts any HTTP 200 as a success, gRPC errors included: `withoutMessage` tells how many
 // of those answers came without their message (a gRPC error is trailers-only, no DATA).
+// `cpuMicros` reads a server process's CPU time, which a busy machine disturbs far less than
+// its throughput.
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
@@ -61,7 +63,11 @@ export function withoutMessage(r: H2loadResult, frameBytes: number): number {
   return Math.max(0, r.succeeded - Math.floor(r.dataBytes / frameBytes));
 }
 
-export async function h2load(target: LoadTarget, seconds: number): Promise<H2loadResult> {
+/**
+ * `seconds` of load after `warmUpSeconds` (default 1) h2load does not count; 0 counts every
+ * request from the first connection on (to relate the server's CPU time to the calls).
+ */
+export async function h2load(target: LoadTarget, seconds: number, warmUpSeconds = 1): Promise<H2loadResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "cc-h2load-"));
   try {
     const body = path.join(dir, "req.bin");
@@ -71,7 +77,7 @@ export async function h2load(target: LoadTarget, seconds: number): Promise<H2loa
       ...H2LOAD_ARGS,
       "-D",
       String(seconds),
-      "--warm-up-time=1",
+      ...(warmUpSeconds > 0 ? [`--warm-up-time=${warmUpSeconds}`] : []),
       "-d",
       body,
       "-H",
@@ -138,6 +144,17 @@ export function rawStatus(
   });
 }
 
+let tickUs = 0;
+
+/** CPU time (user + system, all threads) process `pid` has used so far, in µs (Linux /proc). */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  // Fields after the command name (which may hold spaces): state is #3, utime #14, stime #15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  tickUs ||= 1e6 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim() || 100);
+  return (Number(fields[11]) + Number(fields[12])) * tickUs;
+}
+
 // ---- the floor: a bare node:http2 server answering a fixed frame, in its own process ----
 
 export interface FloorOptions {
@@ -172,6 +189,7 @@ async function childFloor(frameHex: string, opts: FloorOptions): Promise<void> {
 
 export interface Floor {
   target: LoadTarget;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -188,6 +206,7 @@ export function spawnFloor(frame: Buffer, opts: FloorOptions = {}): Promise<Floo
       proc.removeAllListeners("exit");
       resolve({
         target: { port: (JSON.parse(out) as { port: number }).port, tls: Boolean(opts.tls) },
+        pid: proc.pid ?? 0,
         stop: () =>
           new Promise<void>((r) => {
             if (proc.exitCode !== null) return r();

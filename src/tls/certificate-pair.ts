@@ -2,8 +2,12 @@
 // the certificate parses (with its chain), the key parses and belongs to the certificate, the
 // certificate has not expired, OpenSSL accepts the pair, and an optional CA bundle (for client
 // certificates) parses and has not expired. The same rules hold at start (a refusal stops the
-// agent) and on rotation (a refusal keeps the pair in use). Used for the agent's own listeners
-// and for Postgres's certificate.
+// agent) and on rotation (a refusal keeps the pair in use), but for one: at start an expired
+// certificate is taken (`acceptExpired`; its user logs it and the expiry metric shows it), since
+// refusing it would stop the whole compute, Postgres included, over a certificate that clients
+// not verifying it still accept and that the next rotation replaces; as a replacement it is
+// refused, the pair in use being at least as good. Used for the agent's own listeners and for
+// Postgres's certificate.
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -36,6 +40,8 @@ export interface CertificatePair {
   readonly fingerprint256: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** notAfter was past when the pair was checked (only with `acceptExpired`). */
+  readonly expired: boolean;
   /** SHA-256 over the three files' bytes: tells a changed file from an unchanged one. */
   readonly digest: string;
 }
@@ -93,12 +99,20 @@ function privateKeyIn(pem: Buffer, file: string): KeyObject {
   }
 }
 
+export interface CheckOptions {
+  /** The clock (ms since the epoch); default now. */
+  now?: number;
+  /** An expired certificate passes (at start); an expired client CA is still refused. */
+  acceptExpired?: boolean;
+}
+
 /** Checks PEM contents as read from `files` (pure apart from the clock); throws CertificateError. */
 export function checkCertificatePair(
   files: CertificateFiles,
   inputs: PemInputs,
-  now: number = Date.now(),
+  opts: CheckOptions = {},
 ): CertificatePair {
+  const now = opts.now ?? Date.now();
   const [leaf] = certificatesIn(inputs.cert, files.certPath, "certificate file");
   const key = privateKeyIn(inputs.key, files.keyPath);
   if (!leaf.checkPrivateKey(key)) {
@@ -108,7 +122,7 @@ export function checkCertificatePair(
   }
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
-  if (notAfter.getTime() <= now) {
+  if (notAfter.getTime() <= now && !opts.acceptExpired) {
     throw new CertificateError(
       `certificate ${files.certPath} expired at ${notAfter.toISOString()} (subject ${leaf.subject.replaceAll("\n", ", ")})`,
     );
@@ -141,6 +155,7 @@ export function checkCertificatePair(
     fingerprint256: leaf.fingerprint256,
     notBefore,
     notAfter,
+    expired: notAfter.getTime() <= now,
     digest: inputsDigest(inputs),
   };
 }

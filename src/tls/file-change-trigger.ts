@@ -3,8 +3,9 @@
 // backstop, and `fire()` for SIGHUP. It never decides whether the content changed; the reader
 // compares what it reads. Watching directories, not files, is what sees a Kubernetes Secret
 // volume update: the kubelet writes a new timestamped directory and swaps the `..data` symlink,
-// so the file's own inode never changes. A directory that cannot be watched (absent yet, or
-// removed) is watched again at the next periodic check.
+// so the file's own inode never changes. The directories are resolved again at every check, so
+// the new timestamped directory is watched from the swap on and the removed one is let go. A
+// directory that cannot be watched (absent yet, or removed) is tried again at the next check.
 import { type FSWatcher, realpathSync, watch } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -45,7 +46,9 @@ export class FileChangeTrigger {
     if (this.#closed || this.#pending) return;
     this.#pending = setTimeout(() => {
       this.#pending = null;
-      if (!this.#closed) this.#onTrigger();
+      if (this.#closed) return;
+      this.#watchDirectories();
+      this.#onTrigger();
     }, this.#debounceMs);
     this.#pending.unref();
   }
@@ -71,9 +74,20 @@ export class FileChangeTrigger {
     return dirs;
   }
 
+  /** The directories watched now (for tests). */
+  get watchedDirectories(): string[] {
+    return [...this.#watchers.keys()];
+  }
+
   #watchDirectories(): void {
     if (this.#closed) return;
-    for (const dir of this.#directories()) {
+    const dirs = this.#directories();
+    for (const [dir, w] of this.#watchers) {
+      if (dirs.has(dir)) continue;
+      w.close();
+      this.#watchers.delete(dir);
+    }
+    for (const dir of dirs) {
       if (this.#watchers.has(dir)) continue;
       try {
         const w = watch(dir, { persistent: false }, () => this.fire());

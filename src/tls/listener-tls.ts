@@ -33,7 +33,8 @@ export function loadListenerTls(flags: ListenerTlsFlags): ListenerTls | null {
   };
   const certificate = new ReloadingCertificate({
     files,
-    initial: checkCertificatePair(files, readPemInputsSync(files)),
+    // Expired at start: served, logged when followed, shown by the expiry metric.
+    initial: checkCertificatePair(files, readPemInputsSync(files), { acceptExpired: true }),
   });
   const requireClientCertificate = flags.tlsClientCaPath !== null;
   return {

@@ -29,8 +29,9 @@ export class TlsFilesTimeoutError extends Error {
 }
 
 /**
- * Resolves with the pair once the files exist and form a valid pair; rejects after `timeoutMs`
- * with the last reason (missing file, key not matching, expired) or when `signal` aborts.
+ * Resolves with the pair once the files exist and form a valid pair (an expired certificate
+ * included); rejects after `timeoutMs` with the last reason (missing file, key not matching)
+ * or when `signal` aborts.
  * Looks again on every change in their directories and every 250 ms.
  */
 export async function waitForCertificatePair(
@@ -49,7 +50,9 @@ export async function waitForCertificatePair(
     for (;;) {
       opts.signal?.throwIfAborted();
       try {
-        const pair = checkCertificatePair(files, await readPemInputs(files));
+        // An expired certificate is installed (Postgres serves it, as Neon's does): logged when
+        // followed, shown by the expiry metric, replaced by the next rotation.
+        const pair = checkCertificatePair(files, await readPemInputs(files), { acceptExpired: true });
         if (lastProblem)
           opts.log.info({ waited_ms: Date.now() - started }, "Postgres TLS certificate files are ready");
         return pair;

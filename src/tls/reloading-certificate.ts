@@ -73,6 +73,11 @@ export class ReloadingCertificate {
       debounceMs: opts.debounceMs,
       log: opts.log,
     });
+    if (this.#current.expired)
+      opts.log.error(
+        describeCertificate(this.#current),
+        "the TLS certificate in use has expired; clients that verify it refuse it until a rotation brings a valid one",
+      );
     // What changed between the start's read and now.
     void this.recheck();
     return this;
@@ -158,7 +163,8 @@ export class ReloadingCertificate {
         { not_before: next.notBefore.toISOString() },
         "the new TLS certificate is not valid yet (clock skew with its issuer?); clients may refuse it until then",
       );
-    for (const fn of this.#subscribers) {
+    // A snapshot: a subscriber added while these run waits for the next replacement.
+    for (const fn of [...this.#subscribers]) {
       try {
         await fn(next, previous);
       } catch (err) {

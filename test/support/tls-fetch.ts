@@ -9,6 +9,8 @@ export interface TlsClient {
   /** Client certificate and key (mTLS). */
   cert?: Buffer;
   key?: Buffer;
+  /** false: accept a certificate that does not verify (an expired one, in its test). */
+  rejectUnauthorized?: boolean;
 }
 
 export function tlsFetch(client: TlsClient): (url: string, init?: RequestInit) => Promise<Response> {
@@ -29,6 +31,7 @@ export function tlsFetch(client: TlsClient): (url: string, init?: RequestInit) =
           ca: client.ca,
           cert: client.cert,
           key: client.key,
+          rejectUnauthorized: client.rejectUnauthorized ?? true,
           servername: "localhost",
           agent: false,
         },
