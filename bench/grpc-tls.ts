@@ -29,8 +29,8 @@ import {
 import { interleave, verdict } from "./support/interleave.js";
 import { benchRoot } from "./support/scratch-dirs.js";
 
-const LOAD_SECONDS = Number(process.env.BENCH_GRPC_SECONDS ?? 4);
-const ROUNDS = 5;
+const LOAD_SECONDS = Number(process.env.BENCH_GRPC_TLS_SECONDS ?? 3);
+const ROUNDS = 9;
 const VARIANTS = ["oursTls", "oursPlain", "floorTls", "floorPlain"] as const;
 type Variant = (typeof VARIANTS)[number];
 

@@ -37,6 +37,7 @@ import { COMPUTE_ID, tokenKit } from "./support/grpc-tokens.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
 import { tempDir } from "./support/postgres.js";
 import { tlsFetch } from "./support/tls-fetch.js";
+import { expiryMetric, until } from "./support/tls-probes.js";
 
 const root = tempDir("tls-lst-");
 const agents: RunningAgent[] = [];
@@ -61,17 +62,6 @@ function secretDir(name: string, pair: TestCertificate): { dir: string; certPath
   return { dir, certPath, keyPath };
 }
 
-/** Polls `probe` until it returns a value, for up to 60 s. */
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The fingerprint of the certificate a new TLS connection to `port` is shown. */
 function presented(port: number, opts: { cert?: Buffer; key?: Buffer } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -82,15 +72,6 @@ function presented(port: number, opts: { cert?: Buffer; key?: Buffer } = {}): Pr
     });
     s.once("error", reject);
   });
-}
-
-async function expiryMetric(agent: RunningAgent, listener: string): Promise<number | undefined> {
-  const text = await (await agent.get("/metrics")).text();
-  const m = new RegExp(
-    `^compute_ctl_tls_certificate_expiry_seconds\\{listener="${listener}"\\} (\\S+)$`,
-    "m",
-  ).exec(text);
-  return m ? Number(m[1]) : undefined;
 }
 
 const sslCredentials = (c?: TestCertificate) =>

@@ -15,6 +15,7 @@ import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
 import { issueCertificate, makeCa, opensslFingerprint, opensslNotAfter } from "./support/certificates.js";
 import { pgBinaries, pgOsUser, tempDir } from "./support/postgres.js";
 import { startLocalProxyStandIn, startPgbouncer } from "./support/sidecars.js";
+import { expiryMetric, until } from "./support/tls-probes.js";
 
 const root = tempDir("tls-pg-");
 const agents: RunningAgent[] = [];
@@ -23,17 +24,6 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 const ca = makeCa(root, "ca");
-
-/** Polls `probe` until it returns a value (not undefined), for up to 60 s. */
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function psql(port: number, conninfo: string, sql: string): string {
   return execFileSync(
@@ -53,15 +43,6 @@ function presentedByPostgres(port: number): string {
   const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(out);
   assert.ok(pem, `openssl s_client printed a certificate:\n${out}`);
   return new X509Certificate(pem[0]).fingerprint256;
-}
-
-async function expiryMetric(agent: RunningAgent, listener: string): Promise<number | undefined> {
-  const text = await (await agent.get("/metrics")).text();
-  const m = new RegExp(
-    `^compute_ctl_tls_certificate_expiry_seconds\\{listener="${listener}"\\} (\\S+)$`,
-    "m",
-  ).exec(text);
-  return m ? Number(m[1]) : undefined;
 }
 
 describe("Postgres TLS from compute_ctl_config.tls", () => {
