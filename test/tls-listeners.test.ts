@@ -258,6 +258,19 @@ describe("an agent with --tls-cert and --tls-key", () => {
   });
 });
 
+/** An agent reachable from other hosts, requiring client certificates of `ca`. */
+const mtlsArgs = (secret: { certPath: string; keyPath: string }) => [
+  "--http-host",
+  "0.0.0.0",
+  "--tls-cert",
+  secret.certPath,
+  "--tls-key",
+  secret.keyPath,
+  "--tls-client-ca",
+  ca.certPath,
+];
+const mtlsClient = { ca: ca.pem, cert: client.cert, key: client.key };
+
 describe("mTLS (--tls-client-ca) with JWT keys", () => {
   let agent: RunningAgent;
   let token: string;
@@ -268,19 +281,8 @@ describe("mTLS (--tls-client-ca) with JWT keys", () => {
     agent = await startAgent({
       name: "tls-mtls",
       config: { spec: null, compute_ctl_config: { jwks: kit.jwks } },
-      args: [
-        "--compute-id",
-        COMPUTE_ID,
-        "--http-host",
-        "0.0.0.0",
-        "--tls-cert",
-        secret.certPath,
-        "--tls-key",
-        secret.keyPath,
-        "--tls-client-ca",
-        ca.certPath,
-      ],
-      tlsClient: { ca: ca.pem, cert: client.cert, key: client.key },
+      args: ["--compute-id", COMPUTE_ID, ...mtlsArgs(secret)],
+      tlsClient: mtlsClient,
     });
     agents.push(agent);
   });
@@ -339,17 +341,8 @@ describe("mTLS without JWT keys", () => {
     const secret = secretDir("mtls-nokeys", issueCertificate(ca, certs, { name: "server-nokeys" }));
     agent = await startAgent({
       name: "tls-mtls-nokeys",
-      args: [
-        "--http-host",
-        "0.0.0.0",
-        "--tls-cert",
-        secret.certPath,
-        "--tls-key",
-        secret.keyPath,
-        "--tls-client-ca",
-        ca.certPath,
-      ],
-      tlsClient: { ca: ca.pem, cert: client.cert, key: client.key },
+      args: mtlsArgs(secret),
+      tlsClient: mtlsClient,
     });
     agents.push(agent);
   });

@@ -33,6 +33,14 @@ function psql(port: number, conninfo: string, sql: string): string {
   ).trim();
 }
 
+/** A session with sslmode=verify-full against the test CA: "t" when it is encrypted. */
+const verifyFullSsl = (port: number) =>
+  psql(
+    port,
+    `sslmode=verify-full sslrootcert=${ca.certPath}`,
+    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+  );
+
 /** The SHA-256 fingerprint of the certificate Postgres presents to a new TLS connection. */
 function presentedByPostgres(port: number): string {
   const out = execFileSync(
@@ -85,14 +93,7 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
     writeFileSync(certPath, first.cert, { mode: 0o644 });
     await agent.waitForStatus("running");
 
-    assert.equal(
-      psql(
-        agent.pgPort,
-        `sslmode=verify-full sslrootcert=${ca.certPath}`,
-        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-      ),
-      "t",
-    );
+    assert.equal(verifyFullSsl(agent.pgPort), "t");
     assert.equal(presentedByPostgres(agent.pgPort), opensslFingerprint(first.certPath));
     // Plaintext clients are still served (as in Neon: ssl = on does not require it), and so is
     // the agent's own connection (loopback, no TLS).
@@ -133,14 +134,7 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
     await until("Postgres presenting the new certificate", () =>
       presentedByPostgres(agent.pgPort) === want ? true : undefined,
     );
-    assert.equal(
-      psql(
-        agent.pgPort,
-        `sslmode=verify-full sslrootcert=${ca.certPath}`,
-        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-      ),
-      "t",
-    );
+    assert.equal(verifyFullSsl(agent.pgPort), "t");
     assert.equal(await expiryMetric(agent, "postgres"), opensslNotAfter(second.certPath).getTime() / 1000);
 
     // A broken replacement (another certificate's key) is refused: nothing changes.
