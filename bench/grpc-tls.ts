@@ -3,7 +3,8 @@
 // (bench/support/grpc-load.ts: a bare node:http2 server answering the very bytes the agent
 // answers) once with http2.createSecureServer (the same certificate and key) and once plaintext.
 // All four in the same run, rounds interleaved, the same client (h2load, 8 connections x 16
-// streams: the handshakes are amortised, this is the per-call cost of encryption). Every answer
+// streams: the handshakes are amortised, this is the per-call cost of encryption); a server with
+// TLS and without are loaded at the same time, so other work on the machine hits both. Every answer
 // is checked: h2load's failures and any HTTP 200 without its message (a gRPC error) fail the
 // verdict. The cost is the server's CPU time per call with TLS minus without (throughput on a
 // shared 2-core machine is too noisy to subtract); the agent's must stay within the floor's own
@@ -30,7 +31,7 @@ import { interleave, verdict } from "./support/interleave.js";
 import { benchRoot } from "./support/scratch-dirs.js";
 
 const LOAD_SECONDS = Number(process.env.BENCH_GRPC_TLS_SECONDS ?? 3);
-const ROUNDS = 9;
+const ROUNDS = 11;
 const VARIANTS = ["oursTls", "oursPlain", "floorTls", "floorPlain"] as const;
 type Variant = (typeof VARIANTS)[number];
 
@@ -99,31 +100,38 @@ export async function run(): Promise<BenchSection> {
     };
     let failed = 0;
     let missing = 0;
-    /** Per round: the server's CPU time per call, µs. */
+    /** Per round: the server's CPU time per call (µs) and its calls per second. */
     const cpu = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
-    const measure = (v: Variant) => async () => {
+    const rates = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    const load = async (v: Variant) => {
       const before = cpuMicros(pids[v]);
       // No h2load warm-up: every call it makes is one the CPU time was spent on (the round
       // before is the warm-up; the 8 handshakes are the same for every server).
       const r = await h2load(targets[v], LOAD_SECONDS, 0);
       cpu[v].push((cpuMicros(pids[v]) - before) / (r.succeeded + r.failed));
+      rates[v].push(r.rps);
       failed += r.failed;
       missing += withoutMessage(r, frames[v].length);
-      return r.rps;
     };
-    const stats = await interleave(
-      Object.fromEntries(VARIANTS.map((v) => [v, measure(v)])) as Record<Variant, () => Promise<number>>,
+    // A server with TLS and the same server without, under load at the same time (an h2load
+    // each): whatever else the machine runs in those seconds weighs on both alike.
+    const pair = (tls: Variant, plainV: Variant) => async () => {
+      await Promise.all([load(tls), load(plainV)]);
+      return 0;
+    };
+    await interleave(
+      { ours: pair("oursTls", "oursPlain"), floor: pair("floorTls", "floorPlain") },
       { runs: ROUNDS, warmup: 1 },
     );
     // Still answering OK after the load.
     for (const v of VARIANTS) await checkOk(v, targets[v], ca.pem, frames[v]);
-    // The warm-up round dropped; per round, TLS and plaintext measured back to back.
-    const perCall = (v: Variant) => summarize(cpu[v].slice(1));
+    // The warm-up round dropped.
+    const rounds = (v: Variant, of: Record<Variant, number[]>) => summarize(of[v].slice(1));
     const tlsCost = (tls: Variant, plainV: Variant) =>
       summarize(cpu[tls].slice(1).map((t, i) => t - cpu[plainV][i + 1]));
     return report({
-      rates: stats,
-      cpu: Object.fromEntries(VARIANTS.map((v) => [v, perCall(v)])) as Record<Variant, Stats>,
+      rates: Object.fromEntries(VARIANTS.map((v) => [v, rounds(v, rates)])) as Record<Variant, Stats>,
+      cpu: Object.fromEntries(VARIANTS.map((v) => [v, rounds(v, cpu)])) as Record<Variant, Stats>,
       cost: { ours: tlsCost("oursTls", "oursPlain"), floor: tlsCost("floorTls", "floorPlain") },
       failed,
       missing,
@@ -161,13 +169,15 @@ function report(m: Measured): BenchSection {
     "(`bin/compute_ctl`, an empty compute) on its gRPC TCP port, one with `--tls-cert`/`--tls-key` (TLS 1.3, ECDSA",
     "P-256, ALPN h2), one without. Floor: a bare `node:http2` server answering the agent's very bytes",
     `(${m.frameBytes} bytes framed), \`http2.createSecureServer\` with the same certificate and key, and plaintext`,
-    `\`http2.createServer\`. Each server in its own process; ${ROUNDS} interleaved rounds after a warm-up round, each`,
-    "round measuring a server with TLS and without back to back. Every answer checked: failed or errored requests",
+    `\`http2.createServer\`. Each server in its own process; ${ROUNDS} interleaved rounds (ours, floor) after a warm-up`,
+    "round, each loading a server with TLS and the same without at the same time, an h2load each, so the machine's",
+    "other work weighs on both alike. Every answer checked: failed or errored requests",
     `${m.failed}; HTTP 200 answers without their message (gRPC errors): ${m.missing}.`,
     "",
     "The figure is the server's CPU time per call (user + system, all its threads, from /proc, over all the calls of",
     "the round): on a shared 2-core machine throughput moves with everything else running, CPU time per call much less.",
-    "TLS cost: CPU per call with TLS minus without, per round, median of the rounds. Throughput for reference.",
+    "TLS cost: CPU per call with TLS minus without, per round, median of the rounds. Throughput (both loaded at",
+    "once) for reference.",
     "",
     "| server | CPU per call, TLS | CPU per call, plaintext | TLS cost per call | req/s, TLS | req/s, plaintext |",
     "|---|---|---|---|---|---|",
