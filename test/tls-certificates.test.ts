@@ -4,7 +4,7 @@
 // replacement leaves in place, and a Kubernetes Secret volume's symlink swap.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -15,6 +15,7 @@ import {
   CertificateError,
   type CertificatePair,
   checkCertificatePair,
+  readPemInputs,
   readPemInputsSync,
 } from "../src/tls/certificate-pair.js";
 import { FileChangeTrigger } from "../src/tls/file-change-trigger.js";
@@ -54,7 +55,7 @@ describe("a certificate pair", () => {
     assert.ok(pair.clientCa?.equals(ca.pem));
   });
 
-  test("is refused, naming the file and the reason, for every broken input", () => {
+  test("is refused, naming the file and the reason, for every broken input", async () => {
     const a = issueCertificate(ca, root, { name: "a" });
     const b = issueCertificate(ca, root, { name: "b" });
     const expired = issueCertificate(ca, root, { name: "expired", days: -1 });
@@ -66,6 +67,11 @@ describe("a certificate pair", () => {
     execFileSync("openssl", ["pkey", "-in", a.keyPath, "-aes256", "-passout", "pass:x", "-out", encrypted]);
     const huge = path.join(root, "huge.pem");
     writeFileSync(huge, Buffer.alloc(2 * 1024 * 1024, 65));
+    const tenGb = path.join(root, "ten-gb.key");
+    writeFileSync(tenGb, "");
+    truncateSync(tenGb, 10 * 2 ** 30);
+    const fifo = path.join(root, "fifo.pem");
+    execFileSync("mkfifo", [fifo]);
     const expiredCa = makeCa(path.join(root, "old"), "old-ca");
     const expiredCaPem = path.join(root, "expired-ca.pem");
     const expiredCsr = path.join(root, "expired-ca.csr");
@@ -107,6 +113,11 @@ describe("a certificate pair", () => {
       ],
       ["encrypted key", () => check(a.certPath, encrypted), /encrypted\.key: the key is encrypted/],
       ["too large", () => check(huge, a.keyPath), /huge\.pem is 2097152 bytes/],
+      // Sparse: refused from its size, never read.
+      ["10 GB", () => check(a.certPath, tenGb), /ten-gb\.key is 10737418240 bytes/],
+      // A FIFO without a writer would block a plain read forever.
+      ["a FIFO", () => check(fifo, a.keyPath), /fifo\.pem is not a regular file/],
+      ["a directory", () => check(a.certPath, root), /is not a regular file/],
       ["missing", () => check(path.join(root, "nope.crt"), a.keyPath), /cannot read .*nope\.crt: ENOENT/],
       [
         "expired client CA",
@@ -116,6 +127,13 @@ describe("a certificate pair", () => {
     ];
     for (const [what, fn, message] of cases) {
       assert.throws(fn, (err: unknown) => err instanceof CertificateError && message.test(err.message), what);
+    }
+    // The rotation path reads asynchronously, by the same rules.
+    for (const [file, message] of [
+      [fifo, /fifo\.pem is not a regular file/],
+      [tenGb, /ten-gb\.key is 10737418240 bytes/],
+    ] as const) {
+      await assert.rejects(readPemInputs({ certPath: file, keyPath: a.keyPath }), message);
     }
   });
 

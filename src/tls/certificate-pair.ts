@@ -9,8 +9,8 @@
 // refused, the pair in use being at least as good. Used for the agent's own listeners and for
 // Postgres's certificate.
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 
 /** Where the PEM files are. */
@@ -173,26 +173,53 @@ function readError(file: string, err: unknown): CertificateError {
   return new CertificateError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
 }
 
+/**
+ * Opened without blocking (a FIFO would wait for a writer forever) and looked at before it is
+ * read: a regular file of at most MAX_PEM_BYTES (a device or a 10 GB file is not read at all).
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+function checkStat(file: string, st: Stats): void {
+  if (!st.isFile()) throw new CertificateError(`${file} is not a regular file`);
+  if (st.size > MAX_PEM_BYTES) throw tooLarge(file, st.size);
+}
+
 function readSync(file: string): Buffer {
-  let b: Buffer;
+  let fd: number;
   try {
-    b = readFileSync(file);
+    fd = openSync(file, OPEN_FLAGS);
   } catch (err) {
     throw readError(file, err);
   }
-  if (b.length > MAX_PEM_BYTES) throw tooLarge(file, b.length);
-  return b;
+  try {
+    checkStat(file, fstatSync(fd));
+    const b = readFileSync(fd);
+    if (b.length > MAX_PEM_BYTES) throw tooLarge(file, b.length);
+    return b;
+  } catch (err) {
+    throw err instanceof CertificateError ? err : readError(file, err);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function readAsync(file: string): Promise<Buffer> {
-  let b: Buffer;
+  let fh: FileHandle;
   try {
-    b = await readFile(file);
+    fh = await open(file, OPEN_FLAGS);
   } catch (err) {
     throw readError(file, err);
   }
-  if (b.length > MAX_PEM_BYTES) throw tooLarge(file, b.length);
-  return b;
+  try {
+    checkStat(file, await fh.stat());
+    const b = await fh.readFile();
+    if (b.length > MAX_PEM_BYTES) throw tooLarge(file, b.length);
+    return b;
+  } catch (err) {
+    throw err instanceof CertificateError ? err : readError(file, err);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The files' bytes now (synchronous: used at start, before the listeners bind). */
