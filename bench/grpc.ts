@@ -9,33 +9,41 @@
 //    (a gRPC error is a trailers-only answer, no DATA), from h2load's byte counts.
 // 2. A 30 s soak: 100 WatchStatus + 100 StreamMetrics (100 ms) streams with a reconfiguration
 //    every 5 s; errors, and heap/handles after the streams close against before.
-// Each server runs in its own child process (this file with --child); h2load is installed with
+// Each server runs in its own child process (ours: this file with --child; the floor:
+// bench/support/grpc-load.ts, shared with bench/grpc-tls.ts); h2load is installed with
 // apt-get (Debian package nghttp2-client) when missing.
 // Standalone: `node --import tsx bench/grpc.ts` (`--soak-only` for just the soak).
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
-import { ComputeService, StatusResponseSchema } from "../gen/compute/v1/compute_service_pb.js";
+import { ComputeService } from "../gen/compute/v1/compute_service_pb.js";
 import { ComputeSpecSchema } from "../gen/compute/v1/spec_pb.js";
 import { createAuthorizer } from "../src/api/auth/index.js";
 import { startGrpcServer } from "../src/api/grpc/index.js";
-import { computeStateToProto } from "../src/api/grpc/state-to-proto.js";
 import { createFakeComputeApi } from "../test/support/grpc-fake-api.js";
 import { grpcJsClient, grpcJsStream } from "../test/support/grpc-harness.js";
 import { COMPUTE_ID, tokenKit } from "../test/support/grpc-tokens.js";
 import { type BenchSection, fmt, median, type Stats, type SummaryRow } from "./stats.js";
 import { type AgentProcess, spawnAgent } from "./support/agent-process.js";
+import {
+  ensureH2load,
+  H2LOAD_ARGS,
+  h2load,
+  type LoadTarget,
+  rawStatus,
+  spawnFloor,
+  withoutMessage,
+} from "./support/grpc-load.js";
 import { interleave, verdict } from "./support/interleave.js";
 import { benchRoot } from "./support/scratch-dirs.js";
 
@@ -44,49 +52,22 @@ const run$ = promisify(execFile);
 const LOAD_SECONDS = Number(process.env.BENCH_GRPC_SECONDS ?? 4);
 const SOAK_SECONDS = Number(process.env.BENCH_GRPC_SOAK_SECONDS ?? 30);
 const ROUNDS = 3;
-// h2load: 8 connections x 16 concurrent streams, one client thread (2-core machine: one for
-// the server, one for the load generator).
-const H2LOAD_ARGS = ["-t", "1", "-c", "8", "-m", "16"];
-const STATUS_PATH = "/compute.v1.ComputeService/Status";
-const EMPTY_REQUEST = Buffer.alloc(5); // gRPC frame: uncompressed, length 0 (an empty StatusRequest)
-
 interface ServerInfo {
   port: number;
   socketPath: string;
   token?: string;
 }
 
-// ---- children: the servers under load, each in its own process ----
-
-function grpcFrame(message: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
-/** What our server answers to Status on a fresh fake compute, framed: the floor sends exactly this. */
-function statusFrame(): Buffer {
-  const api = createFakeComputeApi();
-  const state = computeStateToProto(api.status(), api.timings());
-  return grpcFrame(toBinary(StatusResponseSchema, create(StatusResponseSchema, { state })));
-}
-
-async function childFloor(socketPath: string, frameHex: string | undefined): Promise<ServerInfo> {
-  const frame = frameHex ? Buffer.from(frameHex, "hex") : statusFrame();
-  const onStream = (stream: http2.ServerHttp2Stream) => {
-    stream.on("data", () => {});
-    stream.on("end", () => {
-      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-      stream.end(frame);
-    });
+/** What h2load and rawStatus connect to: the server's TCP port or its Unix socket. */
+function loadTarget(info: ServerInfo, transport: "tcp" | "uds"): LoadTarget {
+  return {
+    port: info.port,
+    token: info.token,
+    unixSocket: transport === "uds" ? info.socketPath : undefined,
   };
-  const tcp = http2.createServer().on("stream", onStream);
-  const uds = http2.createServer().on("stream", onStream);
-  await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", r));
-  await new Promise<void>((r) => uds.listen(socketPath, r));
-  return { port: (tcp.address() as { port: number }).port, socketPath };
 }
+
+// ---- children: the servers under load, each in its own process ----
 
 async function childOurs(socketPath: string, withAuth: boolean, fastPath = true): Promise<ServerInfo> {
   let token: string | undefined;
@@ -108,11 +89,8 @@ async function childOurs(socketPath: string, withAuth: boolean, fastPath = true)
   return { port: server.port, socketPath, token };
 }
 
-async function child(kind: string, socketPath: string, frameHex?: string): Promise<void> {
-  const info =
-    kind === "floor"
-      ? await childFloor(socketPath, frameHex)
-      : await childOurs(socketPath, kind === "ours-jwt", kind !== "ours-connect-only");
+async function child(kind: string, socketPath: string): Promise<void> {
+  const info = await childOurs(socketPath, kind === "ours-jwt", kind !== "ours-connect-only");
   process.stdout.write(`${JSON.stringify(info)}\n`);
   process.on("SIGTERM", () => process.exit(0));
 }
@@ -123,13 +101,9 @@ interface Child {
   stop(): Promise<void>;
 }
 
-function spawnServer(
-  kind: "floor" | "ours" | "ours-jwt" | "ours-connect-only",
-  dir: string,
-  frameHex?: string,
-): Promise<Child> {
+function spawnServer(kind: "ours" | "ours-jwt" | "ours-connect-only", dir: string): Promise<Child> {
   const socketPath = path.join(dir, `${kind}.sock`);
-  const args = ["--import", "tsx", THIS_FILE, "--child", kind, socketPath, ...(frameHex ? [frameHex] : [])];
+  const args = ["--import", "tsx", THIS_FILE, "--child", kind, socketPath];
   const proc = spawn(process.execPath, args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -153,69 +127,6 @@ function spawnServer(
   });
 }
 
-// ---- h2load ----
-
-function ensureH2load(): void {
-  try {
-    execFileSync("h2load", ["--version"], { stdio: "ignore" });
-  } catch {
-    console.error("bench grpc: h2load missing, installing nghttp2-client");
-    try {
-      execFileSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "inherit" });
-    } catch {
-      // A fresh machine may have no package lists yet.
-      execFileSync("apt-get", ["update", "-q"], { stdio: "inherit" });
-      execFileSync("apt-get", ["install", "-y", "-q", "nghttp2-client"], { stdio: "inherit" });
-    }
-  }
-}
-
-interface H2loadResult {
-  rps: number;
-  succeeded: number;
-  failed: number;
-  /** Bytes of DATA received: every OK answer carries exactly one message frame. */
-  dataBytes: number;
-}
-
-async function h2load(target: "tcp" | "uds", info: ServerInfo, seconds: number): Promise<H2loadResult> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "cc-h2load-"));
-  try {
-    const body = path.join(dir, "req.bin");
-    writeFileSync(body, EMPTY_REQUEST);
-    const url = `http://127.0.0.1:${info.port}${STATUS_PATH}`;
-    const args = [
-      ...H2LOAD_ARGS,
-      "-D",
-      String(seconds),
-      "--warm-up-time=1",
-      "-d",
-      body,
-      "-H",
-      "content-type: application/grpc",
-      "-H",
-      "te: trailers",
-      ...(info.token ? ["-H", `authorization: Bearer ${info.token}`] : []),
-      ...(target === "uds" ? ["-B", `unix:${info.socketPath}`] : []),
-      url,
-    ];
-    const { stdout } = await run$("h2load", args, { maxBuffer: 1 << 22 });
-    const rps = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout);
-    const req =
-      /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
-    const data = /traffic: .*?\((\d+)\) data/.exec(stdout);
-    if (!rps || !req || !data) throw new Error(`unexpected h2load output:\n${stdout}`);
-    return {
-      rps: Number(rps[1]),
-      succeeded: Number(req[1]),
-      failed: Number(req[2]) + Number(req[3]),
-      dataBytes: Number(data[1]),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** One real call through grpc-js first, so the load is known to get real answers (not 2xx errors). */
 async function checkAnswers(info: ServerInfo): Promise<void> {
   const client = grpcJsClient(`unix://${info.socketPath}`);
@@ -232,42 +143,6 @@ async function checkAnswers(info: ServerInfo): Promise<void> {
   } finally {
     client.close();
   }
-}
-
-/** The agent's answer to an empty Status request: HTTP status, grpc-status and the raw DATA bytes. */
-function rawStatus(
-  target: "tcp" | "uds",
-  info: ServerInfo,
-): Promise<{ grpcStatus: string | undefined; data: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const session =
-      target === "tcp"
-        ? http2.connect(`http://127.0.0.1:${info.port}`)
-        : http2.connect("http://localhost", { createConnection: () => net.connect(info.socketPath) });
-    session.on("error", reject);
-    const req = session.request({
-      ":method": "POST",
-      ":path": STATUS_PATH,
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...(info.token ? { authorization: `Bearer ${info.token}` } : {}),
-    });
-    const chunks: Buffer[] = [];
-    let grpcStatus: string | undefined;
-    req.on("response", (h) => {
-      grpcStatus ??= h["grpc-status"] as string | undefined;
-    });
-    req.on("trailers", (t) => {
-      grpcStatus = t["grpc-status"] as string | undefined;
-    });
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      session.close();
-      resolve({ grpcStatus, data: Buffer.concat(chunks) });
-    });
-    req.on("error", reject);
-    req.end(EMPTY_REQUEST);
-  });
 }
 
 /** An agent waiting for a spec (no Postgres yet), optionally with JWT keys for its TCP listener. */
@@ -307,7 +182,7 @@ async function unaryThroughput(): Promise<{
   const dir = mkdtempSync(path.join(os.tmpdir(), "cc-grpc-bench-"));
   const root = benchRoot("ccb-grpc-");
   const agents: AgentProcess[] = [];
-  const children: Child[] = [];
+  const children: { stop(): Promise<void> }[] = [];
   let failed = 0;
   try {
     const plain = await startAgentServer(benchRoot("a-", root), false);
@@ -315,29 +190,33 @@ async function unaryThroughput(): Promise<{
     const withJwt = await startAgentServer(benchRoot("j-", root), true);
     agents.push(withJwt.agent);
     // The floor answers exactly what the agent answers (checked OK on both transports).
-    const answers = [await rawStatus("uds", plain.info), await rawStatus("tcp", withJwt.info)];
+    const answers = [
+      await rawStatus(loadTarget(plain.info, "uds")),
+      await rawStatus(loadTarget(withJwt.info, "tcp")),
+    ];
     for (const a of answers) {
       if (a.grpcStatus !== "0" || a.data.length < 5)
         throw new Error(`the agent's Status is not OK: grpc-status ${a.grpcStatus}`);
     }
     const frame = answers[0].data;
-    const floor = await spawnServer("floor", dir, frame.toString("hex"));
-    children.push(floor);
+    const floorSocket = path.join(dir, "floor.sock");
+    const floorServer = await spawnFloor(frame, { socketPath: floorSocket });
+    children.push(floorServer);
+    const floor = { info: { port: floorServer.target.port, socketPath: floorSocket } };
     const connectOnly = await spawnServer("ours-connect-only", dir);
     children.push(connectOnly);
-    const fakeFrame = (await rawStatus("uds", connectOnly.info)).data.length;
+    const fakeFrame = (await rawStatus(loadTarget(connectOnly.info, "uds"))).data.length;
     await checkAnswers(floor.info);
     await checkAnswers(plain.info);
     const checks: Record<string, RowCheck> = {};
     const measure =
       (name: string, info: ServerInfo, target: "tcp" | "uds", frameBytes: number) => async () => {
-        const r = await h2load(target, info, LOAD_SECONDS);
+        const r = await h2load(loadTarget(info, target), LOAD_SECONDS);
         failed += r.failed;
         checks[name] ??= { succeeded: 0, withoutMessage: 0 };
         const c = checks[name];
         c.succeeded += r.succeeded;
-        // Every OK answer is one frame of frameBytes; anything missing is an answer without it.
-        c.withoutMessage += Math.max(0, r.succeeded - Math.floor(r.dataBytes / frameBytes));
+        c.withoutMessage += withoutMessage(r, frameBytes);
         return r.rps;
       };
     const stats = await interleave(
@@ -549,7 +428,7 @@ export async function run(): Promise<BenchSection> {
 
 const argv = process.argv.slice(2);
 if (argv[0] === "--child") {
-  await child(argv[1], argv[2], argv[3]);
+  await child(argv[1], argv[2]);
 } else if (argv[0] === "--soak-child") {
   const r = await soak();
   process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -18,6 +18,7 @@ const BENCHMARKS = [
   "agent-start",
   "reconcile",
   "grpc",
+  "grpc-tls",
   "exporter",
   "basebackup",
   "healthz",

@@ -12,6 +12,7 @@ import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { auditLogDirSize } from "../monitor/audit-log-dir.js";
 import { ReadinessProbe } from "../monitor/readiness-probe.js";
+import { registerCertificateExpiry } from "../tls/expiry-metric.js";
 import { type ApiServers, startApiServers } from "./api-servers.js";
 import { type BackgroundServices, startBackgroundServices } from "./background-services.js";
 import { createExporterAccess } from "./exporter-access.js";
@@ -46,6 +47,9 @@ export function startAgentServices(
     shutdown: rt.shutdown.signal,
   });
   metrics.measureAuditLogDir(() => auditLogDirSize(path.join(rt.options.pgdata, "log")));
+  registerCertificateExpiry(metrics.registry, () =>
+    [...rt.tlsCertificates].map(([listener, c]) => ({ listener, current: c.current })),
+  );
   const exporter = createExporterAccess(rt, log);
   const readiness = new ReadinessProbe({
     connstr: rt.options.connstr,

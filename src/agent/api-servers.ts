@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { ComputeApi } from "../api/compute-api.js";
 import { listenerLimits } from "../api/listener/limits.js";
+import { isLoopback } from "../api/listener/peer-address.js";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { externalRoutes, internalRoutes } from "../api/rest/router.js";
 import { type RequestAuthorizer, type RestServer, startRestServer } from "../api/rest/server.js";
@@ -51,6 +52,30 @@ export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise
   });
 }
 
+/**
+ * With JWT keys, every plaintext listener reachable from other hosts carries bearer tokens (and
+ * specs with password hashes) in clear text: say so at start, naming the listener and the fix.
+ */
+function warnPlaintextTokens(rt: ComputeRuntime, tls: boolean, log: Logger): void {
+  if (rt.computeCtlConfig.jwks === undefined) return;
+  const o = rt.options;
+  const local = (host: string) => host === "localhost" || isLoopback(host);
+  const plaintext = [
+    { listener: "external_http", host: o.httpHost, port: o.externalHttpPort, tls },
+    { listener: "grpc", host: o.httpHost, port: o.grpcPort, tls },
+    { listener: "internal_http", host: o.internalHttpHost, port: o.internalHttpPort, tls: false },
+  ].filter((l) => !l.tls && !local(l.host));
+  for (const l of plaintext) {
+    log.warn(
+      { listener: l.listener, host: l.host, port: l.port },
+      `${l.listener} on ${l.host}:${l.port} is plaintext and reachable from other hosts: JWTs and specs travel in clear text ` +
+        (l.listener === "internal_http"
+          ? "(bind it to loopback with --internal-http-host 127.0.0.1)"
+          : "(give --tls-cert and --tls-key)"),
+    );
+  }
+}
+
 export async function startApiServers(
   rt: ComputeRuntime,
   api: ComputeApi,
@@ -60,6 +85,12 @@ export async function startApiServers(
   const o = rt.options;
   const authorizer = await launchAuthorizer(rt, log);
   const limits = listenerLimits(o);
+  const tls = early?.tls ?? null;
+  if (tls) {
+    rt.tlsCertificates.set("external_http", tls.certificate);
+    rt.tlsCertificates.set("grpc", tls.certificate);
+  }
+  warnPlaintextTokens(rt, tls !== null, log);
   // gRPC/Connect loads a large set of libraries on the main thread: with a spec at launch it waits
   // until the start pipeline is done so it does not compete with the cold start (REST is up
   // at once for probes and /status); an empty compute starts it right away.
@@ -77,6 +108,7 @@ export async function startApiServers(
         limits,
         log,
         early: early && { tcp: early.grpcTcp, unix: early.grpcUnix },
+        tls,
       }),
     );
   const [external, internal] = await Promise.all([
@@ -91,6 +123,7 @@ export async function startApiServers(
       insecureNoAuth: o.insecureNoAuth,
       limits,
       early: early?.external,
+      tls,
     }),
     startRestServer({
       name: "internal",

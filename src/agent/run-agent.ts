@@ -159,6 +159,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   await releaseSource(rt);
   await staging?.close();
   await servers.close();
+  for (const certificate of new Set(rt.tlsCertificates.values())) certificate.close();
   removeSignals();
   log.info({ exit_code: exit.code }, "compute_ctl exiting");
   return exit.code;

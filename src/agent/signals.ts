@@ -1,6 +1,8 @@
 // SIGTERM, SIGINT and SIGQUIT to the agent forward a fast shutdown to Postgres, escalated to an
 // immediate one (SIGQUIT) after --shutdown-escalation-s; the agent then exits with Postgres's exit
-// code as soon as Postgres is gone (a second signal skips any remaining grace period).
+// code as soon as Postgres is gone (a second signal skips any remaining grace period). SIGHUP
+// re-reads the TLS certificate files (the agent's listeners', Postgres's) at once, for file
+// systems without change notifications; it never stops the agent.
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { finishAfterFastShutdown, prepareFastShutdown } from "../compute/source-hooks.js";
 import { stopSidecars } from "../sidecars/configure-sidecars.js";
@@ -14,9 +16,19 @@ export function installSignalHandlers(rt: ComputeRuntime, onSignal: () => void):
     onSignal();
     void stopForSignal(rt);
   };
+  const reread = () => {
+    const certificates = new Set(rt.tlsCertificates.values());
+    rt.log.info(
+      { signal: "SIGHUP", certificates: certificates.size },
+      "received SIGHUP: re-reading TLS certificate files",
+    );
+    for (const c of certificates) c.poke();
+  };
   for (const s of SIGNALS) process.on(s, handler);
+  process.on("SIGHUP", reread);
   return () => {
     for (const s of SIGNALS) process.off(s, handler);
+    process.off("SIGHUP", reread);
   };
 }
 

@@ -42,6 +42,8 @@ Postgres:
       --pg-user NAME            OS user that runs Postgres when the agent runs as root (postgres)
       --privileged-role-name N  the users' privileged role, ^[a-z_]+$ (neon_superuser)
       --pg-ready-timeout S      seconds to wait for Postgres to accept connections (60)
+      --pg-tls-wait-s S         seconds a start waits for the files of compute_ctl_config.tls
+                                (Postgres TLS, with the tls_experimental feature) (60)
       --cache-dir DIR           template cache for the initdb source
                                 (default: $XDG_CACHE_HOME/compute_ctl or ~/.cache/compute_ctl)
       --no-template-cache       always run initdb
@@ -64,6 +66,14 @@ APIs:
       --max-message-bytes N     largest request body or gRPC/Connect message (4194304)
       --max-connections N       open connections per listener (1024)
       --ready-max-age-s S       /ready is 200 only if Postgres answered a query within S s (3)
+      --tls-cert FILE           PEM certificate (with its chain) of the external REST and gRPC
+                                TCP ports: they then speak TLS only (HTTP/2 and HTTP/1.1 by
+                                ALPN); re-read when it changes and on SIGHUP (docs/security.md)
+      --tls-key FILE            its PEM private key (unencrypted; needs --tls-cert)
+      --tls-client-ca FILE      PEM CA bundle: those ports require a client certificate it signed
+                                (mTLS; needs --tls-cert)
+      --tls-recheck-s S         certificate files (these and compute_ctl_config.tls's) are re-read
+                                on change notifications, SIGHUP and every S seconds (60)
       --autoscaling-metrics-allow CIDRS  comma-separated networks allowed to GET /autoscaling_metrics (all)
       --autoscaling-metrics-rate R       per-client rate limit for /autoscaling_metrics, "N/s[,burst]" (off)
       --no-exporter             do not start the metrics exporter process
@@ -201,6 +211,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "no-template-cache": { type: "boolean" },
         "runtime-dir": { type: "string" },
         "require-auth": { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-client-ca": { type: "string" },
+        "pg-tls-wait-s": { type: "string" },
+        "tls-recheck-s": { type: "string" },
         "autoscaling-metrics-allow": { type: "string" },
         "autoscaling-metrics-rate": { type: "string" },
         "no-exporter": { type: "boolean" },
@@ -304,6 +319,32 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (extensionsInterval < 1 || extensionsInterval > 2_147_483)
     throw new UsageError("--installed-extensions-collection-interval expects 1 to 2147483 seconds");
   const pgInitTimeout = values["pg-init-timeout"];
+  const tlsCert = values["tls-cert"] ?? null;
+  const tlsKey = values["tls-key"] ?? null;
+  const tlsClientCa = values["tls-client-ca"] ?? null;
+  if ((tlsCert === null) !== (tlsKey === null))
+    throw new UsageError("--tls-cert and --tls-key go together: give both or neither");
+  if (tlsClientCa !== null && tlsCert === null)
+    throw new UsageError(
+      "--tls-client-ca needs --tls-cert and --tls-key (client certificates are checked in TLS)",
+    );
+  for (const [flag, value] of [
+    ["--tls-cert", tlsCert],
+    ["--tls-key", tlsKey],
+    ["--tls-client-ca", tlsClientCa],
+  ] as const) {
+    if (value === "") throw new UsageError(`${flag} expects a file path, got ""`);
+  }
+  const pgTlsWaitS = intFlag("pg-tls-wait-s", values["pg-tls-wait-s"], 60);
+  if (pgTlsWaitS > 86_400)
+    throw new UsageError(
+      `--pg-tls-wait-s expects 0 to 86400 seconds, got ${JSON.stringify(values["pg-tls-wait-s"])}`,
+    );
+  const tlsRecheckS = intFlag("tls-recheck-s", values["tls-recheck-s"], 60);
+  if (tlsRecheckS < 1 || tlsRecheckS > 86_400)
+    throw new UsageError(
+      `--tls-recheck-s expects 1 to 86400 seconds, got ${JSON.stringify(values["tls-recheck-s"])}`,
+    );
   return {
     kind: "run",
     options: {
@@ -339,6 +380,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ),
       maxConnections: rangeFlag("max-connections", values["max-connections"], 1024, 1, 1_000_000),
       readyMaxAgeS: intFlag("ready-max-age-s", values["ready-max-age-s"], 3),
+      tlsCertPath: tlsCert === null ? null : path.resolve(tlsCert),
+      tlsKeyPath: tlsKey === null ? null : path.resolve(tlsKey),
+      tlsClientCaPath: tlsClientCa === null ? null : path.resolve(tlsClientCa),
+      pgTlsWaitS,
+      tlsRecheckS,
       logFormat,
       cacheDir: values["no-template-cache"] ? null : (values["cache-dir"] ?? defaultCacheDir()),
       runtimeDir: path.resolve(values["runtime-dir"] ?? `${pgdata}.run`),

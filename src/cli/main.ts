@@ -51,12 +51,33 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const early = listenEarly(parsed.options);
+  // --tls-cert: the pair is checked before any port is bound (node:tls only when it is given).
+  let tls: import("../tls/listener-tls.js").ListenerTls | null = null;
+  if (parsed.options.tlsCertPath) {
+    const [{ loadListenerTls }, { CertificateError }] = await Promise.all([
+      import("../tls/listener-tls.js"),
+      import("../tls/certificate-pair.js"),
+    ]);
+    try {
+      tls = loadListenerTls(parsed.options);
+    } catch (err) {
+      if (err instanceof CertificateError) {
+        process.stderr.write(`compute_ctl: --tls-cert/--tls-key/--tls-client-ca: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+  }
+  const early = listenEarly(parsed.options, tls);
   const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([
     import("../agent/run-agent.js"),
     import("../log/logger.js"),
   ]);
   const log = await openLogger({ format: parsed.options.logFormat });
+  tls?.certificate.follow({
+    log: log.child({ component: "tls" }),
+    intervalMs: parsed.options.tlsRecheckS * 1000,
+  });
   try {
     return await runAgent(parsed.options, log, early);
   } catch (err) {

@@ -40,6 +40,18 @@ export interface AgentOptions {
   maxConnections: number;
   /** `/ready` needs a successful query within this many seconds. */
   readyMaxAgeS: number;
+  /**
+   * `--tls-cert` / `--tls-key`: PEM files of the external REST and gRPC TCP listeners, which then
+   * speak TLS only (null: plaintext). Re-read when they change.
+   */
+  tlsCertPath: string | null;
+  tlsKeyPath: string | null;
+  /** `--tls-client-ca`: CA bundle whose client certificates those listeners require (mTLS). */
+  tlsClientCaPath: string | null;
+  /** Seconds a start waits for compute_ctl_config.tls's files to form a valid pair. */
+  pgTlsWaitS: number;
+  /** Seconds between periodic re-reads of every certificate file (besides notifications, SIGHUP). */
+  tlsRecheckS: number;
   logFormat: LogFormat;
   cacheDir: string | null;
   /** The agent's private runtime files (the archive source's pgBackRest config, locks, spool). */

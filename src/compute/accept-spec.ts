@@ -16,6 +16,7 @@ export function acceptSpec(
     remoteExtensions: rt.options.remoteExtBaseUrl !== null,
     viaApi: opts.viaApi,
     computeCtlConfig: opts.computeCtlConfig ?? (opts.viaApi ? undefined : rt.computeCtlConfig),
+    launchTls: rt.computeCtlConfig.tls != null,
   });
   const before = new Set(rt.ignored.map((i) => `${i.field}\n${i.reason}`));
   for (const i of ignored) {

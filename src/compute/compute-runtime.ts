@@ -16,6 +16,7 @@ import type { SpecAgentContext } from "../spec/spec-rules.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
+import type { ReloadingCertificate } from "../tls/reloading-certificate.js";
 import { PhaseTimings } from "./phase-timings.js";
 import { ComputeStateMachine } from "./state-machine.js";
 
@@ -50,6 +51,11 @@ export class ComputeRuntime {
   promoter: ReplicaPromoter | null = null;
   /** The start pipeline while it runs (settles when it has ended, however). */
   starting: Promise<void> | null = null;
+  /**
+   * The TLS certificates in use, by listener (`grpc`, `external_http`: the --tls-cert pair;
+   * `postgres`: compute_ctl_config.tls), for the expiry metric and SIGHUP.
+   */
+  readonly tlsCertificates = new Map<string, ReloadingCertificate>();
   /** True while a live reconfiguration of a running compute is in progress. */
   reconfiguring = false;
   /** LSN returned by /terminate (Neon: from the final sync-safekeepers); null on vanilla. */

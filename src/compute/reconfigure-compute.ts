@@ -13,10 +13,12 @@ import { PlanError } from "../reconcile/plan-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
+import type { CertificatePair } from "../tls/certificate-pair.js";
+import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
-import { errorText } from "./start-compute.js";
+import { errorText, followPostgresTls } from "./start-compute.js";
 
 /** Postgres's own complaints from `postgres -C`: its LOG/FATAL lines without the prefix. */
 function rejection(stderr: string): string {
@@ -64,6 +66,29 @@ function failure(err: unknown): OperationError {
   );
 }
 
+/**
+ * Postgres TLS for the new spec (the tls_experimental feature may come or go): on and already
+ * followed, nothing to do; newly on, the files are waited for and installed as at start (a
+ * `pair` to follow once the reconfiguration succeeded); off, `ssl` goes.
+ */
+async function postgresTlsFor(
+  rt: ComputeRuntime,
+  spec: ComputeSpec,
+  log: ComputeRuntime["log"],
+): Promise<{ ssl: boolean; pair: CertificatePair | null }> {
+  const files = postgresTlsFiles(spec.json, rt.computeCtlConfig);
+  if (!files) return { ssl: false, pair: null };
+  if (rt.tlsCertificates.has("postgres")) return { ssl: true, pair: null };
+  const { installPostgresCertificate, waitForCertificatePair } = await import("../tls/postgres-tls.js");
+  const pair = await waitForCertificatePair(files, {
+    timeoutMs: rt.options.pgTlsWaitS * 1000,
+    signal: rt.shutdown.signal,
+    log: log.child({ component: "postgres_tls" }),
+  });
+  installPostgresCertificate(pair, rt.options.pgdata, rt.osUser);
+  return { ssl: true, pair };
+}
+
 export async function reconfigureCompute(
   rt: ComputeRuntime,
   spec: ComputeSpec,
@@ -86,9 +111,10 @@ export async function reconfigureCompute(
       source: rt.spec?.source ?? spec.source,
     });
     const ignored = acceptSpec(rt, effective, { viaApi: true, computeCtlConfig: requestConfig, log });
-    void rt.sidecars.apply(effective.json);
+    void rt.sidecars.apply(effective.json, postgresTlsFiles(effective.json, rt.computeCtlConfig));
+    const tls = await postgresTlsFor(rt, effective, log);
     previous = readFileSync(confFile, "utf8");
-    await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser);
+    await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser, tls.ssl);
     await checkConfiguration(rt);
     rt.postmaster?.signal("SIGHUP");
     reloaded = true;
@@ -105,6 +131,11 @@ export async function reconfigureCompute(
     }
     rt.spec = effective;
     rt.ignored = ignored;
+    if (tls.pair) await followPostgresTls(rt, tls.pair);
+    else if (!tls.ssl) {
+      rt.tlsCertificates.get("postgres")?.close();
+      rt.tlsCertificates.delete("postgres");
+    }
     log.info({ duration_ms: Math.round(performance.now() - t0) }, "compute reconfigured");
     rt.state.tryTransition("running");
   } catch (err) {

@@ -8,6 +8,8 @@ import { planStartup } from "../startup/plan.js";
 import type { StartupContext } from "../startup/startup-context.js";
 import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";
+import type { CertificatePair } from "../tls/certificate-pair.js";
+import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
@@ -29,6 +31,25 @@ export function errorText(err: unknown): string {
 export function preloadApplyModules(primary: boolean): void {
   void import("pg").catch(() => {});
   if (primary) void import("../reconcile/index.js").catch(() => {});
+}
+
+/** From now on a rotation of Postgres's certificate files is copied in and Postgres reloads. */
+export async function followPostgresTls(rt: ComputeRuntime, initial: CertificatePair): Promise<void> {
+  const { followPostgresCertificate } = await import("../tls/postgres-tls.js");
+  rt.tlsCertificates.get("postgres")?.close();
+  const certificate = followPostgresCertificate({
+    initial,
+    pgdata: rt.options.pgdata,
+    osUser: rt.osUser,
+    log: rt.log.child({ component: "postgres_tls" }),
+    intervalMs: rt.options.tlsRecheckS * 1000,
+    reload: () => {
+      if (!rt.postmaster?.running) return;
+      rt.postmaster.signal("SIGHUP");
+      rt.log.info("Postgres reloads its configuration for the new TLS certificate");
+    },
+  });
+  rt.tlsCertificates.set("postgres", certificate);
 }
 
 export function startCompute(
@@ -56,8 +77,10 @@ async function runStart(
   rt.state.transition("init");
   const log = rt.log.child({ operation: "start" });
   rt.ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
+  // Postgres TLS from the launch config's compute_ctl_config.tls (as in Neon, never a request's).
+  const tlsFiles = postgresTlsFiles(spec.json, rt.computeCtlConfig);
   // pgbouncer and local_proxy do not wait for Postgres, nor Postgres for them (as in Neon).
-  void rt.sidecars.apply(spec.json);
+  void rt.sidecars.apply(spec.json, tlsFiles);
   log.info(
     {
       via,
@@ -76,7 +99,7 @@ async function runStart(
   // --pg-init-timeout: the whole start, Postgres's readiness included, must fit in it.
   const budgetS = rt.options.pgInitTimeoutS;
   const deadline = budgetS === null ? null : Date.now() + budgetS * 1000;
-  const plan = planStartup(spec, rt.sources);
+  const plan = planStartup(spec, rt.sources, { postgresTls: tlsFiles !== null });
   rt.source = plan.source;
   const ctx: StartupContext = {
     spec,
@@ -88,6 +111,7 @@ async function runStart(
     signal: rt.shutdown.signal,
     source: plan.source,
     remoteExtensions: rt.remoteExt,
+    postgresTlsFiles: tlsFiles,
     deadline,
     record: (name, value) => rt.timings.record(name, value),
     progress: (phase) => rt.state.beginProgress(phase),
@@ -123,6 +147,7 @@ async function runStart(
       stepsTo = await steps;
     }
     rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];
+    if (ctx.postgresTlsPair) await followPostgresTls(rt, ctx.postgresTlsPair);
   } catch (err) {
     const text = errorText(err);
     // Terminated meanwhile: the terminate owns the status from here.

@@ -19,6 +19,8 @@ export interface IgnoredFieldsContext {
   viaApi: boolean;
   /** compute_ctl_config of that request or of the launch config. */
   computeCtlConfig?: ComputeCtlConfig;
+  /** The launch config has compute_ctl_config.tls (Postgres TLS reads it from there only). */
+  launchTls?: boolean;
 }
 
 const KNOWN_FEATURES = new Set(["activity_monitor_experimental", "tls_experimental"]);
@@ -47,9 +49,13 @@ export function ignoredFields(spec: ComputeSpec, ctx: IgnoredFieldsContext): Ign
       "only the vm-monitor resizes caches, and it runs only with AUTOSCALING set",
     );
   json.features.forEach((f, i) => {
-    if (f === "tls_experimental")
-      ignore(`features[${i}]`, "TLS for Postgres from compute_ctl_config.tls is not implemented here yet");
-    else if (!KNOWN_FEATURES.has(f)) ignore(`features[${i}]`, `unknown feature ${JSON.stringify(f)}`);
+    if (f === "tls_experimental") {
+      if (!ctx.launchTls)
+        ignore(
+          `features[${i}]`,
+          "no compute_ctl_config.tls in the launch config (-c or -p): Postgres has no certificate, TLS stays off",
+        );
+    } else if (!KNOWN_FEATURES.has(f)) ignore(`features[${i}]`, `unknown feature ${JSON.stringify(f)}`);
   });
   if (spec.source.kind !== "neon") {
     for (const f of NEON_STORAGE_FIELDS) {
@@ -85,8 +91,18 @@ export function ignoredFields(spec: ComputeSpec, ctx: IgnoredFieldsContext): Ign
       "no -r/--remote-ext-base-url: remote extensions are off (Neon ignores it silently)",
     );
   if (json.databricks_settings != null) ignore("databricks_settings", "Databricks (lakebase mode) only");
-  if (ctx.computeCtlConfig?.tls != null)
-    ignore("compute_ctl_config.tls", "TLS for Postgres is not implemented here yet");
+  if (ctx.computeCtlConfig?.tls != null) {
+    if (ctx.viaApi)
+      ignore(
+        "compute_ctl_config.tls",
+        "Postgres TLS files are read from the launch config only (as in Neon)",
+      );
+    else if (!json.features.includes("tls_experimental"))
+      ignore(
+        "compute_ctl_config.tls",
+        "Postgres TLS is off: the spec's features lack \"tls_experimental\" (Neon's switch for it)",
+      );
+  }
   if (ctx.viaApi && ctx.computeCtlConfig?.jwks !== undefined)
     ignore("compute_ctl_config.jwks", "JWT keys are read at launch only (as in Neon)");
   return out;

@@ -3,6 +3,7 @@
 // settings, the data source's lines, cluster.settings between markers, and a final include for
 // temporary overrides (so those win).
 import { quoteConfValue } from "../postgres/quote.js";
+import { postgresTlsConfLines } from "../tls/postgres-tls-conf.js";
 import { auditConfLines } from "./audit-conf.js";
 import type { ComputeSpec, GenericOption } from "./types.js";
 
@@ -29,6 +30,8 @@ export interface AgentConfLines {
   socketDir: string | null;
   privilegedRoleName: string;
   internalHttpPort: number;
+  /** Postgres TLS with the certificate copies in the data directory (src/tls/postgres-tls.ts). */
+  ssl?: boolean;
 }
 
 export function renderPostgresqlConf(
@@ -45,6 +48,7 @@ export function renderPostgresqlConf(
   for (const lc of ["lc_messages", "lc_monetary", "lc_time", "lc_numeric"]) out.push(`${lc} = 'C.UTF-8'`);
   out.push(`neon.privileged_role_name = ${quoteConfValue(agent.privilegedRoleName)}`);
   out.push(`neon.extension_server_port = ${agent.internalHttpPort}`);
+  if (agent.ssl) out.push(...postgresTlsConfLines());
   if (sourceLines.length) {
     out.push("# data source settings");
     out.push(...sourceLines);

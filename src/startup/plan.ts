@@ -5,6 +5,7 @@ import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { dropSubscriptionsStep, subscriptionDropWay } from "./steps/drop-subscriptions.js";
 import { fetchDataStep } from "./steps/fetch-data.js";
+import { postgresTlsStep } from "./steps/postgres-tls.js";
 import { preparePgdataStep } from "./steps/prepare-pgdata.js";
 import { remoteExtensionsStep } from "./steps/remote-extensions.js";
 import { sourceReadyStep } from "./steps/source-ready.js";
@@ -24,7 +25,16 @@ export interface SourceFactories {
   archive(): DataSourceStep;
 }
 
-export function planStartup(spec: ComputeSpec, sources: SourceFactories): StartupPlan {
+export interface PlanOptions {
+  /** Postgres TLS is on: its certificate files are waited for and installed before write_config. */
+  postgresTls?: boolean;
+}
+
+export function planStartup(
+  spec: ComputeSpec,
+  sources: SourceFactories,
+  opts: PlanOptions = {},
+): StartupPlan {
   const source = sources[spec.source.kind]();
   // Control files and preloaded libraries must be in place before Postgres starts.
   const extensions = spec.json.remote_extensions ? [remoteExtensionsStep] : [];
@@ -34,6 +44,7 @@ export function planStartup(spec: ComputeSpec, sources: SourceFactories): Startu
     steps: [
       preparePgdataStep,
       fetchDataStep,
+      ...(opts.postgresTls ? [postgresTlsStep] : []),
       writeConfigStep,
       ...extensions,
       ...privateDrop,

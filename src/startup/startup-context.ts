@@ -8,6 +8,7 @@ import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeSpec } from "../spec/types.js";
+import type { CertificateFiles, CertificatePair } from "../tls/certificate-pair.js";
 import type { DataSourceStep, SourceResult } from "./sources/data-source.js";
 
 export interface StartupContext {
@@ -35,6 +36,10 @@ export interface StartupContext {
    * time to load what the later steps need.
    */
   onPostgresSpawned?(): void;
+  /** Postgres's TLS files (compute_ctl_config.tls with tls_experimental); null: TLS off. */
+  readonly postgresTlsFiles?: CertificateFiles | null;
+  /** The pair the postgres_tls step installed (write_config turns `ssl` on for it). */
+  postgresTlsPair?: CertificatePair;
   sourceResult?: SourceResult;
   postmaster?: Postmaster;
 }

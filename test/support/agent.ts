@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { freePort, freePortPair } from "./ports.js";
 import { tempDir } from "./postgres.js";
+import { type TlsClient, tlsFetch } from "./tls-fetch.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const AGENT_BIN = path.join(REPO, "bin/compute_ctl");
@@ -38,6 +39,11 @@ export interface AgentOptions {
   launch?: (argv: string[]) => { command: string; args: string[] };
   /** The data directory (default: `pgdata` in the agent's temp dir). */
   pgdata?: string;
+  /**
+   * The external REST port speaks TLS (the test passes --tls-cert and --tls-key in `args`): `url`
+   * is https:// and get/post/status trust this CA (and present this client certificate).
+   */
+  tlsClient?: TlsClient;
 }
 
 export interface RunningAgent {
@@ -156,8 +162,10 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once("exit", (code, signal) => resolve({ code, signal })),
   );
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${opts.tlsClient ? "https" : "http"}://127.0.0.1:${port}`;
   const internalUrl = `http://127.0.0.1:${internalPort}`;
+  const external = opts.tlsClient ? tlsFetch(opts.tlsClient) : fetch;
+  const fetchAt = (u: string, init?: RequestInit) => (u.startsWith(url) ? external(u, init) : fetch(u, init));
 
   // Wait until the HTTP port accepts requests (or the agent exits); generous for a busy machine.
   const deadline = Date.now() + 60_000;
@@ -168,7 +176,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
   });
   while (!up && !gone && Date.now() < deadline) {
     try {
-      await fetch(`${url}/healthz`);
+      await external(`${url}/healthz`);
       up = true;
     } catch {
       await new Promise((r) => setTimeout(r, 20));
@@ -200,16 +208,16 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
             return {};
           }
         }),
-    get: (p, init) => fetch(`${url}${p}`, init),
+    get: (p, init) => external(`${url}${p}`, init),
     post: (p, body, init) =>
-      fetch(`${p.startsWith("http") ? "" : url}${p}`, {
+      fetchAt(`${p.startsWith("http") ? "" : url}${p}`, {
         method: "POST",
         headers: body === undefined ? {} : { "content-type": "application/json" },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
         ...init,
       }),
     async status() {
-      return (await (await fetch(`${url}/status`)).json()) as Awaited<ReturnType<RunningAgent["status"]>>;
+      return (await (await external(`${url}/status`)).json()) as Awaited<ReturnType<RunningAgent["status"]>>;
     },
     async waitForStatus(wanted, timeoutMs = 60_000) {
       const list = Array.isArray(wanted) ? wanted : [wanted];

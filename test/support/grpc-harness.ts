@@ -116,8 +116,14 @@ export const bearer =
 // biome-ignore lint/suspicious/noExplicitAny: grpc-js service clients are untyped when loaded dynamically
 export type GrpcJsClient = grpc.Client & Record<string, any>;
 
-/** A grpc-js ComputeService client from the .proto files; `address` is `127.0.0.1:PORT` or `unix:///path`. */
-export function grpcJsClient(address: string): GrpcJsClient {
+/**
+ * A grpc-js ComputeService client from the .proto files; `address` is `127.0.0.1:PORT` or
+ * `unix:///path`; plaintext unless `credentials` (grpc.credentials.createSsl) are given.
+ */
+export function grpcJsClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): GrpcJsClient {
   const def = protoLoader.loadSync("compute/v1/compute_service.proto", {
     includeDirs: [PROTO_DIR],
     longs: String,
@@ -128,7 +134,7 @@ export function grpcJsClient(address: string): GrpcJsClient {
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     compute: { v1: { ComputeService: grpc.ServiceClientConstructor } };
   };
-  return new pkg.compute.v1.ComputeService(address, grpc.credentials.createInsecure()) as GrpcJsClient;
+  return new pkg.compute.v1.ComputeService(address, credentials) as GrpcJsClient;
 }
 
 export const grpcJsAddresses = (h: GrpcHarness) => ({

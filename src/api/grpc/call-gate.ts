@@ -1,7 +1,8 @@
 // What every call must pass before any byte of its body is read, on every protocol path (Connect,
 // gRPC, gRPC-Web through connect-node, and the unary fast path): the token from its headers when
-// JWT keys are configured; without keys, a loopback peer for the methods that change the compute
-// (unless --insecure-no-auth). It also clamps a deadline longer than a Node timer can hold
+// JWT keys are configured; without keys, a loopback peer (or, on an mTLS listener, any peer: its
+// client certificate is the credential) for the methods that change the compute (unless
+// --insecure-no-auth). It also clamps a deadline longer than a Node timer can hold
 // (~24.8 days) instead of refusing it or letting it wrap to 1 ms. Refused calls are answered in
 // the caller's protocol (answerRefused).
 
@@ -61,6 +62,11 @@ export interface CallGateOptions {
   local: boolean;
   /** --insecure-no-auth: without keys, remote callers may change the compute too. */
   insecureNoAuth: boolean;
+  /**
+   * mTLS (--tls-client-ca): every peer holds a client certificate that CA signed; without keys
+   * that counts as the loopback rule (with keys the token is still required).
+   */
+  certifiedPeers?: boolean;
 }
 
 /**
@@ -95,7 +101,7 @@ export function createCallGate(opts: CallGateOptions): CallGate {
         ? null
         : verified(authorizer, headers.authorization);
     }
-    if (opts.insecureNoAuth || !MUTATING_METHODS.has(path ?? "")) return null;
+    if (opts.insecureNoAuth || opts.certifiedPeers || !MUTATING_METHODS.has(path ?? "")) return null;
     const address = peer();
     if (isLoopback(address)) return null;
     return new ConnectError(

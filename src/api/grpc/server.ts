@@ -1,13 +1,16 @@
 // Serves compute.v1.ComputeService (plus reflection) over Connect, gRPC and gRPC-Web on two
 // listeners: the Unix socket (trusted: no token, only the agent's OS user can reach it) and TCP
 // (JWT on every call when keys are configured; without keys the mutating RPCs only for loopback
-// peers). Both accept HTTP/2 prior knowledge and HTTP/1.1. Every call passes call-gate.ts on its
+// peers). Both accept HTTP/2 prior knowledge and HTTP/1.1; with --tls-cert the TCP listener
+// speaks TLS only (src/tls), HTTP/2 or HTTP/1.1 as ALPN decides. Every call passes call-gate.ts on its
 // headers before its body is read; the listeners apply the limits of listener/limits.ts.
 import { setMaxListeners } from "node:events";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { ComputeService } from "../../../gen/compute/v1/compute_service_pb.js";
+import type { ListenerTls } from "../../tls/listener-tls.js";
+import type { AlpnProtocol } from "../../tls/tls-front.js";
 import type { ComputeApi } from "../compute-api.js";
 import {
   type BoundUnixSocket,
@@ -17,6 +20,7 @@ import {
   listenerLimits,
   RequestDeadlines,
   type RequestHandler,
+  type WireProtocol,
 } from "../listener/index.js";
 import {
   answerRefused,
@@ -31,6 +35,8 @@ import { reflectionRoutes } from "./reflection/reflection-service.js";
 import { unaryGrpcFastPath } from "./unary-fast-path.js";
 
 export type { GrpcAuthorizer } from "./call-gate.js";
+
+const ALPN_WIRE: Record<AlpnProtocol, WireProtocol> = { h2: "http2", "http/1.1": "http1" };
 
 /** The two listeners, bound at agent start (src/api/rest/early-listener.ts). */
 export interface EarlyGrpcListeners {
@@ -53,6 +59,11 @@ export interface GrpcServerOptions {
   limits?: ListenerLimits;
   /** Listeners bound earlier; without them the server binds its own. */
   early?: EarlyGrpcListeners;
+  /**
+   * TLS on the TCP listener (--tls-cert): HTTP/2 and HTTP/1.1 by ALPN, plaintext refused; with a
+   * client CA, client certificates required. null: plaintext (sniffed). The Unix socket never.
+   */
+  tls?: ListenerTls | null;
   /** How long close() lets in-flight calls finish before cutting connections (default 2000 ms). */
   shutdownGraceMs?: number;
   /** Serve unary gRPC over HTTP/2 on the raw stream API (default true; false: all through connect-node). */
@@ -110,6 +121,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     authorizer: opts.authorizer,
     local: false,
     insecureNoAuth: opts.insecureNoAuth ?? false,
+    certifiedPeers: opts.tls?.requireClientCertificate ?? false,
   });
   const unixGate = createCallGate({ authorizer: null, local: true, insecureNoAuth: false });
   // Unary gRPC over HTTP/2 skips connect-node's pipeline (see unary-fast-path.ts); it passes
@@ -141,9 +153,18 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
 
   const tcpListener = opts.early?.tcp ?? EarlyNetListener.tcp(opts.host, opts.port, limits);
   const unixListener = opts.early?.unix ?? EarlyNetListener.unix(opts.socketPath, limits);
+  // With TLS the TCP connections pass the TLS front first; ALPN tells their protocol.
+  const front =
+    opts.tls?.front({
+      alpn: ["h2", "http/1.1"],
+      handshakeTimeoutMs: limits.headersTimeoutMs,
+      log,
+      onSecure: (s, alpn) => tcp.handleConnection(s, alpn ? ALPN_WIRE[alpn] : undefined),
+    }) ?? null;
   let socket: BoundUnixSocket | null = null;
   const close = async () => {
     shutdown.abort(new ConnectError("the agent is shutting down", Code.Unavailable));
+    front?.close();
     await Promise.all([tcpListener.close(), unixListener.close(), tcp.close(graceMs), uds.close(graceMs)]);
     deadlines.close();
     await socket?.release();
@@ -154,20 +175,28 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     await close();
     throw err;
   }
-  tcpListener.attach(tcp.handleConnection);
+  tcpListener.attach(front ? front.handleConnection : tcp.handleConnection);
   unixListener.attach(uds.handleConnection);
   const address = tcpListener.server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
   const auth = opts.authorizer != null && opts.authorizer.enabled !== false;
   log.info(
-    { host: opts.host, port, socket: opts.socketPath, auth, insecure_no_auth: !auth && opts.insecureNoAuth },
+    {
+      host: opts.host,
+      port,
+      socket: opts.socketPath,
+      auth,
+      insecure_no_auth: !auth && opts.insecureNoAuth,
+      tls: front !== null,
+      client_certificates: opts.tls?.requireClientCertificate ?? false,
+    },
     "gRPC/Connect API listening (TCP and Unix socket)",
   );
   return {
     port,
     socketPath: opts.socketPath,
     get connectionCount() {
-      return tcp.connectionCount + uds.connectionCount;
+      return tcp.connectionCount + uds.connectionCount + (front?.handshakingCount ?? 0);
     },
     close,
   };

@@ -20,8 +20,11 @@ export type RequestHandler = (
 export type StreamClaim = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 
 export interface DualProtocolListener {
-  /** Takes over one accepted connection (paused or not): sniffs it and serves it. */
-  handleConnection(socket: net.Socket): void;
+  /**
+   * Takes over one accepted connection (paused or not): sniffs it and serves it. A `protocol`
+   * known already (TLS's ALPN) skips the sniffing.
+   */
+  handleConnection(socket: net.Socket, protocol?: WireProtocol): void;
   /** Number of open connections (both protocols), for leak checks. */
   readonly connectionCount: number;
   /**
@@ -141,7 +144,7 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
   });
   h2.on("sessionError", (err) => log.debug({ err }, "API HTTP/2 session error"));
 
-  const handleConnection = async (socket: net.Socket) => {
+  const handleConnection = async (socket: net.Socket, known?: WireProtocol) => {
     sockets.set(socket, null);
     socket.once("close", () => {
       sockets.delete(socket);
@@ -156,7 +159,7 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
     try {
       // Listeners accept with pauseOnConnect (early-net-listener.ts).
       socket.resume();
-      protocol = await sniffProtocol(socket, limits.headersTimeoutMs);
+      protocol = known ?? (await sniffProtocol(socket, limits.headersTimeoutMs));
     } catch (err) {
       log.debug({ err }, "API connection dropped before its first request");
       socket.destroy();
@@ -178,7 +181,7 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
   };
 
   return {
-    handleConnection: (socket) => void handleConnection(socket),
+    handleConnection: (socket, protocol) => void handleConnection(socket, protocol),
     get connectionCount() {
       return sockets.size;
     },

@@ -2,12 +2,13 @@
 // (kept from the client when given) and one log line; unknown paths 404, wrong methods 405,
 // errors as {"error": "..."}. Who may call a route is decided from the headers and the peer
 // before its body is read: a token on `auth` routes when keys exist; without keys, `mutating`
-// routes only for loopback clients (403 with how to configure keys) unless --insecure-no-auth.
+// routes only for loopback clients and, on an mTLS listener, certified ones (403 with how to
+// configure keys) unless --insecure-no-auth.
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { OperationError } from "../../compute/operation-error.js";
+import type { ListenerTls } from "../../tls/listener-tls.js";
 import type { ComputeApi } from "../compute-api.js";
 import { type ListenerLimits, listenerLimits } from "../listener/limits.js";
 import { CONFIGURE_KEYS_HINT, isLoopback } from "../listener/peer-address.js";
@@ -35,19 +36,26 @@ export interface RestServerOptions {
   limits?: ListenerLimits;
   /** The port as bound at agent start (early-listener.ts); without it the server binds now. */
   early?: EarlyListener;
+  /**
+   * TLS of this listener (the `early` listener was bound with the same); with a client CA every
+   * client holds a certificate it signed, which without JWT keys counts as the loopback rule.
+   */
+  tls?: ListenerTls | null;
 }
 
 /** Throws or rejects (401/403/400) unless this request may reach `route`; synchronous when no token is checked. */
 function admit(
   route: Route,
   req: http.IncomingMessage,
-  opts: Pick<RestServerOptions, "authorizer" | "insecureNoAuth">,
+  opts: Pick<RestServerOptions, "authorizer" | "insecureNoAuth" | "tls">,
 ): Promise<void> | undefined {
   const token = req.headers.authorization;
   if (route.auth && opts.authorizer) {
     return opts.authorizer.remembered?.(token) ? undefined : opts.authorizer.verify(token);
   }
   if (!route.mutating || isLoopback(req.socket.remoteAddress)) return;
+  // mTLS without keys: the client CA is the credential (docs/security.md).
+  if (!opts.authorizer && opts.tls?.requireClientCertificate) return;
   // The internal server has no token layer of its own; remote callers need one when keys exist.
   if (opts.authorizer) return opts.authorizer.remembered?.(token) ? undefined : opts.authorizer.verify(token);
   if (opts.insecureNoAuth) return;
@@ -108,17 +116,18 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       else res.destroy();
     }
   };
-  const listener = opts.early ?? new EarlyListener(opts.host, opts.port, limits);
-  const server = await listener.listening;
-  listener.attach(handler);
-  const port = (server.address() as AddressInfo).port;
-  log.info({ host: opts.host, port }, "HTTP server listening");
-  return {
-    port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const listener = opts.early ?? new EarlyListener(opts.host, opts.port, limits, opts.tls ?? null);
+  await listener.listening;
+  listener.attach(handler, log);
+  const port = listener.address().port;
+  log.info(
+    {
+      host: opts.host,
+      port,
+      tls: listener.tls,
+      client_certificates: opts.tls?.requireClientCertificate ?? false,
+    },
+    "HTTP server listening",
+  );
+  return { port, close: () => listener.close() };
 }

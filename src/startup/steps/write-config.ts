@@ -24,6 +24,8 @@ export async function writePostgresqlConf(
   options: AgentOptions,
   sourceLines: readonly string[],
   osUser: OsUser | null,
+  /** Turn `ssl` on with the certificate copies (Postgres TLS is on and they are installed). */
+  ssl = false,
 ): Promise<void> {
   const c = parseConnstr(options.connstr);
   const conf = renderPostgresqlConf(
@@ -33,6 +35,7 @@ export async function writePostgresqlConf(
       socketDir: c.host.startsWith("/") ? c.host : null,
       privilegedRoleName: options.privilegedRoleName,
       internalHttpPort: options.internalHttpPort,
+      ssl,
     },
     sourceLines,
   );
@@ -47,7 +50,13 @@ export const writeConfigStep: Step<StartupContext> = {
     const hbaFile = path.join(pgdata, "pg_hba.conf");
     const existing = ctx.source.name === "initdb" ? null : await readFile(hbaFile, "utf8").catch(() => null);
     await Promise.all([
-      writePostgresqlConf(ctx.spec, ctx.options, ctx.sourceResult?.confLines ?? [], ctx.osUser),
+      writePostgresqlConf(
+        ctx.spec,
+        ctx.options,
+        ctx.sourceResult?.confLines ?? [],
+        ctx.osUser,
+        ctx.postgresTlsPair !== undefined,
+      ),
       writeOwned(hbaFile, renderPgHba(parseConnstr(ctx.options.connstr).user, existing), ctx.osUser),
     ]);
     // Neon's Postgres holds its subscription workers back while this is set; the spec apply

@@ -1,0 +1,204 @@
+// What TLS costs the gRPC API (issue 21): unary Status calls to the real agent (bin/compute_ctl,
+// an empty compute) on its TCP port with --tls-cert/--tls-key and without, against the floor
+// (bench/support/grpc-load.ts: a bare node:http2 server answering the very bytes the agent
+// answers) once with http2.createSecureServer (the same certificate and key) and once plaintext.
+// All four in the same run, rounds interleaved, the same client (h2load, 8 connections x 16
+// streams: the handshakes are amortised, this is the per-call cost of encryption); a server with
+// TLS and without are loaded at the same time, so other work on the machine hits both. Every answer
+// is checked: h2load's failures and any HTTP 200 without its message (a gRPC error) fail the
+// verdict. The cost is the server's CPU time per call with TLS minus without (throughput on a
+// shared 2-core machine is too noisy to subtract); the agent's must stay within the floor's own
+// plus 10%.
+// Standalone: `node --import tsx bench/grpc-tls.ts`.
+import { rmSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { issueCertificate, makeCa } from "../test/support/certificates.js";
+import { type BenchSection, fmt, median, type Stats, type SummaryRow, summarize } from "./stats.js";
+import { type AgentProcess, spawnAgent } from "./support/agent-process.js";
+import {
+  cpuMicros,
+  ensureH2load,
+  type Floor,
+  H2LOAD_ARGS,
+  h2load,
+  type LoadTarget,
+  rawStatus,
+  spawnFloor,
+  withoutMessage,
+} from "./support/grpc-load.js";
+import { interleave, verdict } from "./support/interleave.js";
+import { benchRoot } from "./support/scratch-dirs.js";
+
+const LOAD_SECONDS = Number(process.env.BENCH_GRPC_TLS_SECONDS ?? 3);
+const ROUNDS = 11;
+const VARIANTS = ["oursTls", "oursPlain", "floorTls", "floorPlain"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+/** An agent waiting for a spec: its gRPC TCP port, with TLS when `tls` names the files. */
+async function startAgentServer(
+  root: string,
+  tls?: { certPath: string; keyPath: string },
+): Promise<AgentProcess> {
+  const args = tls ? ["--tls-cert", tls.certPath, "--tls-key", tls.keyPath] : [];
+  const agent = await spawnAgent({ root, args });
+  await agent.waitForLog((e) => String(e.msg).startsWith("gRPC/Connect API listening"), 60_000);
+  return agent;
+}
+
+/**
+ * A Status call answered OK with one message: `frame` when given (a server answers the same bytes
+ * every time; two agents' answers differ in their start timestamps).
+ */
+async function checkOk(name: string, target: LoadTarget, ca: Buffer, frame?: Buffer): Promise<Buffer> {
+  const a = await rawStatus(target, ca);
+  if (a.grpcStatus !== "0" || a.data.length < 5)
+    throw new Error(`${name}: Status answered grpc-status ${a.grpcStatus} with ${a.data.length} bytes`);
+  if (frame && !a.data.equals(frame)) throw new Error(`${name}: answers other bytes than before`);
+  return a.data;
+}
+
+export async function run(): Promise<BenchSection> {
+  ensureH2load();
+  const root = benchRoot("ccb-grpc-tls-");
+  const agents: AgentProcess[] = [];
+  const floors: Floor[] = [];
+  try {
+    const ca = makeCa(path.join(root, "certs"), "bench-ca");
+    const cert = issueCertificate(ca, path.join(root, "certs"), { name: "bench-server" });
+    const tlsFiles = { certPath: cert.certPath, keyPath: cert.keyPath };
+    const plain = await startAgentServer(benchRoot("p-", root));
+    agents.push(plain);
+    const withTls = await startAgentServer(benchRoot("t-", root), tlsFiles);
+    agents.push(withTls);
+    // The agent logs every request: read and drop it, as a log collector would.
+    for (const a of agents) a.discardLogs();
+    const targets = {
+      oursPlain: { port: plain.grpcPort },
+      oursTls: { port: withTls.grpcPort, tls: true },
+    } as Record<Variant, LoadTarget>;
+    // Both agents answer OK; the floors answer exactly the plaintext agent's bytes.
+    const frame = await checkOk("the agent", targets.oursPlain, ca.pem);
+    const frames = {
+      oursPlain: frame,
+      oursTls: await checkOk("the agent with TLS", targets.oursTls, ca.pem),
+    } as Record<Variant, Buffer>;
+    const floorPlain = await spawnFloor(frame);
+    floors.push(floorPlain);
+    const floorTls = await spawnFloor(frame, { tls: tlsFiles });
+    floors.push(floorTls);
+    targets.floorPlain = floorPlain.target;
+    targets.floorTls = floorTls.target;
+    frames.floorPlain = await checkOk("the floor", targets.floorPlain, ca.pem, frame);
+    frames.floorTls = await checkOk("the TLS floor", targets.floorTls, ca.pem, frame);
+
+    const pids: Record<Variant, number> = {
+      oursPlain: plain.proc.pid ?? 0,
+      oursTls: withTls.proc.pid ?? 0,
+      floorPlain: floorPlain.pid,
+      floorTls: floorTls.pid,
+    };
+    let failed = 0;
+    let missing = 0;
+    /** Per round: the server's CPU time per call (µs) and its calls per second. */
+    const cpu = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    const rates = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    const load = async (v: Variant) => {
+      const before = cpuMicros(pids[v]);
+      // No h2load warm-up: every call it makes is one the CPU time was spent on (the round
+      // before is the warm-up; the 8 handshakes are the same for every server).
+      const r = await h2load(targets[v], LOAD_SECONDS, 0);
+      cpu[v].push((cpuMicros(pids[v]) - before) / (r.succeeded + r.failed));
+      rates[v].push(r.rps);
+      failed += r.failed;
+      missing += withoutMessage(r, frames[v].length);
+    };
+    // A server with TLS and the same server without, under load at the same time (an h2load
+    // each): whatever else the machine runs in those seconds weighs on both alike.
+    const pair = (tls: Variant, plainV: Variant) => async () => {
+      await Promise.all([load(tls), load(plainV)]);
+      return 0;
+    };
+    await interleave(
+      { ours: pair("oursTls", "oursPlain"), floor: pair("floorTls", "floorPlain") },
+      { runs: ROUNDS, warmup: 1 },
+    );
+    // Still answering OK after the load.
+    for (const v of VARIANTS) await checkOk(v, targets[v], ca.pem, frames[v]);
+    // The warm-up round dropped.
+    const rounds = (v: Variant, of: Record<Variant, number[]>) => summarize(of[v].slice(1));
+    const tlsCost = (tls: Variant, plainV: Variant) =>
+      summarize(cpu[tls].slice(1).map((t, i) => t - cpu[plainV][i + 1]));
+    return report({
+      rates: Object.fromEntries(VARIANTS.map((v) => [v, rounds(v, rates)])) as Record<Variant, Stats>,
+      cpu: Object.fromEntries(VARIANTS.map((v) => [v, rounds(v, cpu)])) as Record<Variant, Stats>,
+      cost: { ours: tlsCost("oursTls", "oursPlain"), floor: tlsCost("floorTls", "floorPlain") },
+      failed,
+      missing,
+      frameBytes: frame.length,
+    });
+  } finally {
+    await Promise.all(floors.map((f) => f.stop()));
+    await Promise.all(agents.map((a) => a.stop()));
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+interface Measured {
+  rates: Record<Variant, Stats>;
+  cpu: Record<Variant, Stats>;
+  cost: { ours: Stats; floor: Stats };
+  failed: number;
+  missing: number;
+  frameBytes: number;
+}
+
+function report(m: Measured): BenchSection {
+  const rps = (s: Stats) => fmt(s, "req/s");
+  const us = (s: Stats) => fmt(s, "µs");
+  const ours = m.cost.ours.median;
+  const floor = m.cost.floor.median;
+  // "Plus 10%" of the floor's cost, which noise can make negative when TLS costs it nothing.
+  const allowed = floor + 0.1 * Math.abs(floor);
+  const ok = ours <= allowed && m.missing === 0 && m.failed === 0;
+  const row = (name: string, tls: Variant, plain: Variant, cost: Stats) =>
+    `| ${name} | ${us(m.cpu[tls])} | ${us(m.cpu[plain])} | ${us(cost)} | ${rps(m.rates[tls])} | ${rps(m.rates[plain])} |`;
+  const markdown = [
+    `Unary \`Status\` calls over TCP, h2load \`${H2LOAD_ARGS.join(" ")} -D ${LOAD_SECONDS}\` (8 connections x 16 concurrent`,
+    "streams: the handshakes are amortised, what is measured is the per-call cost of encryption). Ours: the real agent",
+    "(`bin/compute_ctl`, an empty compute) on its gRPC TCP port, one with `--tls-cert`/`--tls-key` (TLS 1.3, ECDSA",
+    "P-256, ALPN h2), one without. Floor: a bare `node:http2` server answering the agent's very bytes",
+    `(${m.frameBytes} bytes framed), \`http2.createSecureServer\` with the same certificate and key, and plaintext`,
+    `\`http2.createServer\`. Each server in its own process; ${ROUNDS} interleaved rounds (ours, floor) after a warm-up`,
+    "round, each loading a server with TLS and the same without at the same time, an h2load each, so the machine's",
+    "other work weighs on both alike. Every answer checked: failed or errored requests",
+    `${m.failed}; HTTP 200 answers without their message (gRPC errors): ${m.missing}.`,
+    "",
+    "The figure is the server's CPU time per call (user + system, all its threads, from /proc, over all the calls of",
+    "the round): on a shared 2-core machine throughput moves with everything else running, CPU time per call much less.",
+    "TLS cost: CPU per call with TLS minus without, per round, median of the rounds. Throughput (both loaded at",
+    "once) for reference.",
+    "",
+    "| server | CPU per call, TLS | CPU per call, plaintext | TLS cost per call | req/s, TLS | req/s, plaintext |",
+    "|---|---|---|---|---|---|",
+    row("ours (the agent)", "oursTls", "oursPlain", m.cost.ours),
+    row("floor (bare node:http2)", "floorTls", "floorPlain", m.cost.floor),
+    "",
+    `Target: the agent's TLS cost per call at most the floor's own plus 10%: ${ours.toFixed(1)} µs against ${allowed.toFixed(1)} µs ${verdict(ok)}.`,
+  ].join("\n");
+  const summary: SummaryRow[] = [
+    {
+      figure: "gRPC unary Status over TLS (TCP), CPU per call TLS adds",
+      ours: `${ours.toFixed(1)} µs (${median(m.rates.oursTls, "req/s")} with TLS)`,
+      floor: `bare \`node:http2\` secure server: ${floor.toFixed(1)} µs`,
+      target: `<= floor's + 10% ${verdict(ok)}`,
+    },
+  ];
+  return { title: "gRPC API over TLS: what encryption costs per call", markdown, summary };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const section = await run();
+  process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`);
+  process.exit(0);
+}
