@@ -4,11 +4,58 @@
 // by default): a port the kernel hands out with listen(0) can be taken, between our check and
 // the server's bind, as the local port of any outgoing connection the tests make (to Postgres,
 // to the agent). Below that range only servers bind, and each is checked free first; a port is
-// never handed out twice by one test process.
-import { readFileSync } from "node:fs";
+// never handed out twice by one test process. Test files run as separate processes (and other
+// suites may run on the machine at the same time), so a port is also reserved across processes:
+// a file named after it in a shared directory, created exclusively and holding the owner's pid;
+// a reservation whose process is gone is taken over.
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 
 const given = new Set<number>();
+const RESERVATIONS = path.join(os.tmpdir(), "compute-ctl-test-ports");
+mkdirSync(RESERVATIONS, { recursive: true, mode: 0o1777 });
+process.on("exit", () => {
+  for (const port of given) rmSync(path.join(RESERVATIONS, String(port)), { force: true });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Reserves `port` for this process unless a live process holds it. */
+function reserve(port: number): boolean {
+  const file = path.join(RESERVATIONS, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o644);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(file, "utf8"));
+      } catch {
+        continue;
+      }
+      if (owner === process.pid || (owner > 0 && alive(owner))) return false;
+      rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+function release(port: number): void {
+  rmSync(path.join(RESERVATIONS, String(port)), { force: true });
+}
 
 function ephemeralStart(): number {
   try {
@@ -32,11 +79,12 @@ function bindable(port: number): Promise<boolean> {
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1));
-    if (given.has(port)) continue;
+    if (given.has(port) || !reserve(port)) continue;
     if (await bindable(port)) {
       given.add(port);
       return port;
     }
+    release(port);
   }
   throw new Error(`no free port found in ${LOW}-${HIGH}`);
 }
@@ -46,11 +94,18 @@ export async function freePortPair(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
     if (given.has(port) || given.has(port + 1)) continue;
+    if (!reserve(port)) continue;
+    if (!reserve(port + 1)) {
+      release(port);
+      continue;
+    }
     if ((await bindable(port)) && (await bindable(port + 1))) {
       given.add(port);
       given.add(port + 1);
       return port;
     }
+    release(port);
+    release(port + 1);
   }
   throw new Error(`no free port pair found in ${LOW}-${HIGH}`);
 }
