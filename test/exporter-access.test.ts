@@ -4,9 +4,9 @@
 // exporter-endpoints.test.ts.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createAutoscalingAccess } from "../src/exporter/autoscaling-access.js";
-import { ClientAllowList } from "../src/exporter/client-allow-list.js";
-import { ClientRateLimiter, parseRateLimit } from "../src/exporter/client-rate-limit.js";
+import { createAutoscalingAccess } from "../src/exporter-host/autoscaling-access.js";
+import { ClientAllowList } from "../src/exporter-host/client-allow-list.js";
+import { ClientRateLimiter, parseRateLimit } from "../src/exporter-host/client-rate-limit.js";
 
 test("allow-list matches IPv4 and IPv6 blocks, single addresses and v4-mapped clients", () => {
   const list = new ClientAllowList("10.0.0.0/8, fd00::/8,192.168.1.7");

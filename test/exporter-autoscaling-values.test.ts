@@ -7,7 +7,7 @@ import { rmSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { pino } from "pino";
-import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
+import { type ExporterHandle, startExporter } from "../src/exporter-host/exporter-supervisor.js";
 import { curlSocket, waitFor } from "./support/exporter-harness.js";
 import { pgOsUser, startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
 import { strictParse } from "./support/prometheus-strict.js";

@@ -8,8 +8,8 @@ import { spawn } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { createAutoscalingAccess } from "../src/exporter/autoscaling-access.js";
-import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
+import { createAutoscalingAccess } from "../src/exporter-host/autoscaling-access.js";
+import { type ExporterHandle, startExporter } from "../src/exporter-host/exporter-supervisor.js";
 import { lookupOsUser } from "../src/postgres/os-user.js";
 import { bundledExporterEntry } from "./support/exporter-build.js";
 import {

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { AUTOSCALING_FAMILY_NAMES } from "../src/exporter/exporter-families.js";
 import { CONNSTR_ENV, parseExporterFlags, USAGE } from "../src/exporter/exporter-flags.js";
-import { AUTOSCALING_FAMILY_NAMES } from "../src/exporter/exposition.js";
 import { POSTGRES_SET } from "../src/exporter/postgres-set.js";
 
 test("flags: defaults, connection string from the environment, refusals with the flag's name", () => {

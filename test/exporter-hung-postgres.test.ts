@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { pino } from "pino";
-import { type ExporterHandle, startExporter } from "../src/exporter/exporter-supervisor.js";
+import { type ExporterHandle, startExporter } from "../src/exporter-host/exporter-supervisor.js";
 import {
   curlSocket,
   httpGet,

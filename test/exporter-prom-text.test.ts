@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { mergePrometheusText } from "../src/exporter/prom-text-merge.js";
 import { PromTextError, parsePrometheusText } from "../src/exporter/prom-text-parser.js";
-import { renderFamilies } from "../src/exporter/prom-text-writer.js";
+import { renderFamilies } from "../src/metrics/prometheus-text.js";
 import { strictParse } from "./support/prometheus-strict.js";
 
 test("writer escapes label values and HELP texts so a strict parser reads them back exactly", () => {

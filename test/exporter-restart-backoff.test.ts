@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { startExporter } from "../src/exporter/exporter-supervisor.js";
+import { startExporter } from "../src/exporter-host/exporter-supervisor.js";
 import { captureLog, waitFor } from "./support/exporter-harness.js";
 import { tempDir } from "./support/postgres.js";
 

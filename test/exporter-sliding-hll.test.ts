@@ -7,9 +7,9 @@ import { lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { defaultStateFile } from "../src/exporter/exporter-supervisor.js";
 import { loadHll, saveHll } from "../src/exporter/hll-state-file.js";
 import { SlidingHll } from "../src/exporter/sliding-hll.js";
+import { defaultStateFile } from "../src/exporter-host/exporter-supervisor.js";
 
 /** A well-mixed 32-bit hash of an integer, like the page-tag hash Postgres computes for us. */
 function hash32(n: number): number {

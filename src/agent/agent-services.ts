@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { createComputeApi } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import { createExporterAccess } from "../exporter-host/exporter-access.js";
 import { LfcController } from "../lfc/lfc-controller.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
@@ -15,7 +16,6 @@ import { ReadinessProbe } from "../monitor/readiness-probe.js";
 import { registerCertificateExpiry } from "../tls/expiry-metric.js";
 import { type ApiServers, startApiServers } from "./api-servers.js";
 import { type BackgroundServices, startBackgroundServices } from "./background-services.js";
-import { createExporterAccess } from "./exporter-access.js";
 
 export interface AgentServices {
   readonly background: BackgroundServices;

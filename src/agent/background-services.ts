@@ -67,7 +67,7 @@ function exporterService(rt: ComputeRuntime): Service {
     name: "exporter",
     async start() {
       if (!rt.options.exporter) return null;
-      const { startExporter } = await import("../exporter/exporter-supervisor.js");
+      const { startExporter } = await import("../exporter-host/exporter-supervisor.js");
       const handle = startExporter({
         pgdata: rt.options.pgdata,
         connstr: rt.options.connstr,

@@ -7,11 +7,11 @@ import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type { Logger } from "pino";
+import { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "../metrics/prometheus-text.js";
 import type { BufferSampler } from "./buffer-sampler.js";
 import type { ExporterConnection } from "./exporter-connection.js";
-import { autoscalingFamilies, healthFamilies } from "./exposition.js";
+import { autoscalingFamilies, healthFamilies } from "./exporter-families.js";
 import type { AutoscalingSnapshot, MetricsCollector } from "./metrics-collector.js";
-import { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "./prom-text-writer.js";
 import { SOCKET_NAME } from "./socket-address.js";
 
 export interface ExporterServerDeps {

@@ -4,6 +4,7 @@
 // re-checks it every few seconds, since the neon extension can be created while we run.
 import pg from "pg";
 import type { Logger } from "pino";
+import type { MetricFamily } from "../metrics/prometheus-text.js";
 import {
   type AutoscalingValues,
   detectSource,
@@ -19,7 +20,6 @@ import {
   QueryTimeoutError,
 } from "./exporter-connection.js";
 import { familyFromRows, metricSql, POSTGRES_SET, postgresSetSql } from "./postgres-set.js";
-import type { MetricFamily } from "./prom-text-writer.js";
 
 export interface AutoscalingSnapshot {
   source: SourceKind;

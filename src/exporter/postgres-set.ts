@@ -5,8 +5,9 @@
 // column, NULL values omitted, NULL label values rendered as "". Where a major keeps a number
 // elsewhere (17: checkpoint counters in pg_stat_checkpointer; 14: no pg_ls_logicalsnapdir), the
 // entry's query is chosen by the server's capabilities, as Neon picks a `<name>.<major>.sql`.
+
+import type { MetricFamily, MetricType, Sample } from "../metrics/prometheus-text.js";
 import type { PgCapabilities } from "../postgres/capabilities.js";
-import type { MetricFamily, MetricType, Sample } from "./prom-text-writer.js";
 
 export interface SqlMetric {
   name: string;

@@ -9,7 +9,7 @@ import { type Logger, pino } from "pino";
 import {
   type ForwardOptions,
   forwardAutoscalingMetrics,
-} from "../../src/exporter/forward-autoscaling-metrics.js";
+} from "../../src/exporter-host/forward-autoscaling-metrics.js";
 
 export interface HttpAnswer {
   status: number;

@@ -4,9 +4,9 @@
 import type { Logger } from "pino";
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
-import { createAutoscalingAccess } from "../exporter/autoscaling-access.js";
 import { mergePrometheusText } from "../exporter/prom-text-merge.js";
 import { exporterSocketPath } from "../exporter/socket-address.js";
+import { createAutoscalingAccess } from "./autoscaling-access.js";
 
 const FETCH_TIMEOUT_MS = 2000;
 
@@ -34,7 +34,7 @@ export function createExporterAccess(rt: ComputeRuntime, log: Logger): ExporterA
       return parsePrometheusText(t);
     },
     async forward(req, res, reqLog) {
-      const { forwardAutoscalingMetrics } = await import("../exporter/forward-autoscaling-metrics.js");
+      const { forwardAutoscalingMetrics } = await import("./forward-autoscaling-metrics.js");
       await forwardAutoscalingMetrics(req, res, { socketPath: socketPath(), access, log: reqLog });
     },
     merge(own, exporterText) {

@@ -7,8 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
+import { type ExporterResponse, getFromExporter } from "../exporter/exporter-request.js";
 import type { AutoscalingAccess } from "./autoscaling-access.js";
-import { type ExporterResponse, getFromExporter } from "./exporter-request.js";
 
 export interface ForwardOptions {
   /** The exporter's socket (`exporterSocketPath(pgdata)`). */

@@ -2,12 +2,12 @@
 // names (HELP texts say what is measured, which differs on vanilla Postgres), and the exporter's
 // own health (up, collection duration, errors, staleness, source).
 
+import type { MetricFamily } from "../metrics/prometheus-text.js";
 import type { BufferSampler } from "./buffer-sampler.js";
 import { WINDOW_SECONDS } from "./buffer-sampler.js";
 import type { CacheRead } from "./coalescing-cache.js";
 import type { ExporterConnection } from "./exporter-connection.js";
 import type { AutoscalingSnapshot, MetricsCollector } from "./metrics-collector.js";
-import type { MetricFamily } from "./prom-text-writer.js";
 
 const HELP = {
   neon: {

@@ -9,9 +9,9 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import { CONNSTR_ENV } from "../exporter/exporter-flags.js";
+import { exporterSocketPath } from "../exporter/socket-address.js";
 import type { OsUser } from "../postgres/os-user.js";
-import { CONNSTR_ENV } from "./exporter-flags.js";
-import { exporterSocketPath } from "./socket-address.js";
 
 export interface StartExporterOptions {
   pgdata: string;
@@ -44,9 +44,9 @@ function defaultEntry(): string {
   const here = fileURLToPath(import.meta.url);
   const dir = path.dirname(here);
   // In the bundle (bin/build-bundle.mjs) this code sits in dist/chunks/ and the exporter's
-  // entry is dist/exporter/main.js; from source or tsc output it is the sibling main.(ts|js).
+  // entry is dist/exporter/main.js; from source or tsc output it is ../exporter/main.(ts|js).
   if (path.basename(dir) === "chunks") return path.join(dir, "..", "exporter", "main.js");
-  return path.join(dir, `main${path.extname(here)}`);
+  return path.join(dir, "..", "exporter", `main${path.extname(here)}`);
 }
 
 /** Node flags worth passing on (loaders such as tsx); test-runner and debugger flags are not. */
