@@ -191,7 +191,7 @@ async function importCost(specifier: string): Promise<number> {
 }
 
 async function importCosts(): Promise<[string, Stats][]> {
-  const specs = ["pino", "pg", "prom-client", "valibot", "execa"];
+  const specs = ["pino", "pg", "valibot", "execa"];
   const res: [string, Stats][] = [];
   for (const s of specs) {
     const samples: number[] = [];

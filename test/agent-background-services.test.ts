@@ -6,7 +6,6 @@ import { test } from "node:test";
 import { pino } from "pino";
 import { startBackgroundServices } from "../src/agent/background-services.js";
 import { parseCli } from "../src/cli/args.js";
-import type { ExporterAccess } from "../src/compute/compute-api-impl.js";
 import { ComputeRuntime } from "../src/compute/compute-runtime.js";
 import { AgentMetrics } from "../src/metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../src/monitor/activity-monitor.js";
@@ -43,7 +42,13 @@ test("services subscribing after the compute reached running still start, and st
     start: () => calls.push("readiness start"),
     stop: () => calls.push("readiness stop"),
   } as unknown as ReadinessProbe;
-  const services = startBackgroundServices(rt, new AgentMetrics(), {} as ExporterAccess, monitor, readiness);
+  const services = startBackgroundServices(
+    rt,
+    new AgentMetrics(),
+    { start: async () => {}, stop: async () => {} },
+    monitor,
+    readiness,
+  );
   assert.deepEqual(
     calls,
     ["readiness start", "start"],

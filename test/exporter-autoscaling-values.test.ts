@@ -99,9 +99,9 @@ async function launch(): Promise<void> {
     pgdata: pg.pgdata,
     connstr: pg.connstr(),
     log: pino({ level: "silent" }),
-    runAs: pgOsUser,
+    socketOwner: pgOsUser,
     stateFile,
-    args: ["--wss-sample-ms", String(SAMPLE_MS), "--ttl-ms", "100"],
+    timings: { wssSampleMs: SAMPLE_MS, ttlMs: 100 },
   });
   await waitFor("the exporter's first buffer sample", async () => (await scrape()).sampleDone, 60_000, 100);
 }

@@ -1,7 +1,7 @@
-// The exporter process end to end, supervised as the agent will run it: a 150-character PGDATA,
+// The exporter thread end to end, supervised as the agent will run it: a 150-character PGDATA,
 // the socket read with curl and through the agent-side forwarder, strict parsing of the six
-// families and sixty windows, socket privacy against another OS user, kill -9 recovery, and the
-// 403/429 access answers. The exporter runs compiled here (as deployed); the other exporter tests
+// families and sixty windows, socket privacy against another OS user, recovery from a crashed
+// exporter thread, and the 403/429 access answers. The exporter runs compiled here (as deployed); the other exporter tests
 // run it from source through tsx, the supervisor's default under the test runner.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -80,13 +80,14 @@ before(async () => {
     pgdata,
     connstr: pg.connstr(),
     log: exporterLog.log,
-    runAs: pgOsUser,
+    socketOwner: pgOsUser,
     stateFile: null,
-    args: ["--wss-sample-ms", "500"],
+    timings: { wssSampleMs: 500 },
+    testHooks: true,
     // Compiled, as deployed: restart timing under tsx would measure the TypeScript loader.
     entry: await bundledExporterEntry(),
   });
-  forwarder = await startForwarder({ socketPath: exporter.socketPath, timeoutMs: 2000 });
+  forwarder = await startForwarder({ exporter, timeoutMs: 2000 });
   await waitFor(
     "the exporter to answer",
     async () => (await curlSocket(exporter.socketPath, "/autoscaling_metrics")).status === 200,
@@ -167,7 +168,7 @@ test("the socket is 0600, owned by the Postgres OS user, and another OS user can
 
 test("allow-list answers 403 and rate limit 429 with Retry-After, as JSON errors", async () => {
   const denied = await startForwarder({
-    socketPath: exporter.socketPath,
+    exporter,
     access: createAutoscalingAccess({ allow: "10.0.0.0/8,fd00::/8" }),
   });
   extra.push(denied);
@@ -175,14 +176,14 @@ test("allow-list answers 403 and rate limit 429 with Retry-After, as JSON errors
   assert.equal(r403.status, 403);
   assert.match(JSON.parse(r403.body).error, /not allowed/);
   const allowed = await startForwarder({
-    socketPath: exporter.socketPath,
+    exporter,
     access: createAutoscalingAccess({ allow: "127.0.0.0/8" }),
   });
   extra.push(allowed);
   assert.equal((await httpGet(`${allowed.url}/autoscaling_metrics`)).status, 200);
 
   const limited = await startForwarder({
-    socketPath: exporter.socketPath,
+    exporter,
     access: createAutoscalingAccess({ rate: "1/m,burst=2" }),
   });
   extra.push(limited);
@@ -194,11 +195,20 @@ test("allow-list answers 403 and rate limit 429 with Retry-After, as JSON errors
   assert.match(JSON.parse(r429.body).error, /too many/);
 });
 
-test("a forwarder whose exporter is not listening answers 502 at once, not at its timeout", async (t) => {
+test("a forwarder whose exporter is stopped answers 502 at once, not at its timeout", async (t) => {
   const dir = tempDir("cct-noexp-");
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const timeoutMs = 120_000;
-  const f = await startForwarder({ socketPath: path.join(dir, "nothing.sock"), timeoutMs });
+  const stopped = startExporter({
+    pgdata: dir,
+    connstr: pg.connstr(),
+    log: captureLog("silent").log,
+    socketOwner: pgOsUser,
+    stateFile: null,
+    entry: await bundledExporterEntry(),
+  });
+  await stopped.stop();
+  const f = await startForwarder({ exporter: stopped, timeoutMs });
   extra.push(f);
   const t0 = Date.now();
   const r = await httpGet(`${f.url}/autoscaling_metrics`, timeoutMs);
@@ -207,14 +217,14 @@ test("a forwarder whose exporter is not listening answers 502 at once, not at it
   assert.ok(Date.now() - t0 < timeoutMs / 4, `502 after ${Date.now() - t0} ms: it waited for the timeout`);
 });
 
-test("kill -9 of the exporter: restarted after the first back-off, no answer of the dead one reused, no hang", async (t) => {
-  const pid = exporter.pid;
-  assert.ok(pid);
+test("a crash of the exporter thread: restarted after the first back-off, no answer of the dead one reused, no hang", async (t) => {
+  const thread = exporter.threadId;
+  assert.ok(thread !== undefined);
   const restartsBefore = exporter.restarts;
   const linesBefore = exporterLog.lines.length;
-  // A forwarder whose timeout is far beyond the test: a 502 must come from a refused connection.
+  // A forwarder whose timeout is far beyond the test: a 502 must come from the thread's end.
   const timeoutMs = 120_000;
-  const f = await startForwarder({ socketPath: exporter.socketPath, timeoutMs });
+  const f = await startForwarder({ exporter, timeoutMs });
   extra.push(f);
   // A just-collected answer, which the forwarder may reuse for most of a second: it must not
   // outlive the exporter.
@@ -225,10 +235,10 @@ test("kill -9 of the exporter: restarted after the first back-off, no answer of 
     30_000,
     20,
   );
-  const killedAt = Date.now();
-  process.kill(pid, "SIGKILL");
-  await waitFor("the exporter to die", () => exporter.pid !== pid, 30_000, 5);
-  // Until the new exporter answers: 502s at once, or 200s with values collected after the kill
+  const crashedAt = Date.now();
+  assert.equal((await curlSocket(exporter.socketPath, "/test/crash", 10, "POST")).status, 202);
+  await waitFor("the exporter to die", () => exporter.threadId !== thread, 30_000, 5);
+  // Until the new exporter answers: 502s at once, or 200s with values collected after the crash
   // (by the new exporter), never the dead exporter's reused answer.
   let errors = 0;
   await waitFor(
@@ -244,22 +254,22 @@ test("kill -9 of the exporter: restarted after the first back-off, no answer of 
       }
       assert.equal(r.status, 200);
       const collectedAt = t0 - Number(r.headers["x-exporter-data-age-seconds"]) * 1000;
-      assert.ok(collectedAt > killedAt, `values collected ${killedAt - collectedAt} ms before the kill`);
+      assert.ok(collectedAt > crashedAt, `values collected ${crashedAt - collectedAt} ms before the crash`);
       return true;
     },
     60_000,
     20,
   );
-  t.diagnostic(`200 again ${Date.now() - killedAt} ms after kill -9 (${errors} 502s before)`);
+  t.diagnostic(`200 again ${Date.now() - crashedAt} ms after the crash (${errors} 502s before)`);
   assert.equal(exporter.restarts, restartsBefore + 1);
-  assert.notEqual(exporter.pid, pid);
+  assert.notEqual(exporter.threadId, thread);
   const exits = exporterLog.lines
     .slice(linesBefore)
     .filter((l) => l.msg.startsWith("metrics exporter exited"));
   assert.deepEqual(
-    exits.map((l) => [l.signal, l.restartInMs]),
-    [["SIGKILL", 100]],
-    "restarted after the first back-off step",
+    exits.map((l) => [l.code, l.restartInMs]),
+    [[1, 100]],
+    "an uncaught error ends the thread with code 1; restarted after the first back-off step",
   );
   assert.deepEqual(await pg.query("SELECT 1 AS one"), [{ one: 1 }], "Postgres is untouched");
 });

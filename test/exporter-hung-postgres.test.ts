@@ -72,16 +72,18 @@ before(async () => {
     pgdata: dir,
     connstr: pg.connstr(),
     log: pino({ level: "silent" }),
-    runAs: pgOsUser,
+    socketOwner: pgOsUser,
     stateFile: null,
-    args: [
-      ...["--scrape-deadline-ms", String(DEADLINE_MS), "--ttl-ms", "200"],
+    timings: {
+      scrapeDeadlineMs: DEADLINE_MS,
+      ttlMs: 200,
       // Ten times the bound on a scrape below: a scrape that waited on the hung Postgres instead
       // of honouring its deadline would take this long; the collection fails after it.
-      ...["--statement-timeout-ms", String(PG_TIMEOUT_MS), "--connect-timeout-ms", String(PG_TIMEOUT_MS)],
-    ],
+      statementTimeoutMs: PG_TIMEOUT_MS,
+      connectTimeoutMs: PG_TIMEOUT_MS,
+    },
   });
-  forwarder = await startForwarder({ socketPath: exporter.socketPath, timeoutMs: 2000 });
+  forwarder = await startForwarder({ exporter, timeoutMs: 2000 });
   await waitFor(
     "fresh metrics",
     async () =>

@@ -61,9 +61,9 @@ before(async () => {
     pgdata: dir,
     connstr: pg.connstr(),
     log: pino({ level: "silent" }),
-    runAs: pgOsUser,
+    socketOwner: pgOsUser,
     stateFile: null,
-    args: ["--source-recheck-ms", "300", "--ttl-ms", "100"],
+    timings: { sourceRecheckMs: 300, ttlMs: 100 },
   });
   await waitFor("the vanilla source", async () => (await source()) === "vanilla", 20_000, 100);
 });

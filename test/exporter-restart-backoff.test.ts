@@ -1,7 +1,9 @@
 // The exporter supervisor across repeated crashes: each restart waits twice as long as the one
 // before (from the minimum up to the maximum), and an exporter that stayed up for the reset period
 // starts the back-off again from the minimum. The exporter here is a stand-in script that records
-// its starts and exits on a plan, so the crashes happen exactly when the test says.
+// its starts and exits on a plan, so the crashes happen exactly when the test says. The exporter
+// is a thread of the agent: the stand-in ends its thread (process.exit in a worker ends the
+// worker only), and this process - the agent's stand-in - lives on.
 import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -12,12 +14,12 @@ import { tempDir } from "./support/postgres.js";
 
 // Lives plan[n] ms on its n-th start (0-based, counted in the starts file), then exits with 3.
 const CRASHER = `
-const arg = (name) => process.argv[process.argv.indexOf(name) + 1];
+const { workerData } = await import("node:worker_threads");
 const fs = await import("node:fs");
-const file = arg("--starts");
+const file = workerData.starts;
 const n = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\\n").filter(Boolean).length : 0;
 fs.appendFileSync(file, Date.now() + "\\n");
-const plan = arg("--plan").split(",").map(Number);
+const plan = workerData.plan;
 setTimeout(() => process.exit(3), plan[Math.min(n, plan.length - 1)]);
 `;
 
@@ -35,8 +37,8 @@ async function crashLoop(plan: number[], restarts: number) {
     log,
     stateFile: null,
     entry,
-    args: ["--starts", starts, "--plan", plan.join(",")],
-    // Uptime counts from the spawn, Node's start included: the reset period is far beyond a
+    workerData: { starts, plan },
+    // Uptime counts from the thread's start, its loading included: the reset period is far beyond a
     // start on a busy machine, so only the planned long run resets the back-off.
     restart: { minMs: 50, maxMs: 400, resetAfterMs: RESET_MS },
   });

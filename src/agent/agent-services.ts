@@ -1,13 +1,13 @@
 // What the agent runs around the compute: its metrics, the API (REST and gRPC/Connect), the
 // activity monitor and the background services. Loaded by run-agent.ts after the start pipeline
-// has been kicked off, so this module graph (prom-client, the routes, the API facade) loads
+// has been kicked off, so this module graph (the metrics, the routes, the API facade) loads
 // while data is copied rather than before.
 import path from "node:path";
 import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { createComputeApi } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
-import { createExporterAccess } from "../exporter-host/exporter-access.js";
+import { createExporterHost } from "../exporter-host/exporter-host.js";
 import { LfcController } from "../lfc/lfc-controller.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
@@ -50,7 +50,7 @@ export function startAgentServices(
   registerCertificateExpiry(metrics.registry, () =>
     [...rt.tlsCertificates].map(([listener, c]) => ({ listener, current: c.current })),
   );
-  const exporter = createExporterAccess(rt, log);
+  const exporter = createExporterHost(rt, log);
   const readiness = new ReadinessProbe({
     connstr: rt.options.connstr,
     maxAgeMs: rt.options.readyMaxAgeS * 1000,

@@ -3,7 +3,6 @@
 // (AUTOSCALING) the vm-monitor. Each starts when the compute first
 // reaches `running` (so it does not compete with start-up) and stops with Postgres.
 
-import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { runtimeSourceContext } from "../compute/source-hooks.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
@@ -13,6 +12,12 @@ import { toConnstrUrl } from "../postgres/keyword-connstr.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {
+  stop(): Promise<void>;
+}
+
+/** The metrics exporter as a service (src/exporter-host/exporter-host.ts). */
+export interface ExporterService {
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,20 +66,13 @@ function migrationsService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
   };
 }
 
-/** The metrics exporter process, supervised; stopped with Postgres. */
-function exporterService(rt: ComputeRuntime): Service {
+/** The metrics exporter thread, supervised; stopped with Postgres. */
+function exporterService(exporter: ExporterService): Service {
   return {
     name: "exporter",
     async start() {
-      if (!rt.options.exporter) return null;
-      const { startExporter } = await import("../exporter-host/exporter-supervisor.js");
-      const handle = startExporter({
-        pgdata: rt.options.pgdata,
-        connstr: rt.options.connstr,
-        log: rt.log,
-        runAs: rt.osUser,
-      });
-      return { stop: () => handle.stop() };
+      await exporter.start();
+      return { stop: () => exporter.stop() };
     },
   };
 }
@@ -135,13 +133,13 @@ function installedExtensionsService(rt: ComputeRuntime, metrics: AgentMetrics): 
 export function startBackgroundServices(
   rt: ComputeRuntime,
   metrics: AgentMetrics,
-  _exporter: ExporterAccess,
+  exporter: ExporterService,
   monitor: ActivityMonitor,
   readiness: ReadinessProbe,
 ): BackgroundServices {
   const services: Service[] = [
     migrationsService(rt, metrics),
-    exporterService(rt),
+    exporterService(exporter),
     vmMonitorService(rt),
     sourceService(rt, metrics),
     installedExtensionsService(rt, metrics),

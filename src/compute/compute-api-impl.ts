@@ -2,10 +2,12 @@
 // REST and gRPC layers share it. Heavy modules (reconciler) load on first use.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { ComputeApi, MetricSample } from "../api/compute-api.js";
+import type { ComputeApi } from "../api/compute-api.js";
 import type { LfcController } from "../lfc/lfc-controller.js";
 import { checkEndpointId } from "../lfc/storage-location.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
+import { flattenSamples, type MetricFamily, unionByName } from "../metrics/metric-family.js";
+import { renderFamilies } from "../metrics/prometheus-text.js";
 import type { ReadinessView } from "../monitor/readiness-probe.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { configureCompute } from "./configure-compute.js";
@@ -16,11 +18,11 @@ import { displayStatus } from "./status.js";
 import { isReady, statusView } from "./status-view.js";
 import { terminateCompute } from "./terminate-compute.js";
 
+/** The agent's side of the metrics exporter (src/exporter-host/). */
 export interface ExporterAccess {
-  /** The exporter's Prometheus text, or null when it is not running/reachable. */
-  metricsText(): Promise<string | null>;
-  samples(): Promise<MetricSample[]>;
-  merge(agentText: string, exporterText: string | null): string;
+  /** The exporter's families (its /metrics); none when it is not running or does not answer. */
+  families(): Promise<MetricFamily[]>;
+  /** GET /autoscaling_metrics, answered from the exporter. */
   forward(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void>;
 }
 
@@ -119,11 +121,9 @@ export function createComputeApi(
       if (!rt.remoteExt) throw new OperationError("failed_precondition", "remote storage is not configured");
       await rt.remoteExt.download(rt.spec?.json ?? null, filename, isLibrary);
     },
-    metricsSamples: () => exporter.samples(),
+    metricsSamples: async () => flattenSamples(await exporter.families()),
     forwardAutoscalingMetrics: (req, res, log) => exporter.forward(req, res, log),
-    async prometheusText() {
-      const [own, exp] = await Promise.all([metrics.text(), exporter.metricsText()]);
-      return exporter.merge(own, exp);
-    },
+    // The agent's families first; an exporter family of the same name is left out.
+    prometheusText: async () => renderFamilies(unionByName(metrics.families(), await exporter.families())),
   };
 }

@@ -1,75 +1,95 @@
-// The agent's external `GET /autoscaling_metrics`: access checks, then the exporter's answer
-// passed through (status, content type, body, staleness headers). An unreachable or hung exporter
-// gives a 502 `{"error": ...}` within the timeout, never a hang. Requests that arrive while an
-// upstream request is running share its answer, and a fresh answer is reused for as long as the
-// exporter says it would serve it unchanged from its own cache (`x-exporter-fresh-for-ms`): values
-// are never older than the exporter's TTL, and a burst of scrapes costs the exporter one request.
+// The agent's external `GET /autoscaling_metrics`: access checks, then the exporter's answer as
+// its socket serves it (status, content type, the same text, the staleness headers). A stopped,
+// restarting or hung exporter gives a 502 `{"error": ...}` - at once, or within the timeout -
+// never a hang. Requests that arrive while a read is running share its answer, and an answer is
+// reused for as long as the exporter says it would serve it unchanged from its own cache (its
+// `freshForMs`) and only while the thread that gave it still runs: values are never older than
+// the exporter's TTL, and a burst of scrapes costs the exporter one read.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import { type ExporterResponse, getFromExporter } from "../exporter/exporter-request.js";
+import type { ExporterReply } from "../exporter/thread-protocol.js";
+import { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "../metrics/prometheus-text.js";
 import type { AutoscalingAccess } from "./autoscaling-access.js";
+import type { ExporterHandle } from "./exporter-supervisor.js";
 
 export interface ForwardOptions {
-  /** The exporter's socket (`exporterSocketPath(pgdata)`). */
-  socketPath: string;
+  /** The running exporter; null when none is started (502). */
+  exporter: Pick<ExporterHandle, "read" | "generation"> | null;
   /** Longest the client waits for the exporter (default 2000 ms). */
   timeoutMs?: number;
   access?: AutoscalingAccess;
   log?: Logger;
 }
 
-const PASSED_HEADERS = ["content-type", "x-exporter-stale", "x-exporter-data-age-seconds"] as const;
+/** An answer ready to send: status, headers and body. */
+interface Ready {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  dataAgeMs: number | null;
+}
 
 interface Shared {
-  inflight: Promise<ExporterResponse> | null;
-  fresh: ExporterResponse | null;
+  inflight: Promise<Ready> | null;
+  fresh: Ready | null;
   freshUntil: number;
   fetchedAt: number;
+  generation: number;
 }
 
-const shared = new Map<string, Shared>();
-const watched = new WeakSet<Socket>();
+const shared = new WeakMap<object, Shared>();
 
-/** A reused answer dies with the connection it came over: a killed exporter is noticed at once. */
-function dropOnClose(socket: Socket | null): void {
-  if (!socket || watched.has(socket)) return;
-  watched.add(socket);
-  socket.once("close", () => {
-    for (const s of shared.values()) if (s.fresh?.socket === socket) s.fresh = null;
-  });
-}
-
-/** The answer, and how long ago it was fetched (0 unless reused). */
-function fetchShared(
-  socketPath: string,
-  timeoutMs: number,
-): Promise<{ r: ExporterResponse; reusedMs: number }> {
-  let entry = shared.get(socketPath);
-  if (!entry) {
-    entry = { inflight: null, fresh: null, freshUntil: 0, fetchedAt: 0 };
-    shared.set(socketPath, entry);
+function toHttp(reply: ExporterReply): Ready {
+  if (reply.status !== 200) {
+    return {
+      status: reply.status,
+      headers: { "content-type": "application/json" },
+      body: Buffer.from(JSON.stringify({ error: reply.error })),
+      dataAgeMs: null,
+    };
   }
-  const s = entry;
+  return {
+    status: 200,
+    headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "x-exporter-stale": reply.stale ? "true" : "false" },
+    body: Buffer.from(renderFamilies(reply.families)),
+    dataAgeMs: reply.ageMs,
+  };
+}
+
+/** The answer, and how long ago it was read (0 unless reused). */
+function readShared(
+  exporter: NonNullable<ForwardOptions["exporter"]>,
+  timeoutMs: number,
+): Promise<{ r: Ready; reusedMs: number }> {
+  let s = shared.get(exporter);
+  if (!s) {
+    s = { inflight: null, fresh: null, freshUntil: 0, fetchedAt: 0, generation: -1 };
+    shared.set(exporter, s);
+  }
+  const entry = s;
   const now = performance.now();
-  if (s.fresh && now < s.freshUntil) return Promise.resolve({ r: s.fresh, reusedMs: now - s.fetchedAt });
-  if (!s.inflight) {
-    const sentAt = performance.now();
-    s.inflight = getFromExporter(socketPath, "/autoscaling_metrics", timeoutMs)
-      .then((r) => {
+  if (entry.fresh && now < entry.freshUntil && entry.generation === exporter.generation)
+    return Promise.resolve({ r: entry.fresh, reusedMs: now - entry.fetchedAt });
+  if (!entry.inflight) {
+    const sentAt = now;
+    const generation = exporter.generation;
+    entry.inflight = exporter
+      .read("autoscaling", timeoutMs)
+      .then((reply) => {
+        const ready = toHttp(reply);
         // Counted from when we asked, so the reuse never outlives the exporter's own cache.
-        const freshFor = r.status === 200 ? Number(r.headers["x-exporter-fresh-for-ms"] ?? 0) : 0;
-        s.fresh = freshFor > 0 && r.socket && !r.socket.destroyed ? r : null;
-        if (s.fresh) dropOnClose(r.socket);
-        s.freshUntil = sentAt + (Number.isFinite(freshFor) ? freshFor : 0);
-        s.fetchedAt = performance.now();
-        return r;
+        const freshFor = reply.status === 200 ? reply.freshForMs : 0;
+        entry.fresh = freshFor > 0 ? ready : null;
+        entry.freshUntil = sentAt + freshFor;
+        entry.fetchedAt = performance.now();
+        entry.generation = generation;
+        return ready;
       })
       .finally(() => {
-        s.inflight = null;
+        entry.inflight = null;
       });
   }
-  return s.inflight.then((r) => ({ r, reusedMs: 0 }));
+  return entry.inflight.then((r) => ({ r, reusedMs: 0 }));
 }
 
 function sendJson(
@@ -104,23 +124,25 @@ export async function forwardAutoscalingMetrics(
     sendJson(res, decision.status, { error: decision.error }, headers);
     return;
   }
-  let upstream: ExporterResponse;
+  if (!opts.exporter) {
+    sendJson(res, 502, { error: "the metrics exporter is not running" });
+    return;
+  }
+  let answer: Ready;
   let reusedMs: number;
   try {
-    ({ r: upstream, reusedMs } = await fetchShared(opts.socketPath, opts.timeoutMs ?? 2000));
+    ({ r: answer, reusedMs } = await readShared(opts.exporter, opts.timeoutMs ?? 2000));
   } catch (err) {
     opts.log?.warn({ err }, "autoscaling metrics: exporter unreachable");
     sendJson(res, 502, { error: (err as Error).message });
     return;
   }
-  const headers: Record<string, string | number> = { "content-length": upstream.body.length };
-  for (const h of PASSED_HEADERS) {
-    const v = upstream.headers[h];
-    if (typeof v === "string") headers[h] = v;
-  }
-  const age = Number(upstream.headers["x-exporter-data-age-seconds"]);
-  if (reusedMs > 0 && Number.isFinite(age))
-    headers["x-exporter-data-age-seconds"] = (age + reusedMs / 1000).toFixed(3);
-  res.writeHead(upstream.status, headers);
-  res.end(req.method === "HEAD" ? undefined : upstream.body);
+  const headers: Record<string, string | number> = {
+    ...answer.headers,
+    "content-length": answer.body.length,
+  };
+  if (answer.dataAgeMs !== null)
+    headers["x-exporter-data-age-seconds"] = ((answer.dataAgeMs + reusedMs) / 1000).toFixed(3);
+  res.writeHead(answer.status, headers);
+  res.end(req.method === "HEAD" ? undefined : answer.body);
 }

@@ -5,17 +5,18 @@
 // same sample gives the buffer occupancy (`lfc_used`). The page tag is hashed by Postgres and
 // shipped as one hex-encoded string (10 bytes per buffer), which keeps the exporter's CPU low; the
 // period stretches when a sample gets expensive so the sampler stays under ~0.5% of a core.
-import type { Logger } from "pino";
+
 import { quoteIdent } from "../postgres/quote.js";
 import type { ExporterConnection } from "./exporter-connection.js";
 import { SlidingHll } from "./sliding-hll.js";
+import type { ExporterLog } from "./thread-log.js";
 
 /** The sixty autoscaling windows: 60 s .. 3600 s. */
 export const WINDOW_SECONDS: readonly number[] = Array.from({ length: 60 }, (_, i) => (i + 1) * 60);
 
 export interface BufferSamplerOptions {
   conn: ExporterConnection;
-  log: Logger;
+  log: ExporterLog;
   periodMs: number;
   queryTimeoutMs: number;
   /** Upper bound on the share of one core the sampling may use (default 0.005 = 0.5%). */

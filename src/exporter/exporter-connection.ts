@@ -8,9 +8,9 @@
 // learns the server's version once, so callers can build the SQL that major understands.
 import type { Socket } from "node:net";
 import pg from "pg";
-import type { Logger } from "pino";
 import { capabilitiesOf, type PgCapabilities, SERVER_VERSION_NUM_SQL } from "../postgres/capabilities.js";
 import { connect } from "../postgres/connection.js";
+import type { ExporterLog } from "./thread-log.js";
 
 export const EXPORTER_APPLICATION_NAME = "compute_ctl:exporter";
 
@@ -19,7 +19,7 @@ export interface ExporterConnectionOptions {
   statementTimeoutMs: number;
   lockTimeoutMs: number;
   connectTimeoutMs: number;
-  log: Logger;
+  log: ExporterLog;
   /** First wait after a failed connection attempt; doubles up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;

@@ -2,7 +2,7 @@
 // names (HELP texts say what is measured, which differs on vanilla Postgres), and the exporter's
 // own health (up, collection duration, errors, staleness, source).
 
-import type { MetricFamily } from "../metrics/prometheus-text.js";
+import type { MetricFamily } from "../metrics/metric-family.js";
 import type { BufferSampler } from "./buffer-sampler.js";
 import { WINDOW_SECONDS } from "./buffer-sampler.js";
 import type { CacheRead } from "./coalescing-cache.js";

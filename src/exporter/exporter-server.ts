@@ -1,30 +1,21 @@
-// The exporter's HTTP server on `neon-communicator.socket` in PGDATA. Routes, top to bottom:
-//   GET /autoscaling_metrics  exactly the six autoscaling families (503 JSON before any data)
-//   GET /metrics              autoscaling set + Postgres set + exporter health, always 200
-// Scrapes wait at most the deadline; stale answers say so in `x-exporter-stale` and, on
-// /metrics, in the health families.
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+// The exporter's HTTP server on `neon-communicator.socket` in PGDATA (data-dir-socket.ts):
+// GET /autoscaling_metrics and GET /metrics (exporter-answers.ts) as Prometheus text, anything
+// else 404, other methods 405. Headers: `x-exporter-stale`, `x-exporter-data-age-seconds`, and
+// `x-exporter-fresh-for-ms` (how much longer this exact answer is served from the cache).
+// With `testHooks` (tests only: COMPUTE_CTL_EXPORTER_TEST_HOOKS=1 in the agent's environment),
+// POST /test/hang blocks the thread's event loop for good and POST /test/crash throws an uncaught
+// error in it, each after answering 202.
 import http from "node:http";
-import path from "node:path";
-import type { Logger } from "pino";
+import type { MetricFamily } from "../metrics/metric-family.js";
 import { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "../metrics/prometheus-text.js";
-import type { BufferSampler } from "./buffer-sampler.js";
-import type { ExporterConnection } from "./exporter-connection.js";
-import { autoscalingFamilies, healthFamilies } from "./exporter-families.js";
-import type { AutoscalingSnapshot, MetricsCollector } from "./metrics-collector.js";
-import { SOCKET_NAME } from "./socket-address.js";
+import type { Answer } from "./exporter-answers.js";
+import type { ExporterLog } from "./thread-log.js";
+import type { ExporterReply, ReadWhat } from "./thread-protocol.js";
 
-export interface ExporterServerDeps {
-  collector: MetricsCollector;
-  sampler: BufferSampler;
-  conn: ExporterConnection;
-  deadlineMs: number;
-  /** The collection cache TTL, to tell forwarders how long an answer stays current. */
-  ttlMs: number;
-  log: Logger;
-}
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+const ROUTES: Record<string, ReadWhat> = {
+  "/autoscaling_metrics": "autoscaling",
+  "/metrics": "metrics",
+};
 
 function sendJsonError(res: http.ServerResponse, status: number, message: string): void {
   const body = JSON.stringify({ error: message });
@@ -32,122 +23,71 @@ function sendJsonError(res: http.ServerResponse, status: number, message: string
   res.end(body);
 }
 
-/**
- * `x-exporter-fresh-for-ms`: how much longer this exact answer would be served from the cache,
- * so a forwarder may reuse it for that long without making values any older than we would.
- */
-function sendMetrics(
-  res: http.ServerResponse,
-  body: string,
-  stale: boolean,
-  ageMs: number,
-  ttlMs: number,
-): void {
-  res.writeHead(200, {
-    "content-type": PROMETHEUS_CONTENT_TYPE,
-    "content-length": Buffer.byteLength(body),
-    "x-exporter-stale": stale ? "true" : "false",
-    "x-exporter-data-age-seconds": (ageMs / 1000).toFixed(3),
-    "x-exporter-fresh-for-ms": String(stale ? 0 : Math.max(0, ttlMs - ageMs)),
-  });
-  res.end(body);
-}
+/** Test hooks: what the supervisor must survive, triggered through the socket. */
+const TEST_HOOKS: Record<string, () => void> = {
+  "/test/hang": () => {
+    for (;;);
+  },
+  "/test/crash": () => {
+    throw new Error("metrics exporter crashed on request (test hook)");
+  },
+};
 
-export function createExporterServer(deps: ExporterServerDeps): http.Server {
-  const { collector, deadlineMs, ttlMs } = deps;
-  // The six families render to the same text until the next collection: render once per snapshot.
-  let renderedFor: AutoscalingSnapshot | null = null;
-  let rendered = "";
-  const autoscalingText = (s: AutoscalingSnapshot) => {
-    if (renderedFor !== s) {
-      rendered = renderFamilies(autoscalingFamilies(s));
-      renderedFor = s;
+export function createExporterServer(
+  answer: Answer,
+  log: ExporterLog,
+  opts: { testHooks?: boolean } = {},
+): http.Server {
+  // The autoscaling families are the same object until the next collection: render them once.
+  const rendered = new WeakMap<MetricFamily[], string>();
+  const text = (families: MetricFamily[]) => {
+    let t = rendered.get(families);
+    if (t === undefined) {
+      t = renderFamilies(families);
+      rendered.set(families, t);
     }
-    return rendered;
+    return t;
   };
-
-  const routes: Record<string, Handler> = {
-    "/autoscaling_metrics": async (_req, res) => {
-      const read = await collector.autoscaling.get(deadlineMs);
-      if (!read.value) {
-        sendJsonError(
-          res,
-          503,
-          `no autoscaling metrics collected yet: ${read.error ?? "collection running"}`,
-        );
-        return;
-      }
-      sendMetrics(res, autoscalingText(read.value), read.stale, Date.now() - read.takenAt, ttlMs);
-    },
-    "/metrics": async (_req, res) => {
-      const [a, p] = await Promise.all([
-        collector.autoscaling.get(deadlineMs),
-        collector.postgres.get(deadlineMs),
-      ]);
-      const now = Date.now();
-      const families = [
-        ...(a.value ? autoscalingFamilies(a.value) : []),
-        ...(p.value ?? []),
-        ...healthFamilies({ ...deps, reads: { autoscaling: a, postgres: p }, now }),
-      ].filter((f) => f.samples.length > 0);
-      sendMetrics(
-        res,
-        renderFamilies(families),
-        a.stale || p.stale,
-        now - Math.min(a.takenAt || now, p.takenAt || now),
-        0,
-      );
-    },
+  const send = (res: http.ServerResponse, reply: ExporterReply) => {
+    if (reply.status !== 200) {
+      sendJsonError(res, reply.status, reply.error);
+      return;
+    }
+    const body = text(reply.families);
+    res.writeHead(200, {
+      "content-type": PROMETHEUS_CONTENT_TYPE,
+      "content-length": Buffer.byteLength(body),
+      "x-exporter-stale": reply.stale ? "true" : "false",
+      "x-exporter-data-age-seconds": (reply.ageMs / 1000).toFixed(3),
+      "x-exporter-fresh-for-ms": String(reply.freshForMs),
+    });
+    res.end(body);
   };
 
   return http.createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const handler = routes[url.pathname];
-    if (!handler) {
-      sendJsonError(res, 404, `no route ${url.pathname}`);
+    const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+    const hook = opts.testHooks && req.method === "POST" ? TEST_HOOKS[pathname] : undefined;
+    if (hook) {
+      log.warn({ hook: pathname }, "metrics exporter test hook");
+      res.writeHead(202).end(() => setImmediate(hook));
+      return;
+    }
+    const what = ROUTES[pathname];
+    if (!what) {
+      sendJsonError(res, 404, `no route ${pathname}`);
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET" }).end();
       return;
     }
-    handler(req, res).catch((err: unknown) => {
-      deps.log.error({ err }, "exporter request failed");
-      if (!res.headersSent) sendJsonError(res, 500, (err as Error).message);
-      else res.destroy();
-    });
+    answer(what).then(
+      (reply) => send(res, reply),
+      (err: unknown) => {
+        log.error({ err }, "exporter request failed");
+        if (!res.headersSent) sendJsonError(res, 500, (err as Error).message);
+        else res.destroy();
+      },
+    );
   });
-}
-
-/**
- * Listens on `neon-communicator.socket` in `pgdata`. The process moves into PGDATA and binds the
- * relative name, as Postgres does, so a data directory path of any length works (sun_path holds
- * only 107 bytes); the exporter is its own process, so the chdir disturbs nobody. A stale socket
- * is replaced; any other file under that name is left alone and reported. The umask keeps the
- * socket private from the moment it exists; chmod makes the 0600 explicit.
- */
-export async function listenInDataDir(server: http.Server, pgdata: string): Promise<string> {
-  process.chdir(pgdata);
-  try {
-    const st = lstatSync(SOCKET_NAME);
-    if (!st.isSocket())
-      throw new Error(`${path.join(pgdata, SOCKET_NAME)} exists and is not a socket; not replacing it`);
-    unlinkSync(SOCKET_NAME);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(`./${SOCKET_NAME}`, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  } finally {
-    process.umask(oldMask);
-  }
-  chmodSync(SOCKET_NAME, 0o600);
-  return path.join(pgdata, SOCKET_NAME);
 }

@@ -1,47 +1,50 @@
-// Entry of the metrics exporter process: `node main.js --pgdata DIR --connstr URL [options]`.
-// Serves the autoscaling and Postgres metric sets on PGDATA/neon-communicator.socket. It is a
-// process of its own so that whatever happens to it (a crash, a hang, memory growth) stays away
-// from Postgres and the agent; the agent's supervisor restarts it. Exits when told to (SIGTERM,
-// SIGINT) or when the supervising agent goes away (IPC channel closed).
+// Entry of the metrics exporter's thread, started by the agent (src/exporter-host/) as a worker
+// thread with its own event loop and heap limits: whatever happens here (a hang, a crash, memory
+// growth) stays away from the agent's event loop, and the agent restarts it. It serves the
+// autoscaling and Postgres metric sets on PGDATA/neon-communicator.socket and answers the agent's
+// reads (thread-protocol.ts) from the same collections.
 import "../postgres/skip-undici.js";
-import { createLogger } from "../log/logger.js";
-import { type ExporterConfig, parseExporterFlags, USAGE } from "./exporter-flags.js";
+import { parentPort, workerData } from "node:worker_threads";
+import { type ExporterConfig, type ExporterSettings, exporterConfig } from "./exporter-config.js";
 import { type RunningExporter, runExporter } from "./run-exporter.js";
+import { threadLog } from "./thread-log.js";
+import type { ExporterMessage, HostMessage } from "./thread-protocol.js";
 
 async function main(): Promise<void> {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const port = parentPort;
+  if (!port) throw new Error("the metrics exporter runs as a worker thread of compute_ctl");
+  const post = (m: ExporterMessage) => port.postMessage(m);
+  const settings = workerData as ExporterSettings;
+  const log = threadLog(port, settings.logLevel ?? "info");
+  let exporter: RunningExporter | null = null;
+  let stopping = false;
+  // Answered from the start, so the agent's watchdog sees a thread that is loading as alive.
+  port.on("message", (m: HostMessage) => {
+    if (m.kind === "ping") post({ kind: "pong", id: m.id });
+    else if (m.kind === "read") {
+      if (!exporter) {
+        post({ kind: "reply", id: m.id, reply: { status: 503, error: "the metrics exporter is starting" } });
+        return;
+      }
+      exporter.answer(m.what).then(
+        (reply) => post({ kind: "reply", id: m.id, reply }),
+        (err: unknown) => post({ kind: "reply", id: m.id, reply: { status: 500, error: String(err) } }),
+      );
+    } else if (m.kind === "stop" && !stopping) {
+      stopping = true;
+      log.info("metrics exporter stopping");
+      void (exporter?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+    }
+  });
   let config: ExporterConfig;
   try {
-    config = parseExporterFlags(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  const log = createLogger({ level: config.logLevel }).child({ component: "exporter" });
-  let handle: RunningExporter;
-  try {
-    handle = await runExporter(config, log);
+    config = exporterConfig(settings);
+    exporter = await runExporter(config, log);
   } catch (err) {
     log.fatal({ err }, "metrics exporter failed to start");
-    log.flush();
     process.exit(1);
   }
-  const shutdown = (why: string) => {
-    log.info({ why }, "metrics exporter stopping");
-    const force = setTimeout(() => process.exit(0), 3000);
-    force.unref();
-    handle.stop().finally(() => {
-      log.flush();
-      process.exit(0);
-    });
-  };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
-  // Started by the agent with an IPC channel: when the agent dies, so do we.
-  if (process.connected) process.once("disconnect", () => shutdown("agent gone"));
+  post({ kind: "listening", socketPath: exporter.socketPath });
 }
 
 await main();

@@ -3,8 +3,7 @@
 // the one persistent connection. Decides the autoscaling source (neon objects or vanilla) and
 // re-checks it every few seconds, since the neon extension can be created while we run.
 import pg from "pg";
-import type { Logger } from "pino";
-import type { MetricFamily } from "../metrics/prometheus-text.js";
+import type { MetricFamily } from "../metrics/metric-family.js";
 import {
   type AutoscalingValues,
   detectSource,
@@ -20,6 +19,7 @@ import {
   QueryTimeoutError,
 } from "./exporter-connection.js";
 import { familyFromRows, metricSql, POSTGRES_SET, postgresSetSql } from "./postgres-set.js";
+import type { ExporterLog } from "./thread-log.js";
 
 export interface AutoscalingSnapshot {
   source: SourceKind;
@@ -29,7 +29,7 @@ export interface AutoscalingSnapshot {
 export interface CollectorOptions {
   conn: ExporterConnection;
   sampler: BufferSampler;
-  log: Logger;
+  log: ExporterLog;
   ttlMs: number;
   /** Client-side bound on one query; the connection is dropped when it is exceeded. */
   queryTimeoutMs: number;

@@ -6,7 +6,7 @@
 // elsewhere (17: checkpoint counters in pg_stat_checkpointer; 14: no pg_ls_logicalsnapdir), the
 // entry's query is chosen by the server's capabilities, as Neon picks a `<name>.<major>.sql`.
 
-import type { MetricFamily, MetricType, Sample } from "../metrics/prometheus-text.js";
+import type { MetricFamily, MetricType, Sample } from "../metrics/metric-family.js";
 import type { PgCapabilities } from "../postgres/capabilities.js";
 
 export interface SqlMetric {

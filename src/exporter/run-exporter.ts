@@ -1,24 +1,26 @@
-// Wires the exporter's parts together: one connection, the buffer sampler, the collector and the
-// HTTP server on the PGDATA socket; `stop()` takes them down in reverse and removes the socket.
-import { unlinkSync } from "node:fs";
-import type { Server } from "node:http";
-import type { Logger } from "pino";
+// Wires the exporter's parts together: one connection, the buffer sampler, the collector, the
+// answers and the HTTP server on the PGDATA socket; `stop()` takes them down in reverse and
+// removes the socket.
 import { BufferSampler } from "./buffer-sampler.js";
+import { type DataDirSocket, listenInDataDir } from "./data-dir-socket.js";
+import { type Answer, exporterAnswers } from "./exporter-answers.js";
+import type { ExporterConfig } from "./exporter-config.js";
 import { ExporterConnection } from "./exporter-connection.js";
-import type { ExporterConfig } from "./exporter-flags.js";
-import { createExporterServer, listenInDataDir } from "./exporter-server.js";
+import { createExporterServer } from "./exporter-server.js";
 import { loadHll, saveHll } from "./hll-state-file.js";
 import { MetricsCollector } from "./metrics-collector.js";
-import { SOCKET_NAME } from "./socket-address.js";
+import type { ExporterLog } from "./thread-log.js";
 
 export interface RunningExporter {
   socketPath: string;
+  /** The same answers the socket serves, as families. */
+  answer: Answer;
   stop(): Promise<void>;
 }
 
 const STATE_SAVE_MS = 60_000;
 
-export async function runExporter(config: ExporterConfig, log: Logger): Promise<RunningExporter> {
+export async function runExporter(config: ExporterConfig, log: ExporterLog): Promise<RunningExporter> {
   const queryTimeoutMs = config.statementTimeoutMs + 1000;
   const conn = new ExporterConnection({
     connstr: config.connstr,
@@ -38,15 +40,21 @@ export async function runExporter(config: ExporterConfig, log: Logger): Promise<
     queryTimeoutMs,
     sourceRecheckMs: config.sourceRecheckMs,
   });
-  const server: Server = createExporterServer({
+  const answer = exporterAnswers({
     collector,
     sampler,
     conn,
     deadlineMs: config.scrapeDeadlineMs,
     ttlMs: config.ttlMs,
-    log,
   });
-  const socketPath = await listenInDataDir(server, config.pgdata);
+  const server = createExporterServer(answer, log, { testHooks: config.testHooks });
+  let socket: DataDirSocket;
+  try {
+    socket = await listenInDataDir(server, config.pgdata, config.socketOwner);
+  } catch (err) {
+    await conn.close();
+    throw err;
+  }
   collector.start();
   const save = () => {
     if (!config.stateFile) return;
@@ -57,11 +65,12 @@ export async function runExporter(config: ExporterConfig, log: Logger): Promise<
     }
   };
   const saver = config.stateFile ? setInterval(save, STATE_SAVE_MS).unref() : null;
-  log.info({ socket: socketPath }, "metrics exporter listening");
+  log.info({ socket: socket.path }, "metrics exporter listening");
 
   let stopping: Promise<void> | null = null;
   return {
-    socketPath,
+    socketPath: socket.path,
+    answer,
     stop() {
       stopping ??= (async () => {
         if (saver) clearInterval(saver);
@@ -71,11 +80,7 @@ export async function runExporter(config: ExporterConfig, log: Logger): Promise<
           server.close(() => r());
           server.closeAllConnections();
         });
-        try {
-          unlinkSync(SOCKET_NAME); // relative: the process lives in PGDATA
-        } catch {
-          // already gone
-        }
+        socket.remove();
         await conn.close();
       })();
       return stopping;

@@ -1,8 +1,9 @@
-// The agent's own Prometheus families (prom-client), with Neon's names. `compute_ctl_up` has
+// The agent's own Prometheus families, with Neon's names. `compute_ctl_up` has
 // exactly one series at 1: the current status.
 import type { ComputeStateMachine } from "../compute/state-machine.js";
 import { displayStatus } from "../compute/status.js";
-import { Counter, Gauge, Registry } from "./prom-client-parts.js";
+import type { MetricFamily } from "./metric-family.js";
+import { Counter, Gauge, Registry } from "./metric-registry.js";
 
 export const BUILD_TAG = process.env.BUILD_TAG ?? "latest";
 
@@ -87,7 +88,7 @@ export class AgentMetrics {
     tally: () => { labels: { http_status: string; filename: string }; n: number }[],
   ): void {
     const counter = this.remoteExtRequests;
-    (counter as unknown as { collect: () => void }).collect = () => {
+    counter.collect = () => {
       counter.reset();
       for (const { labels, n } of tally()) counter.inc(labels, n);
     };
@@ -96,7 +97,7 @@ export class AgentMetrics {
   /** compute_audit_log_dir_size reads the directory at scrape time. */
   measureAuditLogDir(size: () => number): void {
     const gauge = this.auditLogDirSize;
-    (gauge as unknown as { collect: () => void }).collect = () => gauge.set(size());
+    gauge.collect = () => gauge.set(size());
   }
 
   /** Replaces compute_installed_extensions with a fresh collection (extensions dropped since go). */
@@ -120,7 +121,7 @@ export class AgentMetrics {
     state.subscribe((s) => set(s.status));
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  families(): MetricFamily[] {
+    return this.registry.families();
   }
 }

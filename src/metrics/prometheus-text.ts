@@ -1,22 +1,11 @@
-// Prometheus text exposition (format 0.0.4) written by hand: this text is our product, read by
-// the autoscaler and strict parsers, so every family gets exactly one HELP and one TYPE line,
-// its samples follow contiguously, and label values and HELP texts are escaped as the format says.
+// Prometheus text exposition (format 0.0.4), the one renderer of the metrics model
+// (metric-family.ts) at every text edge: the agent's /metrics and /autoscaling_metrics and the
+// exporter's socket. This text is our product, read by the autoscaler and strict parsers, so
+// every family gets exactly one HELP and one TYPE line, its samples follow contiguously, and label
+// values and HELP texts are escaped as the format says.
+import type { MetricFamily } from "./metric-family.js";
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
-export type MetricType = "gauge" | "counter" | "untyped";
-
-export interface Sample {
-  labels?: Record<string, string>;
-  value: number;
-}
-
-export interface MetricFamily {
-  name: string;
-  help: string;
-  type: MetricType;
-  samples: Sample[];
-}
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;

@@ -4,8 +4,7 @@
 // (cert-manager's certmanager_certificate_expiration_timestamp_seconds, blackbox_exporter's
 // probe_ssl_earliest_cert_expiry): it does not change while time passes, and an alert is
 // `compute_ctl_tls_certificate_expiry_seconds - time() < 14 * 86400`.
-import type { Registry } from "prom-client";
-import { Gauge } from "../metrics/prom-client-parts.js";
+import { Gauge, type Registry } from "../metrics/metric-registry.js";
 import type { CertificatePair } from "./certificate-pair.js";
 
 export const CERTIFICATE_EXPIRY_METRIC = "compute_ctl_tls_certificate_expiry_seconds";
@@ -20,7 +19,7 @@ export function registerCertificateExpiry(registry: Registry, inUse: Certificate
     labelNames: ["listener"] as const,
     registers: [registry],
   });
-  (gauge as unknown as { collect: () => void }).collect = () => {
+  gauge.collect = () => {
     gauge.reset();
     for (const { listener, current } of inUse())
       gauge.set({ listener }, Math.floor(current.notAfter.getTime() / 1000));

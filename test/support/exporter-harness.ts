@@ -58,11 +58,18 @@ function splitResponse(raw: string): HttpAnswer {
 }
 
 /** `curl --unix-socket` from inside the socket's directory, so a path of any length works. */
-export async function curlSocket(socketPath: string, route: string, timeoutS = 10): Promise<HttpAnswer> {
+export async function curlSocket(
+  socketPath: string,
+  route: string,
+  timeoutS = 10,
+  method = "GET",
+): Promise<HttpAnswer> {
   const r = await execa(
     "curl",
     [
       "-s",
+      "-X",
+      method,
       "-i",
       "--max-time",
       String(timeoutS),

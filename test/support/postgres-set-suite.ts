@@ -83,9 +83,9 @@ export function postgresSetSuite({ label, binaries }: PostgresSetSuiteOptions): 
         pgdata: socketDir("cct-exps-"),
         connstr: pgsrv.connstr(),
         log: pino({ level: "silent" }),
-        runAs: pgOsUser,
+        socketOwner: pgOsUser,
         stateFile: null,
-        args: ["--ttl-ms", "100"],
+        timings: { ttlMs: 100 },
       });
       await waitFor("the exporter", async () => (await families()).has("db_total_size"), 20_000, 100);
     });
@@ -206,7 +206,7 @@ export function postgresSetSuite({ label, binaries }: PostgresSetSuiteOptions): 
         pgdata: socketDir("cct-expl-"),
         connstr: pgsrv.connstr("postgres", "exp_monitor"),
         log: pino({ level: "silent" }),
-        runAs: pgOsUser,
+        socketOwner: pgOsUser,
         stateFile: null,
       });
       try {

@@ -3,8 +3,7 @@
 // archiving as failing once it has failed without a success for longer than archive_timeout
 // (then a lost machine would lose more than the spec promises).
 import type { Logger } from "pino";
-import type { Registry as PromRegistry } from "prom-client";
-import { Counter, Gauge } from "../../metrics/prom-client-parts.js";
+import { Counter, Gauge, type Registry } from "../../metrics/metric-registry.js";
 import { connect } from "../../postgres/connection.js";
 
 export interface ArchiverSample {
@@ -47,14 +46,14 @@ export class ArchiveMonitor {
   #timer: NodeJS.Timeout | null = null;
   #client: Awaited<ReturnType<typeof connect>> | null = null;
   readonly #startedAt = Date.now();
-  readonly #pushed: InstanceType<typeof Counter>;
-  readonly #failed: InstanceType<typeof Counter>;
+  readonly #pushed: Counter;
+  readonly #failed: Counter;
 
   constructor(
     private readonly opts: {
       connstr: string;
       archiveTimeoutS: number;
-      registry: PromRegistry;
+      registry: Registry;
       log: Logger;
       intervalMs?: number;
     },

@@ -2,8 +2,8 @@
 // (at an LSN where that applies). The pipeline picks the implementation from the spec's
 // `source`; adding a source touches neither the state machine nor the API.
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
 import type { BeginProgress } from "../../compute/progress.js";
+import type { Registry } from "../../metrics/metric-registry.js";
 import type { PgBinaries } from "../../postgres/binaries.js";
 import type { OsUser } from "../../postgres/os-user.js";
 import type { Postmaster } from "../../postgres/postmaster.js";
