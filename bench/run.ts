@@ -20,6 +20,7 @@ const BENCHMARKS = [
   "grpc",
   "grpc-tls",
   "exporter",
+  "memory",
   "basebackup",
   "healthz",
   "prewarm",
