@@ -1,12 +1,12 @@
 // GET /autoscaling_metrics of the real agent (bin/compute_ctl as shipped, running a compute: its
-// REST server, request id, URL parsing, per-request log line, the forwarder, the exporter process
-// behind the Unix socket in PGDATA) under load, against Debian's prometheus-sql-exporter serving
+// REST server, request id, URL parsing, per-request log line, the forwarder, the exporter thread
+// that also serves the Unix socket in PGDATA) under load, against Debian's prometheus-sql-exporter serving
 // the same queries (jobs refreshed every 5 s) and prometheus-postgres-exporter (queries per
 // scrape), all on the agent's Postgres in the same run: maximum requests/s at 50 connections
 // (wrk), p50/p99 at a fixed 1,000 requests/s (wrk with a paced script), and CPU and memory of the
 // serving processes when scraped every 5 s.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -155,22 +155,6 @@ async function available(cmd: string): Promise<boolean> {
   return (await execa("sh", ["-c", `command -v ${cmd}`], { reject: false })).exitCode === 0;
 }
 
-/** The agent's exporter: its child process running the exporter entry. */
-function exporterPid(agentPid: number): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== agentPid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("exporter")) return Number(entry);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
 /** wrk and the two peers are Debian packages: installed when missing (the machines are fresh). */
 async function ensureTools(): Promise<void> {
   const need = [
@@ -218,17 +202,16 @@ export async function run(): Promise<BenchSection> {
       SET enable_seqscan = off; SELECT count(*) FROM bench WHERE ctid < '(1000000,0)'::tid`);
     await client.end();
     const ours: Target = {
-      name: "ours: agent `/autoscaling_metrics` (bin/compute_ctl) -> exporter process",
+      name: "ours: agent `/autoscaling_metrics` (bin/compute_ctl) -> exporter thread",
       url: `http://127.0.0.1:${agent.port}/autoscaling_metrics`,
       pids: [],
       perRequest:
-        "agent: parse the URL, route, request id, access checks (none configured), forward over the exporter's Unix socket in PGDATA unless an answer the exporter marked fresh is reused, one JSON log line; exporter: answer from its cached collection",
+        "agent: parse the URL, route, request id, access checks (none configured), ask the exporter thread for its answer (families, over the worker's message port) unless an answer the exporter marked fresh is reused, render it once per answer, one JSON log line; exporter: answer from its cached collection",
       freshness: "TTL 1 s (collected on demand)",
     };
     await waitHttp(ours.url, 60_000);
-    const exporter = exporterPid(agent.proc.pid ?? -1);
-    if (!exporter) throw new Error("the agent runs no exporter process");
-    ours.pids = [agent.proc.pid ?? -1, exporter];
+    // The exporter is a thread of the agent: one process serves.
+    ours.pids = [agent.proc.pid ?? -1];
     // The agent logs every request: read and drop its log from here on, as a collector would.
     agent.discardLogs();
     const targets: Target[] = [ours];
@@ -299,8 +282,6 @@ export async function run(): Promise<BenchSection> {
       t.cpuPct = ((ticks(t) - (start.get(t) ?? 0)) / 100 / elapsedS) * 100;
       t.rssMb = t.pids.reduce((sum, pid) => sum + rssMb(pid), 0);
     }
-    if (exporterPid(agent.proc.pid ?? -1) !== exporter)
-      notes.push("the exporter restarted during the run: its CPU figure covers part of the window");
     return section(targets, notes, loadBefore, os.loadavg()[0].toFixed(1));
   } finally {
     for (const c of children) c.kill("SIGTERM");
@@ -326,7 +307,7 @@ function section(targets: Target[], notes: string[], loadBefore: string, loadAft
     `| No failed requests | ${(ours.max?.errors ?? 0) + (ours.fixed?.errors ?? 0)} | ${(ours.max?.errors ?? 0) + (ours.fixed?.errors ?? 0) === 0 ? "✅" : "❌"} |`,
   ];
   const markdown = [
-    `The agent's own Postgres (shared_buffers 128MB, 200k-row table read into it) serves every target, same run. Max: \`wrk -t2 -c50 -d${DURATION_S}s\`. Fixed rate: \`wrk -t1 -c10 -d${DURATION_S}s\` with a Lua \`delay()\` of 9 ms per connection (about 1,000 req/s, never saturating). CPU and RSS of the serving processes over ${CPU_WINDOW_S} s while scraped every 5 s (ours: the agent and its exporter process together, including the exporter's pg_buffercache sampling every 2 s). 2-core machine shared with the load generator; load average ${loadBefore} before the run, ${loadAfter} after (tails grow with it).`,
+    `The agent's own Postgres (shared_buffers 128MB, 200k-row table read into it) serves every target, same run. Max: \`wrk -t2 -c50 -d${DURATION_S}s\`. Fixed rate: \`wrk -t1 -c10 -d${DURATION_S}s\` with a Lua \`delay()\` of 9 ms per connection (about 1,000 req/s, never saturating). CPU and RSS of the serving processes over ${CPU_WINDOW_S} s while scraped every 5 s (ours: the agent process, its exporter thread included, with the exporter's pg_buffercache sampling every 2 s). 2-core machine shared with the load generator; load average ${loadBefore} before the run, ${loadAfter} after (tails grow with it).`,
     "",
     "What each side does per request:",
     "",

@@ -171,7 +171,14 @@ async function measureAgent(exporter: boolean, scratch: string): Promise<AgentRu
   const spec = minimalSpec({ skip_pg_catalog_updates: true });
   (spec.cluster as { postgresql_conf: string }).postgresql_conf =
     "listen_addresses = '127.0.0.1'\nfsync = off\nshared_buffers = 128MB\nmax_connections = 50";
-  const agent = await spawnAgent({ root, spec, args: exporter ? [] : ["--no-exporter"] });
+  // BENCH_MEMORY_NODE_OPTIONS: Node/V8 flags to compare (e.g. young-generation sizes).
+  const nodeOptions = process.env.BENCH_MEMORY_NODE_OPTIONS;
+  const agent = await spawnAgent({
+    root,
+    spec,
+    args: exporter ? [] : ["--no-exporter"],
+    ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}),
+  });
   try {
     await agent.waitRunning(120_000);
     const url = `http://127.0.0.1:${agent.port}/autoscaling_metrics`;
