@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { execa } from "execa";
-import { minimalSpec } from "../test/support/agent.js";
+import { childPids, minimalSpec } from "../test/support/agent.js";
 import { freePort } from "../test/support/ports.js";
 import { tempDir } from "../test/support/postgres.js";
 import type { BenchSection, SummaryRow } from "./stats.js";
@@ -45,25 +45,11 @@ function comm(pid: number): string {
   return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
 }
 
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 /** The agent and every descendant that is not Postgres (a postmaster's subtree is skipped whole). */
 function agentProcesses(agentPid: number): Proc[] {
   const out: Proc[] = [{ pid: agentPid, what: `agent (${comm(agentPid)})` }];
   const walk = (pid: number) => {
-    for (const c of children(pid)) {
+    for (const c of childPids(pid)) {
       let name: string;
       try {
         name = comm(c);

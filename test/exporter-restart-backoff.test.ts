@@ -73,3 +73,64 @@ test("an exporter that stayed up for the reset period restarts from the minimum 
   const { delays } = await crashLoop([0, 0, 0, RESET_MS + 100, 0], 6);
   assert.deepEqual(delays, [50, 100, 200, 50, 100, 200]);
 });
+
+test("an exporter thread that outgrows its heap limit ends alone and is restarted", async () => {
+  const dir = tempDir("cct-oom-");
+  const entry = path.join(dir, "hog.mjs");
+  // Keeps every array it makes: only the thread's heap limit stops it.
+  writeFileSync(
+    entry,
+    "const keep = []; setInterval(() => { for (let i = 0; i < 100; i++) keep.push(new Array(10000).fill(i)); }, 1);\n",
+  );
+  const { log, lines } = captureLog("warn");
+  const handle = startExporter({
+    pgdata: path.join(dir, "pgdata"),
+    connstr: "postgresql://unused@127.0.0.1:1/postgres",
+    log,
+    stateFile: null,
+    entry,
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+    restart: { minMs: 50, maxMs: 50 },
+  });
+  try {
+    await waitFor("a restart after the heap limit", () => handle.restarts >= 1, 120_000, 20);
+  } finally {
+    await handle.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const failed = lines.find((l) => l.msg === "metrics exporter failed");
+  assert.equal((failed?.err as { code?: string } | undefined)?.code, "ERR_WORKER_OUT_OF_MEMORY");
+  assert.ok(lines.some((l) => l.msg === "metrics exporter exited; restarting"));
+  // This process (the agent's stand-in) is alive and its heap is its own.
+  assert.ok(process.memoryUsage().heapUsed < 512 * 1024 * 1024);
+});
+
+test("a thread whose event loop stops answering is ended by the watchdog and restarted", async () => {
+  const dir = tempDir("cct-hang-");
+  const entry = path.join(dir, "hang.mjs");
+  // Answers nothing: its event loop is blocked from the start.
+  writeFileSync(entry, "for (;;);\n");
+  const { log, lines } = captureLog("warn");
+  const handle = startExporter({
+    pgdata: path.join(dir, "pgdata"),
+    connstr: "postgresql://unused@127.0.0.1:1/postgres",
+    log,
+    stateFile: null,
+    entry,
+    watchdog: { intervalMs: 50, timeoutMs: 300 },
+    restart: { minMs: 50, maxMs: 50 },
+  });
+  // Meanwhile this thread's event loop turns: timers fire while the worker spins.
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 10);
+  try {
+    await waitFor("the watchdog's restart", () => handle.restarts >= 1, 120_000, 20);
+    await assert.rejects(handle.read("autoscaling", 200), /did not answer|not running/);
+  } finally {
+    clearInterval(ticker);
+    await handle.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.ok(ticks > 0);
+  assert.ok(lines.some((l) => l.msg === "metrics exporter does not answer; ending it"));
+});
