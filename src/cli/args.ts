@@ -76,7 +76,7 @@ APIs:
                                 on change notifications, SIGHUP and every S seconds (60)
       --autoscaling-metrics-allow CIDRS  comma-separated networks allowed to GET /autoscaling_metrics (all)
       --autoscaling-metrics-rate R       per-client rate limit for /autoscaling_metrics, "N/s[,burst]" (off)
-      --no-exporter             do not start the metrics exporter process
+      --no-exporter             do not start the metrics exporter (thread)
 
 Remote extensions (spec.remote_extensions):
   -r, --remote-ext-base-url URL  http(s) base URL of the extension archives: POST

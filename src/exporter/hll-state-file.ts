@@ -1,6 +1,6 @@
 // Saves the sliding HyperLogLog between exporter runs. Neon keeps its registers in shared memory,
-// so they survive its exporter; ours live in the exporter process, and without this file a
-// restart (crash, kill -9) would drop every working-set window to zero and invite a downscale.
+// so they survive its exporter; ours live in the exporter thread, and without this file a
+// restart (crash, hang, agent restart) would drop every working-set window to zero and invite a downscale.
 // Written to a temp name and renamed, so a reader never sees half a file.
 //
 // The file lives in the data directory by default (exporter-supervisor.ts), which only the
