@@ -3,8 +3,9 @@
 // included; bench/memory.ts has every process, RSS and PSS, idle and under load), what the agent's static imports cost, and how late readiness is detected
 // after Postgres writes `ready` into postmaster.pid.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { waitForReady } from "../src/postgres/readiness.js";
@@ -70,6 +71,7 @@ async function timeToAccept(start: () => ChildProcess, port: number, kind: "ours
 
 async function agentStart(root: string): Promise<number> {
   const dir = benchRoot("start-", root);
+  const socketDir = mkdtempSync(path.join(os.tmpdir(), "ccb-sock-"));
   const port = await freePort();
   const args = [
     "-D",
@@ -85,7 +87,9 @@ async function agentStart(root: string): Promise<number> {
     "--grpc-port",
     String(await freePort()),
     "--grpc-socket",
-    path.join(dir, "grpc.sock"),
+    // Not in `dir`, which belongs to the Postgres user: the agent refuses a socket directory
+    // owned by someone else.
+    path.join(socketDir, "grpc.sock"),
     "--exit-grace-s",
     "0",
   ];
@@ -93,6 +97,7 @@ async function agentStart(root: string): Promise<number> {
     return await timeToAccept(() => spawn(agentBin(), args, { stdio: "ignore" }), port, "ours");
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(socketDir, { recursive: true, force: true });
   }
 }
 

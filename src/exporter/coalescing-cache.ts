@@ -2,6 +2,10 @@
 // that arrive while a collection runs wait for that same collection instead of starting another,
 // and nobody waits past their deadline: a late or failed collection leaves the last good value
 // in place, served marked stale, while the running collection may still finish and refresh it.
+// Not lru-cache's fetch(): it coalesces and can serve stale values on error, but it has no
+// per-reader deadline with the load running on, no "when was this collected" for the age and
+// fresh-for headers, and no failure counts by kind; those would still be written around it, for
+// one key in a thread whose memory counts, so what it would replace is the few lines of #start.
 
 export interface CacheRead<T> {
   /** The last good value, or null when no collection has succeeded yet. */
