@@ -10,6 +10,7 @@ import { test } from "node:test";
 import { loadHll, saveHll } from "../src/exporter/hll-state-file.js";
 import { SlidingHll } from "../src/exporter/sliding-hll.js";
 import { defaultStateFile } from "../src/exporter-host/exporter-supervisor.js";
+import { pgOsUser } from "./support/postgres.js";
 
 /** A well-mixed 32-bit hash of an integer, like the page-tag hash Postgres computes for us. */
 function hash32(n: number): number {
@@ -91,4 +92,20 @@ test("the state file cannot be redirected by a planted symlink, and lives in the
     rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(defaultStateFile("/var/lib/pg/data"), "/var/lib/pg/data/compute_ctl_exporter.hll");
+});
+
+test("the state file belongs to the owner of the data directory (pgBackRest, as that user, backs it up)", (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cct-hll-owner-"));
+  try {
+    const file = path.join(dir, "state.hll");
+    const owner = pgOsUser ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    if (!pgOsUser) t.diagnostic("not running as root: the owner is our own user");
+    saveHll(new SlidingHll(), file, owner);
+    const st = lstatSync(file);
+    assert.equal(st.uid, owner.uid);
+    assert.equal(st.gid, owner.gid);
+    assert.equal(st.mode & 0o777, 0o600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

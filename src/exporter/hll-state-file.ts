@@ -11,6 +11,7 @@
 import {
   closeSync,
   constants,
+  fchownSync,
   fstatSync,
   openSync,
   readFileSync,
@@ -34,11 +35,21 @@ function createExclusive(file: string): number {
   }
 }
 
-export function saveHll(hll: SlidingHll, file: string): void {
+/**
+ * Writes `file`. `owner`: the owner of the data directory when the agent runs as root, so the file
+ * belongs to it like everything else there (pgBackRest, running as that user, backs up PGDATA
+ * and cannot read a root-owned 0600 file).
+ */
+export function saveHll(
+  hll: SlidingHll,
+  file: string,
+  owner: { uid: number; gid: number } | null = null,
+): void {
   const body = Buffer.from(hll.regs.buffer, hll.regs.byteOffset, hll.regs.byteLength);
   const tmp = `${file}.tmp${process.pid}`;
   const fd = createExclusive(tmp);
   try {
+    if (owner) fchownSync(fd, owner.uid, owner.gid);
     writeSync(fd, Buffer.concat([MAGIC, body]));
   } finally {
     closeSync(fd);

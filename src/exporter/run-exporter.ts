@@ -59,7 +59,7 @@ export async function runExporter(config: ExporterConfig, log: ExporterLog): Pro
   const save = () => {
     if (!config.stateFile) return;
     try {
-      saveHll(sampler.hll, config.stateFile);
+      saveHll(sampler.hll, config.stateFile, config.socketOwner);
     } catch (err) {
       log.warn({ err }, "cannot save the working-set estimator");
     }
