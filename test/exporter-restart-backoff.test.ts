@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { startExporter } from "../src/exporter-host/exporter-supervisor.js";
+import { type StartExporterOptions, startExporter } from "../src/exporter-host/exporter-supervisor.js";
 import { captureLog, waitFor } from "./support/exporter-harness.js";
 import { tempDir } from "./support/postgres.js";
 
@@ -25,11 +25,11 @@ setTimeout(() => process.exit(3), plan[Math.min(n, plan.length - 1)]);
 
 const RESET_MS = 5000;
 
-async function crashLoop(plan: number[], restarts: number) {
-  const dir = tempDir("cct-crash-");
-  const entry = path.join(dir, "crasher.mjs");
-  writeFileSync(entry, CRASHER);
-  const starts = path.join(dir, "starts");
+/** The supervisor running a stand-in entry with `code`, restarting after 50 ms. */
+function standIn(code: string, opts: Partial<StartExporterOptions>) {
+  const dir = tempDir("cct-standin-");
+  const entry = path.join(dir, "stand-in.mjs");
+  writeFileSync(entry, code);
   const { log, lines } = captureLog("warn");
   const handle = startExporter({
     pgdata: path.join(dir, "pgdata"),
@@ -37,6 +37,20 @@ async function crashLoop(plan: number[], restarts: number) {
     log,
     stateFile: null,
     entry,
+    restart: { minMs: 50, maxMs: 50 },
+    ...opts,
+  });
+  const stop = async () => {
+    await handle.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { handle, lines, stop };
+}
+
+async function crashLoop(plan: number[], restarts: number) {
+  const startsDir = tempDir("cct-crash-");
+  const starts = path.join(startsDir, "starts");
+  const { handle, lines, stop } = standIn(CRASHER, {
     workerData: { starts, plan },
     // Uptime counts from the thread's start, its loading included: the reset period is far beyond a
     // start on a busy machine, so only the planned long run resets the back-off.
@@ -45,7 +59,7 @@ async function crashLoop(plan: number[], restarts: number) {
   try {
     await waitFor(`${restarts} restarts`, () => handle.restarts >= restarts, 120_000, 20);
   } finally {
-    await handle.stop();
+    await stop();
   }
   const startedAt = readFileSync(starts, "utf8").split("\n").filter(Boolean).map(Number);
   const delays = lines
@@ -54,7 +68,7 @@ async function crashLoop(plan: number[], restarts: number) {
       assert.equal(l.code, 3);
       return Number(l.restartInMs);
     });
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(startsDir, { recursive: true, force: true });
   return { startedAt, delays: delays.slice(0, restarts) };
 }
 
@@ -75,28 +89,15 @@ test("an exporter that stayed up for the reset period restarts from the minimum 
 });
 
 test("an exporter thread that outgrows its heap limit ends alone and is restarted", async () => {
-  const dir = tempDir("cct-oom-");
-  const entry = path.join(dir, "hog.mjs");
   // Keeps every array it makes: only the thread's heap limit stops it.
-  writeFileSync(
-    entry,
+  const { handle, lines, stop } = standIn(
     "const keep = []; setInterval(() => { for (let i = 0; i < 100; i++) keep.push(new Array(10000).fill(i)); }, 1);\n",
+    { resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } },
   );
-  const { log, lines } = captureLog("warn");
-  const handle = startExporter({
-    pgdata: path.join(dir, "pgdata"),
-    connstr: "postgresql://unused@127.0.0.1:1/postgres",
-    log,
-    stateFile: null,
-    entry,
-    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
-    restart: { minMs: 50, maxMs: 50 },
-  });
   try {
     await waitFor("a restart after the heap limit", () => handle.restarts >= 1, 120_000, 20);
   } finally {
-    await handle.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
   const failed = lines.find((l) => l.msg === "metrics exporter failed");
   assert.equal((failed?.err as { code?: string } | undefined)?.code, "ERR_WORKER_OUT_OF_MEMORY");
@@ -106,20 +107,8 @@ test("an exporter thread that outgrows its heap limit ends alone and is restarte
 });
 
 test("a thread whose event loop stops answering is ended by the watchdog and restarted", async () => {
-  const dir = tempDir("cct-hang-");
-  const entry = path.join(dir, "hang.mjs");
   // Answers nothing: its event loop is blocked from the start.
-  writeFileSync(entry, "for (;;);\n");
-  const { log, lines } = captureLog("warn");
-  const handle = startExporter({
-    pgdata: path.join(dir, "pgdata"),
-    connstr: "postgresql://unused@127.0.0.1:1/postgres",
-    log,
-    stateFile: null,
-    entry,
-    watchdog: { intervalMs: 50, timeoutMs: 300 },
-    restart: { minMs: 50, maxMs: 50 },
-  });
+  const { handle, lines, stop } = standIn("for (;;);\n", { watchdog: { intervalMs: 50, timeoutMs: 300 } });
   // Meanwhile this thread's event loop turns: timers fire while the worker spins.
   let ticks = 0;
   const ticker = setInterval(() => ticks++, 10);
@@ -128,8 +117,7 @@ test("a thread whose event loop stops answering is ended by the watchdog and res
     await assert.rejects(handle.read("autoscaling", 200), /did not answer|not running/);
   } finally {
     clearInterval(ticker);
-    await handle.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
   assert.ok(ticks > 0);
   assert.ok(lines.some((l) => l.msg === "metrics exporter does not answer; ending it"));
