@@ -12,7 +12,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { ComputeMode, ComputeSpecSchema } from "../gen/compute/v1/spec_pb.js";
 import { ComputeStatus } from "../gen/compute/v1/status_pb.js";
-import { cpuCount, memoryBytes } from "../src/compute/ops/compute-info.js";
+import { cpuCount, memoryBytes } from "../src/diagnostics/compute-info.js";
 import { minimalSpec, REPO, type RunningAgent, startAgent } from "./support/agent.js";
 import { connectClient } from "./support/grpc-harness.js";
 

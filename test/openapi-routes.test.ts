@@ -121,7 +121,7 @@ describe("the document and the route tables", () => {
   ];
 
   test("the route serves this file, found from src/ as from dist/ (see the served-body check below)", async () => {
-    const { installedFile } = await import("../src/compute/ops/install-root.js");
+    const { installedFile } = await import("../src/cli/install-root.js");
     const { OPENAPI_FILE } = await import("../src/api/rest/routes/openapi.js");
     assert.equal(installedFile(OPENAPI_FILE), path.join(REPO, "docs/openapi.yaml"));
   });

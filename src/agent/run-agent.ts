@@ -5,10 +5,10 @@
 import type { Logger } from "pino";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { loadLaunchConfig } from "../cli/config-source.js";
+import { installRoot } from "../cli/install-root.js";
 import { notApplicableFlags } from "../cli/neon-flag-notes.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime, specAgentContext } from "../compute/compute-runtime.js";
-import { installRoot } from "../compute/ops/install-root.js";
 import { logProgress } from "../compute/progress-log.js";
 import { releaseSource } from "../compute/source-hooks.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";

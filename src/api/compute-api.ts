@@ -4,11 +4,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import type { ComputeInfo } from "../compute/ops/compute-info.js";
-import type { InsightsResult } from "../compute/ops/insights.js";
 import type { ProgressView } from "../compute/progress.js";
 import type { StateSnapshot, SubscribeOptions } from "../compute/state-machine.js";
 import type { ComputeStatus } from "../compute/status.js";
+import type { ComputeInfo } from "../diagnostics/compute-info.js";
+import type { InsightsResult } from "../diagnostics/insights.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../lfc/lfc-states.js";
 import type { IgnoredField } from "../spec/ignored-fields.js";
 

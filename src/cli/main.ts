@@ -10,7 +10,7 @@ import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
 async function binariesInUse(): Promise<string> {
   const [{ describeBinaries, resolvePgBinaries }, { installRoot }] = await Promise.all([
     import("../postgres/binaries.js"),
-    import("../compute/ops/install-root.js"),
+    import("./install-root.js"),
   ]);
   const pgbin = process.env.POSTGRES_PATH || undefined;
   try {
@@ -37,7 +37,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (parsed.kind === "version") {
-    const { agentVersion } = await import("../compute/ops/install-root.js");
+    const { agentVersion } = await import("./install-root.js");
     process.stdout.write(`compute_ctl ${agentVersion()}\n`);
     return 0;
   }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ComputeApi } from "../api/compute-api.js";
+import { computeInfo } from "../diagnostics/compute-info.js";
 import type { LfcController } from "../lfc/lfc-controller.js";
 import { checkEndpointId } from "../lfc/storage-location.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
@@ -12,7 +13,6 @@ import type { ReadinessView } from "../monitor/readiness-probe.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { configureCompute } from "./configure-compute.js";
 import { OperationError } from "./operation-error.js";
-import { computeInfo } from "./ops/compute-info.js";
 import { promoteCompute } from "./promote-compute.js";
 import { displayStatus } from "./status.js";
 import { isReady, statusView } from "./status-view.js";
@@ -81,17 +81,17 @@ export function createComputeApi(
       return installExtension(target(), body);
     },
     async databaseSchema(database, signal) {
-      const { dumpDatabaseSchema } = await import("./ops/database-schema.js");
+      const { dumpDatabaseSchema } = await import("../diagnostics/database-schema.js");
       return dumpDatabaseSchema({ connstr: rt.options.connstr, pg: rt.pg, log: rt.log }, database, signal);
     },
     async insights() {
       requireRunning(rt);
-      const { collectInsights } = await import("./ops/insights.js");
+      const { collectInsights } = await import("../diagnostics/insights.js");
       return collectInsights(target()).catch(unavailable);
     },
     async checkWritability() {
       requireRunning(rt);
-      const { checkWritability } = await import("./ops/check-writability.js");
+      const { checkWritability } = await import("../diagnostics/check-writability.js");
       return checkWritability(target(), rt.log);
     },
     info: () => computeInfo(rt.pg, PROCESS_START),

@@ -2,7 +2,7 @@
 // on the first request only: the agent's start never pays for it, and every later answer is the
 // same bytes.
 import { readFile } from "node:fs/promises";
-import { installedFile } from "../../../compute/ops/install-root.js";
+import { installedFile } from "../../../cli/install-root.js";
 import { sendText } from "../http-io.js";
 import type { Route } from "../route.js";
 

@@ -4,8 +4,8 @@
 // whatever state Postgres is in.
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { type PgBinaries, type PgBinariesSource, postgresVersion } from "../../postgres/binaries.js";
-import { agentVersion } from "./install-root.js";
+import { agentVersion } from "../cli/install-root.js";
+import { type PgBinaries, type PgBinariesSource, postgresVersion } from "../postgres/binaries.js";
 
 export interface ComputeInfo {
   num_cpus: number;

@@ -7,9 +7,10 @@
 // it is 64-bit) and `neonText`, Neon's document text `{"pg_stat_statements": [row_to_json...]}`
 // with every number (queryid included) exactly as Postgres prints it; REST sends that text as a
 // JSON string, as Neon does.
-import { type ConnectionTarget, withConnection } from "../../postgres/connection.js";
-import { quoteIdent } from "../../postgres/quote.js";
-import { OperationError } from "../operation-error.js";
+
+import { OperationError } from "../compute/operation-error.js";
+import { type ConnectionTarget, withConnection } from "../postgres/connection.js";
+import { quoteIdent } from "../postgres/quote.js";
 
 export interface InsightsResult {
   /** One object per statement, pg_stat_statements' columns (queryid as a string: it is 64-bit; oids as numbers). */

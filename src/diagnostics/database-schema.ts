@@ -6,10 +6,10 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import type { Logger } from "pino";
-import { maskSecrets } from "../../log/logger.js";
-import { clientTool, MissingToolError, type PgBinaries } from "../../postgres/binaries.js";
-import { neutralisingOptions, parseConnstr, withConnection } from "../../postgres/connection.js";
-import { OperationError } from "../operation-error.js";
+import { OperationError } from "../compute/operation-error.js";
+import { maskSecrets } from "../log/logger.js";
+import { clientTool, MissingToolError, type PgBinaries } from "../postgres/binaries.js";
+import { neutralisingOptions, parseConnstr, withConnection } from "../postgres/connection.js";
 
 export interface SchemaDumpDeps {
   /** The agent's `-C` superuser URL: host, port, user (and password) for pg_dump. */
