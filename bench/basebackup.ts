@@ -14,12 +14,12 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { execa } from "execa";
 import pino from "pino";
-import { NO_PROGRESS } from "../src/compute/progress.js";
 import { asUser } from "../src/postgres/os-user.js";
 import { parseSpec } from "../src/spec/parse.js";
 import type { SourceContext } from "../src/startup/sources/data-source.js";
 import { neonSource } from "../src/startup/sources/neon-source.js";
 import { primaryBasebackupSource } from "../src/startup/sources/primary-basebackup.js";
+import { NO_PROGRESS } from "../src/state/progress.js";
 import { emptyPgdata, startComputePostgres } from "../test/support/compute-postgres.js";
 import { startFakePageserver } from "../test/support/fake-pageserver.js";
 import {

@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { pino } from "pino";
-import { progressView } from "../src/compute/progress.js";
-import { logProgress } from "../src/compute/progress-log.js";
-import { ComputeStateMachine, type StateSnapshot } from "../src/compute/state-machine.js";
 import { parseBasebackupProgress } from "../src/startup/sources/primary-basebackup.js";
+import { progressView } from "../src/state/progress.js";
+import { logProgress } from "../src/state/progress-log.js";
+import { ComputeStateMachine, type StateSnapshot } from "../src/state/state-machine.js";
 
 /** The publishing and logging timers are unref'd (they never keep an agent alive); the test is the only thing running. */
 function keepAlive(t: { after(fn: () => void): void }): void {

@@ -1,5 +1,5 @@
 // The docs cannot drift from the code unnoticed: the state diagram in docs/architecture.md is
-// the transition table of src/compute/status.ts, docs/operations.md covers every flag of
+// the transition table of src/state/status.ts, docs/operations.md covers every flag of
 // --help, docs/api.md has a curl example for every REST route, a grpcurl and a buf curl
 // example for every RPC, a TypeScript example for every operation, and its TypeScript
 // examples type-check against the real packages and generated code.
@@ -12,7 +12,7 @@ import { test } from "node:test";
 import { ComputeService } from "../gen/compute/v1/compute_service_pb.js";
 import { externalRoutes, internalRoutes } from "../src/api/rest/router.js";
 import { HELP } from "../src/cli/args.js";
-import { COMPUTE_STATUSES, canTransition } from "../src/compute/status.js";
+import { COMPUTE_STATUSES, canTransition } from "../src/state/status.js";
 import { REPO } from "./support/agent.js";
 
 const read = (f: string) => readFileSync(path.join(REPO, f), "utf8");

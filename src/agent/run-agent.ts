@@ -9,13 +9,13 @@ import { installRoot } from "../cli/install-root.js";
 import { notApplicableFlags } from "../cli/neon-flag-notes.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime, specAgentContext } from "../compute/compute-runtime.js";
-import { logProgress } from "../compute/progress-log.js";
 import { releaseSource } from "../compute/source-hooks.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
 import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import { templateKey } from "../startup/sources/template-cache-source.js";
 import { TemplateStaging } from "../startup/sources/template-staging.js";
+import { logProgress } from "../state/progress-log.js";
 import { installSignalHandlers } from "./signals.js";
 import { agentSources } from "./sources.js";
 

@@ -4,13 +4,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
-import type { ProgressView } from "../compute/progress.js";
-import type { StateSnapshot, SubscribeOptions } from "../compute/state-machine.js";
-import type { ComputeStatus } from "../compute/status.js";
 import type { ComputeInfo } from "../diagnostics/compute-info.js";
 import type { InsightsResult } from "../diagnostics/insights.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../lfc/lfc-states.js";
 import type { IgnoredField } from "../spec/ignored-fields.js";
+import type { ProgressView } from "../state/progress.js";
+import type { StateSnapshot, SubscribeOptions } from "../state/state-machine.js";
+import type { ComputeStatus } from "../state/status.js";
 
 /** The `/status` document (Neon's ComputeStatusResponse). */
 export interface StatusView {

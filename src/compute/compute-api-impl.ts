@@ -10,11 +10,11 @@ import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import { flattenSamples, type MetricFamily, unionByName } from "../metrics/metric-family.js";
 import { renderFamilies } from "../metrics/prometheus-text.js";
 import type { ReadinessView } from "../monitor/readiness-probe.js";
+import { displayStatus } from "../state/status.js";
 import { type ComputeRuntime, PROCESS_START } from "./compute-runtime.js";
 import { configureCompute } from "./configure-compute.js";
 import { OperationError } from "./operation-error.js";
 import { promoteCompute } from "./promote-compute.js";
-import { displayStatus } from "./status.js";
 import { isReady, statusView } from "./status-view.js";
 import { terminateCompute } from "./terminate-compute.js";
 

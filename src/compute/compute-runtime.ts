@@ -16,9 +16,9 @@ import type { SpecAgentContext } from "../spec/spec-rules.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan.js";
 import type { DataSourceStep } from "../startup/sources/data-source.js";
+import { ComputeStateMachine } from "../state/state-machine.js";
 import type { ReloadingCertificate } from "../tls/reloading-certificate.js";
 import { PhaseTimings } from "./phase-timings.js";
-import { ComputeStateMachine } from "./state-machine.js";
 
 /** Wall-clock time the agent process started (total_startup_ms counts from here). */
 export const PROCESS_START = new Date(performance.timeOrigin);

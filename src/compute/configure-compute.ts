@@ -5,12 +5,12 @@ import type { StatusView } from "../api/compute-api.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
+import { displayStatus } from "../state/status.js";
 import { type ComputeRuntime, PROCESS_START, specAgentContext } from "./compute-runtime.js";
 import { OperationError } from "./operation-error.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
 import { specRejection } from "./spec-rejection.js";
 import { startCompute } from "./start-compute.js";
-import { displayStatus } from "./status.js";
 import { statusView } from "./status-view.js";
 
 // The spec parser (valibot and the schemas) is loaded on first use: an agent starting without a

@@ -1,7 +1,7 @@
 // The `/status` document and the Status RPC's source, built from the state snapshot.
 import type { StatusView } from "../api/compute-api.js";
+import { progressView } from "../state/progress.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
-import { progressView } from "./progress.js";
 
 function settingValue(rt: ComputeRuntime, name: string): string | null {
   return rt.spec?.json.cluster.settings?.find((s) => s.name === name)?.value ?? null;

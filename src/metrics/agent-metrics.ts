@@ -1,7 +1,7 @@
 // The agent's own Prometheus families, with Neon's names. `compute_ctl_up` has
 // exactly one series at 1: the current status.
-import type { ComputeStateMachine } from "../compute/state-machine.js";
-import { displayStatus } from "../compute/status.js";
+import type { ComputeStateMachine } from "../state/state-machine.js";
+import { displayStatus } from "../state/status.js";
 import type { MetricFamily } from "./metric-family.js";
 import { Counter, Gauge, Registry } from "./metric-registry.js";
 

@@ -2,12 +2,12 @@
 // outputs earlier steps hand to later ones (source result, the running postmaster).
 import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
-import type { BeginProgress } from "../compute/progress.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeSpec } from "../spec/types.js";
+import type { BeginProgress } from "../state/progress.js";
 import type { CertificateFiles, CertificatePair } from "../tls/certificate-pair.js";
 import type { DataSourceStep, SourceResult } from "./sources/data-source.js";
 

@@ -5,11 +5,11 @@ import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ComputeApi, MetricSample, StatusView, TerminateResult } from "../../src/api/compute-api.js";
 import { OperationError } from "../../src/compute/operation-error.js";
-import { ComputeStateMachine, type StateSnapshot } from "../../src/compute/state-machine.js";
-import { displayStatus } from "../../src/compute/status.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../../src/lfc/lfc-states.js";
 import { parseConfigurationRequest, parseSpec } from "../../src/spec/parse.js";
 import type { ComputeSpec } from "../../src/spec/types.js";
+import { ComputeStateMachine, type StateSnapshot } from "../../src/state/state-machine.js";
+import { displayStatus } from "../../src/state/status.js";
 
 export interface FakeComputeApi extends ComputeApi {
   readonly machine: ComputeStateMachine;

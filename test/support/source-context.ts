@@ -2,10 +2,10 @@
 // makes it, the test Postgres binaries and OS user, a silent logger, and a record of metrics.
 import { rmSync } from "node:fs";
 import pino from "pino";
-import type { ProgressUpdate } from "../../src/compute/progress.js";
 import type { PgBinaries } from "../../src/postgres/binaries.js";
 import { parseSpec } from "../../src/spec/parse.js";
 import type { SourceContext } from "../../src/startup/sources/data-source.js";
+import type { ProgressUpdate } from "../../src/state/progress.js";
 import { emptyPgdata } from "./compute-postgres.js";
 import { pgBinaries, pgOsUser } from "./postgres.js";
 

@@ -8,8 +8,8 @@ import {
   type Progress,
   ProgressSchema,
 } from "../../../gen/compute/v1/status_pb.js";
-import type { ProgressView } from "../../compute/progress.js";
-import type { ComputeStatus as CoreStatus } from "../../compute/status.js";
+import type { ProgressView } from "../../state/progress.js";
+import type { ComputeStatus as CoreStatus } from "../../state/status.js";
 import type { StatusView } from "../compute-api.js";
 
 const STATUS: Record<CoreStatus, ComputeStatus> = {

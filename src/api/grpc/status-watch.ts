@@ -2,8 +2,8 @@
 // after a terminal status; when `signal` aborts it throws the abort reason. The subscription is released in every case.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ComputeState, ComputeStatus } from "../../../gen/compute/v1/status_pb.js";
-import { progressView } from "../../compute/progress.js";
-import type { StateSnapshot } from "../../compute/state-machine.js";
+import { progressView } from "../../state/progress.js";
+import type { StateSnapshot } from "../../state/state-machine.js";
 import type { ComputeApi } from "../compute-api.js";
 import { computeStateToProto } from "./state-to-proto.js";
 

@@ -6,8 +6,8 @@
 // compute is ready once recovery paused at its target.
 import type pg from "pg";
 import type { Logger } from "pino";
-import type { ProgressReporter } from "../../compute/progress.js";
 import { formatLsn, parseLsn } from "../../postgres/lsn.js";
+import type { ProgressReporter } from "../../state/progress.js";
 
 export interface RecoveryState {
   readonly inRecovery: boolean;

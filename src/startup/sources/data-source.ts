@@ -2,12 +2,12 @@
 // (at an LSN where that applies). The pipeline picks the implementation from the spec's
 // `source`; adding a source touches neither the state machine nor the API.
 import type { Logger } from "pino";
-import type { BeginProgress } from "../../compute/progress.js";
 import type { Registry } from "../../metrics/metric-registry.js";
 import type { PgBinaries } from "../../postgres/binaries.js";
 import type { OsUser } from "../../postgres/os-user.js";
 import type { Postmaster } from "../../postgres/postmaster.js";
 import type { ComputeSpec } from "../../spec/types.js";
+import type { BeginProgress } from "../../state/progress.js";
 
 export interface SourceContext {
   /** Empty directory, mode 0700, owned by `osUser` (or by us when osUser is null). */

@@ -13,8 +13,8 @@ import pg from "pg";
 import { parse } from "pg-connection-string";
 import { to as copyTo } from "pg-copy-streams";
 import { x as untar } from "tar";
-import type { ProgressReporter } from "../../compute/progress.js";
 import type { OsUser } from "../../postgres/os-user.js";
+import type { ProgressReporter } from "../../state/progress.js";
 
 export interface PageserverBasebackupRequest {
   /** libpq URL of the pageserver, e.g. `postgres://no_user@host:6400`. */

@@ -6,10 +6,10 @@
 // progress report.
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
-import type { ProgressReporter } from "../../compute/progress.js";
 import { clientTool, MissingToolError } from "../../postgres/binaries.js";
 import { asUser } from "../../postgres/os-user.js";
 import { quoteConfValue } from "../../postgres/quote.js";
+import type { ProgressReporter } from "../../state/progress.js";
 import { dirBytes, emptyDir, writeStandbySignal } from "./basebackup-pgdata.js";
 import { basebackupRetryPolicy, PermanentError, type RetryPolicy, withRetries } from "./basebackup-retry.js";
 import type { DataSourceStep, SourceContext, SourceResult } from "./data-source.js";
