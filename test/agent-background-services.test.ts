@@ -11,7 +11,7 @@ import { AgentMetrics } from "../src/metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../src/monitor/activity-monitor.js";
 import type { ReadinessProbe } from "../src/monitor/readiness-probe.js";
 import { resolvePgBinaries } from "../src/postgres/binaries.js";
-import type { SourceFactories } from "../src/startup/plan.js";
+import type { SourceFactories } from "../src/startup/plan-startup.js";
 
 function runtime(): ComputeRuntime {
   const cli = parseCli([

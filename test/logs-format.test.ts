@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseSpec } from "../src/spec/parse.js";
-import { planStartup } from "../src/startup/plan.js";
+import { planStartup } from "../src/startup/plan-startup.js";
 import { initdbSource } from "../src/startup/sources/initdb.js";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
 

@@ -1,6 +1,6 @@
 // The data sources this agent offers, by spec `source.kind`. Base-backup sources load lazily.
 import type { AgentOptions } from "../cli/options.js";
-import type { SourceFactories } from "../startup/plan.js";
+import type { SourceFactories } from "../startup/plan-startup.js";
 import { initdbSource } from "../startup/sources/initdb.js";
 import { lazySource } from "../startup/sources/lazy-source.js";
 import { cachedInitdbSource } from "../startup/sources/template-cache-source.js";

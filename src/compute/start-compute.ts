@@ -4,7 +4,7 @@
 import { maskSecrets } from "../log/logger.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
-import { planStartup } from "../startup/plan.js";
+import { planStartup } from "../startup/plan-startup.js";
 import type { StartupContext } from "../startup/startup-context.js";
 import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";

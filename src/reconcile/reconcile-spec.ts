@@ -10,7 +10,7 @@ import { auditLibraries } from "../spec/audit-conf.js";
 import type { ComputeSpecJson } from "../spec/types.js";
 import { readCatalogSnapshot } from "./catalog-snapshot.js";
 import { type Recorder, runBatch, runSequential, runStatement } from "./execute-statements.js";
-import { planSpec } from "./plan.js";
+import { planSpec } from "./plan-spec.js";
 import type { PerDatabasePhase, PhaseName, SqlPhase } from "./plan-types.js";
 import { runBounded } from "./run-bounded.js";
 import { displayed, ReconcileError } from "./statement.js";
@@ -24,7 +24,7 @@ export interface ApplySpecOptions {
   concurrency: number | "auto";
   log: Logger;
   applicationName?: string;
-  /** drop_subscriptions_before_start in this apply (see plan.ts), with the branch's key. */
+  /** drop_subscriptions_before_start in this apply (see plan-spec.ts), with the branch's key. */
   dropSubscriptions?: { key: string | null };
 }
 
