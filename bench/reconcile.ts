@@ -1,6 +1,6 @@
 // Spec apply benchmark: 100 roles + 100 databases applied from scratch (fresh cluster each run)
 // against the floor of the same statements through psql with our parallelism: phase by phase,
-// each phase's statements split over the same number of psql sessions as applySpec splits them
+// each phase's statements split over the same number of psql sessions as reconcileSpec splits them
 // over connections. One sequential `psql -f` session is a reference row. Then the unchanged
 // re-apply, and 1,000 roles + 200 databases applied without error.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { execa } from "execa";
 import { pino } from "pino";
 import { connect } from "../src/postgres/connection.js";
-import { applySpec, type Plan, planSpec, readCatalogSnapshot } from "../src/reconcile/index.js";
+import { type Plan, planSpec, readCatalogSnapshot, reconcileSpec } from "../src/reconcile/index.js";
 import type { ComputeSpecJson } from "../src/spec/types.js";
 import { pgBinaries, startTestPostgres, type TestPostgres } from "../test/support/postgres.js";
 import { specJson } from "../test/support/spec-json.js";
@@ -67,7 +67,7 @@ async function withFreshCluster<T>(fn: (pg: TestPostgres) => Promise<T>): Promis
 
 async function ourFirstApply(s: ComputeSpecJson): Promise<number> {
   return withFreshCluster(async (pg) => {
-    const report = await applySpec({
+    const report = await reconcileSpec({
       target: { connstr: pg.connstr() },
       spec: s,
       privilegedRole: PRIV,
@@ -78,7 +78,7 @@ async function ourFirstApply(s: ComputeSpecJson): Promise<number> {
   });
 }
 
-/** The cluster's plan for `s`, from its catalog snapshot (what applySpec would run). */
+/** The cluster's plan for `s`, from its catalog snapshot (what reconcileSpec would run). */
 async function planFor(
   pg: TestPostgres,
   s: ComputeSpecJson,
@@ -118,10 +118,10 @@ async function psqlSession(pg: TestPostgres, script: string, database: string): 
 }
 
 const sql = (statements: { sql: string }[]) => statements.map((st) => `${st.sql};`).join("\n");
-/** applySpec's `batch`: the statements as one multi-statement query, i.e. one transaction. */
+/** reconcileSpec's `batch`: the statements as one multi-statement query, i.e. one transaction. */
 const batch = (statements: { sql: string }[]) => `BEGIN;\n${sql(statements)}\nCOMMIT;`;
 
-/** Splits `items` over at most `n` sessions, round robin (applySpec's workers take them in turn). */
+/** Splits `items` over at most `n` sessions, round robin (reconcileSpec's workers take them in turn). */
 function split<T>(items: readonly T[], n: number): T[][] {
   const out: T[][] = Array.from({ length: Math.max(1, Math.min(n, items.length)) }, () => []);
   items.forEach((item, i) => {
@@ -132,9 +132,9 @@ function split<T>(items: readonly T[], n: number): T[][] {
 
 /**
  * The floor with our parallelism: the phases in order; within a phase the same statements split
- * the way applySpec splits them, each share run by its own psql session, all at once: `batch`
+ * the way reconcileSpec splits them, each share run by its own psql session, all at once: `batch`
  * and `sequential` phases on one session, `parallel` statements (CREATE DATABASE) one per session
- * slot, per-database tasks over the slots with a `\\connect` per database (as applySpec opens a
+ * slot, per-database tasks over the slots with a `\\connect` per database (as reconcileSpec opens a
  * connection per database). Timed from the first psql start to the last one's exit.
  */
 async function psqlParallelFloor(s: ComputeSpecJson): Promise<number> {
@@ -216,11 +216,11 @@ async function reapply(s: ComputeSpecJson): Promise<{ stats: Stats; ddl: number;
       concurrency: CONCURRENCY,
       log,
     };
-    await applySpec(opts);
+    await reconcileSpec(opts);
     let ddl = 0;
     const stats = await repeat(
       async () => {
-        const r = await applySpec(opts);
+        const r = await reconcileSpec(opts);
         ddl += r.statements.length;
         return r.durationMs;
       },
@@ -244,7 +244,7 @@ async function reapply(s: ComputeSpecJson): Promise<{ stats: Stats; ddl: number;
 async function large(): Promise<{ ms: number; roles: number; databases: number }> {
   const s = spec(1000, 200);
   return withFreshCluster(async (pg) => {
-    const r = await applySpec({
+    const r = await reconcileSpec({
       target: { connstr: pg.connstr() },
       spec: s,
       privilegedRole: PRIV,
@@ -269,7 +269,7 @@ export async function run(): Promise<BenchSection> {
   const bigOk = big.roles === 1000 && big.databases === 200;
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const markdown = [
-    `Load average at the end: ${load} (${availableParallelism()} cores). Fresh test cluster per first-apply run (fsync off). Ours: \`applySpec\` in-process (the agent's code), ${CONCURRENCY} connections for CREATE DATABASE and per-database work. Floor: the very statements our plan produces, run by \`psql\` with the same parallelism: phase by phase, each phase's statements split over the same number of psql sessions as we split them over connections (one session for a batch or sequential phase, up to ${CONCURRENCY} for CREATE DATABASE and for the per-database tasks, with a \`\\connect\` per database as we open a connection per database); the floor's time includes starting its psql processes. Reference: the same statements through one sequential \`psql -f\` session.`,
+    `Load average at the end: ${load} (${availableParallelism()} cores). Fresh test cluster per first-apply run (fsync off). Ours: \`reconcileSpec\` in-process (the agent's code), ${CONCURRENCY} connections for CREATE DATABASE and per-database work. Floor: the very statements our plan produces, run by \`psql\` with the same parallelism: phase by phase, each phase's statements split over the same number of psql sessions as we split them over connections (one session for a batch or sequential phase, up to ${CONCURRENCY} for CREATE DATABASE and for the per-database tasks, with a \`\\connect\` per database as we open a connection per database); the floor's time includes starting its psql processes. Reference: the same statements through one sequential \`psql -f\` session.`,
     "",
     "| Case | Ours | Floor / target | Verdict |",
     "|---|---|---|---|",

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import { connect } from "../src/postgres/connection.js";
-import { type ApplyReport, applySpec, ReconcileError } from "../src/reconcile/index.js";
+import { ReconcileError, type ReconcileReport, reconcileSpec } from "../src/reconcile/index.js";
 import type { ComputeSpecJson, Database, DeltaOp, Role } from "../src/spec/types.js";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
 import { specJson } from "./support/spec-json.js";
@@ -21,8 +21,14 @@ function spec(roles: Role[], databases: Database[], deltas: DeltaOp[] | null = n
 
 describe("reconcile apply", () => {
   let target: TestPostgres;
-  const apply = (s: ComputeSpecJson): Promise<ApplyReport> =>
-    applySpec({ target: { connstr: target.connstr() }, spec: s, privilegedRole: PRIV, concurrency: 3, log });
+  const apply = (s: ComputeSpecJson): Promise<ReconcileReport> =>
+    reconcileSpec({
+      target: { connstr: target.connstr() },
+      spec: s,
+      privilegedRole: PRIV,
+      concurrency: 3,
+      log,
+    });
 
   before(async () => {
     target = await startTestPostgres();

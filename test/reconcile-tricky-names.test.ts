@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { pino } from "pino";
-import { type ApplyReport, applySpec } from "../src/reconcile/index.js";
+import { type ReconcileReport, reconcileSpec } from "../src/reconcile/index.js";
 import type { ComputeSpecJson, DeltaOp } from "../src/spec/types.js";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
 import { specJson } from "./support/spec-json.js";
@@ -53,8 +53,14 @@ const DDL = /^\s*(CREATE|ALTER|DROP|GRANT|REVOKE|REASSIGN|DO|COMMENT|SECURITY)\b
 describe("reconcile with tricky names", () => {
   let target: TestPostgres;
   let publisher: TestPostgres;
-  const apply = (s: ComputeSpecJson): Promise<ApplyReport> =>
-    applySpec({ target: { connstr: target.connstr() }, spec: s, privilegedRole: PRIV, concurrency: 4, log });
+  const apply = (s: ComputeSpecJson): Promise<ReconcileReport> =>
+    reconcileSpec({
+      target: { connstr: target.connstr() },
+      spec: s,
+      privilegedRole: PRIV,
+      concurrency: 4,
+      log,
+    });
 
   before(async () => {
     [target, publisher] = await Promise.all([

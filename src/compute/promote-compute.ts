@@ -84,8 +84,8 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
     await writePostgresqlConf(promoted, rt.options, [], rt.osUser);
     rt.postmaster?.signal("SIGHUP");
     if (specAppliesSql(promoted)) {
-      const { applySpec } = await import("../reconcile/index.js");
-      await applySpec({
+      const { reconcileSpec } = await import("../reconcile/index.js");
+      await reconcileSpec({
         target: { connstr: rt.options.connstr },
         spec: promoted.json,
         privilegedRole: rt.options.privilegedRoleName,

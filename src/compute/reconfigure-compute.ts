@@ -119,8 +119,8 @@ export async function reconfigureCompute(
     rt.postmaster?.signal("SIGHUP");
     reloaded = true;
     if (specAppliesSql(effective)) {
-      const { applySpec } = await import("../reconcile/index.js");
-      await applySpec({
+      const { reconcileSpec } = await import("../reconcile/index.js");
+      await reconcileSpec({
         target: { connstr: rt.options.connstr },
         spec: effective.json,
         privilegedRole: rt.options.privilegedRoleName,

@@ -8,7 +8,12 @@ export { type Migration, migrationsFor } from "./migrations.js";
 export { PlanError } from "./plan-error.js";
 export { type PlanInput, planSpec } from "./plan-spec.js";
 export type { Phase, PhaseName, Plan } from "./plan-types.js";
-export { type ApplyReport, type ApplySpecOptions, applySpec, type PhaseReport } from "./reconcile-spec.js";
+export {
+  type PhaseReport,
+  type ReconcileOptions,
+  type ReconcileReport,
+  reconcileSpec,
+} from "./reconcile-spec.js";
 export { type MigrationsReport, type RunMigrationsOptions, runMigrations } from "./run-migrations.js";
 export { type SchemaGrantsRequest, setSchemaGrants } from "./schema-grants.js";
 export { type PlannedStatement, ReconcileError } from "./statement.js";

@@ -15,7 +15,7 @@ import type { PerDatabasePhase, PhaseName, SqlPhase } from "./plan-types.js";
 import { runBounded } from "./run-bounded.js";
 import { displayed, ReconcileError } from "./statement.js";
 
-export interface ApplySpecOptions {
+export interface ReconcileOptions {
   target: ConnectionTarget;
   spec: ComputeSpecJson;
   privilegedRole: string;
@@ -34,7 +34,7 @@ export interface PhaseReport {
   statements: number;
 }
 
-export interface ApplyReport {
+export interface ReconcileReport {
   /** What was executed, in order of completion, passwords redacted. */
   statements: string[];
   durationMs: number;
@@ -137,9 +137,9 @@ async function runPerDatabasePhase(
   });
 }
 
-export async function applySpec(opts: ApplySpecOptions): Promise<ApplyReport> {
+export async function reconcileSpec(opts: ReconcileOptions): Promise<ReconcileReport> {
   const started = performance.now();
-  const report: ApplyReport = { statements: [], durationMs: 0, phases: [] };
+  const report: ReconcileReport = { statements: [], durationMs: 0, phases: [] };
   const { spec, log } = opts;
   if (spec.skip_pg_catalog_updates || spec.mode !== "Primary") {
     log.info(

@@ -18,12 +18,12 @@ export const applySpecStep: Step<StartupContext> = {
   async run(ctx) {
     if (!specAppliesSql(ctx.spec)) return;
     const target = { connstr: ctx.options.connstr };
-    const [{ applySpec }, { dropSubscriptionsKey }] = await Promise.all([
+    const [{ reconcileSpec }, { dropSubscriptionsKey }] = await Promise.all([
       import("../../reconcile/index.js"),
       import("../../reconcile/subscription-drops.js"),
     ]);
     const dropInApply = subscriptionDropWay(ctx.spec) === "apply";
-    await applySpec({
+    await reconcileSpec({
       target,
       spec: ctx.spec.json,
       privilegedRole: ctx.options.privilegedRoleName,
