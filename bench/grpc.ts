@@ -405,7 +405,7 @@ export async function run(): Promise<BenchSection> {
     `| (reference) the API layer alone on a fake compute, Unix socket, everything through connect-node (\`unaryFastPath: false\`) | ${rps(stats.connectOnlyUds)} | ${rps(stats.floorUds)} | ${pct(stats.connectOnlyUds, stats.floorUds).toFixed(0)}% | (why the fast path exists) | ${answered("connectOnlyUds")} |`,
     `| (floor itself) | | Unix socket / TCP | | | ${answered("floorUds")} / ${answered("floorTcp")} |`,
     "",
-    "Unary gRPC over HTTP/2 is served on the raw http2 stream API (src/api/grpc/unary-fast-path.ts); Connect, gRPC-Web,",
+    "Unary gRPC over HTTP/2 is served on the raw http2 stream API (src/api/grpc/fast-path/unary-fast-path.ts); Connect, gRPC-Web,",
     "streams and compressed calls go through connect-node's adapter, which costs several times the CPU per call.",
     "",
     `Soak (the API layer in a child process on a fake compute, so its heap and handles can be counted): 100 WatchStatus (grpc-js, Unix socket) + 100 StreamMetrics at 100 ms (connect-es gRPC, TCP) for ${soaked.seconds} s,`,

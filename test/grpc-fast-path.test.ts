@@ -1,4 +1,4 @@
-// Unary gRPC over HTTP/2 is served on the raw stream API (src/api/grpc/unary-fast-path.ts);
+// Unary gRPC over HTTP/2 is served on the raw stream API (src/api/grpc/fast-path/unary-fast-path.ts);
 // everything else stays with connect-node. Both must answer alike: the same bytes for the same
 // call, gRPC framing errors as statuses, deadlines honoured, compressed calls handed to
 // connect-node, and a client that resets mid-call must not hurt the server.

@@ -30,9 +30,9 @@ import {
   MAX_TIMEOUT_MS,
 } from "./call-gate.js";
 import { computeServiceImpl } from "./compute-service.js";
+import { unaryGrpcFastPath } from "./fast-path/unary-fast-path.js";
 import { translateErrors } from "./interceptors.js";
 import { reflectionRoutes } from "./reflection/reflection-service.js";
-import { unaryGrpcFastPath } from "./unary-fast-path.js";
 
 export type { GrpcAuthorizer } from "./call-gate.js";
 
@@ -124,7 +124,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     certifiedPeers: opts.tls?.requireClientCertificate ?? false,
   });
   const unixGate = createCallGate({ authorizer: null, local: true, insecureNoAuth: false });
-  // Unary gRPC over HTTP/2 skips connect-node's pipeline (see unary-fast-path.ts); it passes
+  // Unary gRPC over HTTP/2 skips connect-node's pipeline (see fast-path/unary-fast-path.ts); it passes
   // the same gate and translates errors the same way.
   const deadlines = new RequestDeadlines(limits.requestTimeoutMs);
   const fastPath = (gate: CallGate) =>

@@ -10,9 +10,9 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { create, type DescMethodUnary, type DescService, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import type { RequestDeadlines } from "../listener/request-deadlines.js";
-import { type CallGate, MAX_TIMEOUT_MS } from "./call-gate.js";
-import { toConnectError } from "./error-codes.js";
+import type { RequestDeadlines } from "../../listener/request-deadlines.js";
+import { type CallGate, MAX_TIMEOUT_MS } from "../call-gate.js";
+import { toConnectError } from "../error-codes.js";
 import { FastCallContext } from "./fast-call-context.js";
 
 const FRAME_HEADER_BYTES = 5;
