@@ -1,7 +1,7 @@
 // Process entry point of compute_ctl: parse flags, bind the REST ports, then load and run the
 // agent, and exit with its code. Only the flag parser and node:http are loaded before the ports
 // are bound; the agent itself (most of the module loading) comes after.
-import "../postgres/skip-undici.js";
+import "../loading/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";

@@ -1,5 +1,5 @@
 // bin/endpoint-storage: runs the endpoint storage server (storage-server.ts) until SIGTERM/SIGINT.
-import "../postgres/skip-undici.js";
+import "../loading/skip-undici.js";
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";

@@ -3,7 +3,7 @@
 // growth) stays away from the agent's event loop, and the agent restarts it. It serves the
 // autoscaling and Postgres metric sets on PGDATA/neon-communicator.socket and answers the agent's
 // reads (thread-protocol.ts) from the same collections.
-import "../postgres/skip-undici.js";
+import "../loading/skip-undici.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { type ExporterConfig, type ExporterSettings, exporterConfig } from "./exporter-config.js";
 import { type RunningExporter, runExporter } from "./run-exporter.js";
