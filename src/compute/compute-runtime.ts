@@ -15,7 +15,7 @@ import type { IgnoredField } from "../spec/ignored-fields.js";
 import type { SpecAgentContext } from "../spec/spec-rules.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan-startup.js";
-import type { DataSourceStep } from "../startup/sources/data-source.js";
+import type { DataSourceStep } from "../startup/sources/source-driver.js";
 import { ComputeStateMachine } from "../state/state-machine.js";
 import type { ReloadingCertificate } from "../tls/reloading-certificate.js";
 import { PhaseTimings } from "./phase-timings.js";

@@ -1,7 +1,7 @@
 // The data source's hooks outside the start pipeline: after Postgres stopped (the final LSN of a
 // fast shutdown), and as the agent exits (release what the source holds, e.g. the archive
 // source's stanza lease). Shared by /terminate, the signal handlers and the agent's exit path.
-import type { SourceContext } from "../startup/sources/data-source.js";
+import type { SourceContext } from "../startup/sources/source-driver.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 
 export function runtimeSourceContext(rt: ComputeRuntime): SourceContext | null {

@@ -1,6 +1,6 @@
 // From a validated spec to the list of start steps and the data source that feeds them.
 import type { ComputeSpec } from "../spec/types.js";
-import type { DataSourceStep } from "./sources/data-source.js";
+import type { DataSourceStep } from "./sources/source-driver.js";
 import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { dropSubscriptionsStep, subscriptionDropWay } from "./steps/drop-subscriptions.js";

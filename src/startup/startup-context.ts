@@ -9,7 +9,7 @@ import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { BeginProgress } from "../state/progress.js";
 import type { CertificateFiles, CertificatePair } from "../tls/certificate-pair.js";
-import type { DataSourceStep, SourceResult } from "./sources/data-source.js";
+import type { DataSourceStep, SourceResult } from "./sources/source-driver.js";
 
 export interface StartupContext {
   readonly spec: ComputeSpec;

@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import pino from "pino";
 import type { PgBinaries } from "../../src/postgres/binaries.js";
 import { parseSpec } from "../../src/spec/parse.js";
-import type { SourceContext } from "../../src/startup/sources/data-source.js";
+import type { SourceContext } from "../../src/startup/sources/source-driver.js";
 import type { ProgressUpdate } from "../../src/state/progress.js";
 import { emptyPgdata } from "./compute-postgres.js";
 import { pgBinaries, pgOsUser } from "./postgres.js";

@@ -43,7 +43,7 @@ import {
   segmentNumber,
 } from "./archive-wal.js";
 import { emptyDir, writeOwnedFile } from "./basebackup-pgdata.js";
-import type { DataSourceStep, RunningServices, SourceContext, SourceResult } from "./data-source.js";
+import type { DataSourceStep, RunningServices, SourceContext, SourceResult } from "./source-driver.js";
 
 export interface ArchiveSourceOptions {
   /** The initdb source (with the template cache) a first start of a stanza bootstraps from. */

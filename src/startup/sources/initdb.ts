@@ -2,7 +2,7 @@
 // bootstrap superuser is the `-C` user. `template-cache-source.ts` wraps it with a cache.
 import { parseConnstr } from "../../postgres/connection.js";
 import { asUser } from "../../postgres/os-user.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./data-source.js";
+import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
 
 /** LC_ALL initdb runs under (the cluster's default collation and ctype). */
 export const INITDB_LOCALE = "C.UTF-8";

@@ -12,12 +12,12 @@ import {
   syncSafekeepersRetryPolicy,
   withRetries,
 } from "./basebackup-retry.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./data-source.js";
 import { describePageserver, fetchPageserverBasebackup } from "./neon-pageserver-basebackup.js";
 import { checkSafekeepersSynced } from "./neon-safekeepers-check.js";
 import { neonConfLines } from "./neon-settings.js";
 import { basebackupPageserverUrl, type NeonStorage, resolveNeonStorage } from "./neon-storage.js";
 import { syncSafekeepers } from "./neon-sync-safekeepers.js";
+import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
 
 export interface NeonSourceOptions {
   readonly basebackupRetryPolicy?: RetryPolicy;

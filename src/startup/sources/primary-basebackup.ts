@@ -12,9 +12,9 @@ import { quoteConfValue } from "../../postgres/quote.js";
 import type { ProgressReporter } from "../../state/progress.js";
 import { dirBytes, emptyDir, writeStandbySignal } from "./basebackup-pgdata.js";
 import { basebackupRetryPolicy, PermanentError, type RetryPolicy, withRetries } from "./basebackup-retry.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./data-source.js";
 import { redactConnstr, splitPassword } from "./primary-connstring.js";
 import { dropInheritedRecoverySettings, dropInheritedSignalFiles } from "./primary-inherited-settings.js";
+import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
 
 export interface PrimaryBasebackupOptions {
   /** Retries on connection errors; default 10 retries, 500 ms x1.5. */

@@ -3,8 +3,8 @@
 // usual, and the fresh cluster is then published as the template for the next start. Any cache
 // trouble (directory not creatable, damaged template, failed publish) costs time, never the start.
 import { recreateDataDir } from "../steps/prepare-pgdata.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./data-source.js";
 import { INITDB_LOCALE, initdbOptions, initdbSource, initdbSuperuser, runInitdb } from "./initdb.js";
+import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
 import { type Lookup, TemplateCache } from "./template-cache.js";
 import type { Owner } from "./template-cache-copy.js";
 import { fileIdentity, type TemplateKey } from "./template-cache-key.js";

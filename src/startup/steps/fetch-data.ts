@@ -1,5 +1,5 @@
 // Fills the empty data directory from the spec's data source (initdb, base backup, Neon).
-import type { SourceContext } from "../sources/data-source.js";
+import type { SourceContext } from "../sources/source-driver.js";
 import type { StartupContext } from "../startup-context.js";
 import type { Step } from "./step.js";
 
