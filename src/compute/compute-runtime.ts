@@ -15,7 +15,7 @@ import type { IgnoredField } from "../spec/ignored-fields.js";
 import type { SpecAgentContext } from "../spec/spec-rules.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import type { SourceFactories } from "../startup/plan-startup.js";
-import type { DataSourceStep } from "../startup/sources/source-driver.js";
+import type { SourceDriver } from "../startup/sources/source-driver.js";
 import { ComputeStateMachine } from "../state/state-machine.js";
 import type { ReloadingCertificate } from "../tls/reloading-certificate.js";
 import { PhaseTimings } from "./phase-timings.js";
@@ -40,7 +40,7 @@ export class ComputeRuntime {
   /** The current spec's fields that have no effect here (/status `ignored`). */
   ignored: readonly IgnoredField[] = [];
   postmaster: Postmaster | null = null;
-  source: DataSourceStep | null = null;
+  source: SourceDriver | null = null;
   /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */
   sourceConfLines: readonly string[] = [];
   /** Remote extensions (`-r`); null when off. Set before the first start. */

@@ -1,6 +1,6 @@
 // From a validated spec to the list of start steps and the data source that feeds them.
 import type { ComputeSpec } from "../spec/types.js";
-import type { DataSourceStep } from "./sources/source-driver.js";
+import type { SourceDriver } from "./sources/source-driver.js";
 import type { StartupContext } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { dropSubscriptionsStep, subscriptionDropWay } from "./steps/drop-subscriptions.js";
@@ -14,15 +14,15 @@ import type { Step } from "./steps/step.js";
 import { writeConfigStep } from "./steps/write-config.js";
 
 export interface StartupPlan {
-  readonly source: DataSourceStep;
+  readonly source: SourceDriver;
   readonly steps: readonly Step<StartupContext>[];
 }
 
 export interface SourceFactories {
-  initdb(): DataSourceStep;
-  primary(): DataSourceStep;
-  neon(): DataSourceStep;
-  archive(): DataSourceStep;
+  initdb(): SourceDriver;
+  primary(): SourceDriver;
+  neon(): SourceDriver;
+  archive(): SourceDriver;
 }
 
 export interface PlanOptions {

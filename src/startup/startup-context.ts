@@ -9,7 +9,7 @@ import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { BeginProgress } from "../state/progress.js";
 import type { CertificateFiles, CertificatePair } from "../tls/certificate-pair.js";
-import type { DataSourceStep, SourceResult } from "./sources/source-driver.js";
+import type { SourceDriver, SourceResult } from "./sources/source-driver.js";
 
 export interface StartupContext {
   readonly spec: ComputeSpec;
@@ -21,7 +21,7 @@ export interface StartupContext {
   /** The agent's log without the start's bindings, for output that outlives the start (Postgres's stderr). */
   readonly agentLog: Logger;
   readonly signal: AbortSignal;
-  readonly source: DataSourceStep;
+  readonly source: SourceDriver;
   /** Remote extensions (`-r`), or null when off. */
   readonly remoteExtensions?: Pick<RemoteExtensions, "prepareStart"> | null;
   /** When the start must be done (ms since the epoch, --pg-init-timeout); null: no bound. */

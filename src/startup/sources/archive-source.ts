@@ -43,11 +43,11 @@ import {
   segmentNumber,
 } from "./archive-wal.js";
 import { emptyDir, writeOwnedFile } from "./basebackup-pgdata.js";
-import type { DataSourceStep, RunningServices, SourceContext, SourceResult } from "./source-driver.js";
+import type { RunningServices, SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 
 export interface ArchiveSourceOptions {
   /** The initdb source (with the template cache) a first start of a stanza bootstraps from. */
-  initdb(): DataSourceStep;
+  initdb(): SourceDriver;
   /** Fail a restore whose WAL replay makes no progress for this long (default 60 s). */
   readonly replayStallMs?: number;
 }
@@ -576,7 +576,7 @@ async function retry(times: number, fn: () => Promise<void>): Promise<void> {
   }
 }
 
-export function archiveSource(opts: ArchiveSourceOptions): DataSourceStep {
+export function archiveSource(opts: ArchiveSourceOptions): SourceDriver {
   let session: ArchiveSession | null = null;
   const need = () => {
     if (!session) throw new Error("archive source: prepare has not run");

@@ -2,7 +2,7 @@
 // bootstrap superuser is the `-C` user. `template-cache-source.ts` wraps it with a cache.
 import { parseConnstr } from "../../postgres/connection.js";
 import { asUser } from "../../postgres/os-user.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
+import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 
 /** LC_ALL initdb runs under (the cluster's default collation and ctype). */
 export const INITDB_LOCALE = "C.UTF-8";
@@ -47,7 +47,7 @@ export async function runInitdb(ctx: SourceContext, pgdata = ctx.pgdata): Promis
 }
 
 /** initdb straight into the data directory, no cache (`--no-template-cache`). */
-export function initdbSource(): DataSourceStep {
+export function initdbSource(): SourceDriver {
   return {
     name: "initdb",
     async prepare(ctx): Promise<SourceResult> {

@@ -1,7 +1,7 @@
 // A data source whose implementation is imported on first use, so the modules of sources a
 // compute does not use (execa, tar, pg-copy-streams) stay out of the agent's start. `hooks`
 // names the optional hooks the loaded source implements (the plan asks for them before loading).
-import type { DataSourceStep } from "./source-driver.js";
+import type { SourceDriver } from "./source-driver.js";
 
 export interface LazyHooks {
   readonly beforeShutdown?: boolean;
@@ -13,12 +13,12 @@ export interface LazyHooks {
 
 export function lazySource(
   name: string,
-  load: () => Promise<DataSourceStep>,
+  load: () => Promise<SourceDriver>,
   hooks: LazyHooks = {},
-): () => DataSourceStep {
+): () => SourceDriver {
   return () => {
-    let loaded: Promise<DataSourceStep> | undefined;
-    let ready: DataSourceStep | undefined;
+    let loaded: Promise<SourceDriver> | undefined;
+    let ready: SourceDriver | undefined;
     const get = () => {
       loaded ??= load().then((s) => {
         ready = s;
@@ -26,7 +26,7 @@ export function lazySource(
       });
       return loaded;
     };
-    const step: DataSourceStep = {
+    const step: SourceDriver = {
       name,
       prepare: async (ctx) => (await get()).prepare(ctx),
       afterShutdown: async (ctx) => {

@@ -17,7 +17,7 @@ import { checkSafekeepersSynced } from "./neon-safekeepers-check.js";
 import { neonConfLines } from "./neon-settings.js";
 import { basebackupPageserverUrl, type NeonStorage, resolveNeonStorage } from "./neon-storage.js";
 import { syncSafekeepers } from "./neon-sync-safekeepers.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
+import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 
 export interface NeonSourceOptions {
   readonly basebackupRetryPolicy?: RetryPolicy;
@@ -153,6 +153,6 @@ async function afterShutdown(ctx: SourceContext): Promise<string | null> {
   return lsn;
 }
 
-export function neonSource(opts: NeonSourceOptions = {}): DataSourceStep {
+export function neonSource(opts: NeonSourceOptions = {}): SourceDriver {
   return { name: "neon-basebackup", prepare: (ctx) => prepare(ctx, opts), afterShutdown };
 }

@@ -14,7 +14,7 @@ import { dirBytes, emptyDir, writeStandbySignal } from "./basebackup-pgdata.js";
 import { basebackupRetryPolicy, PermanentError, type RetryPolicy, withRetries } from "./basebackup-retry.js";
 import { redactConnstr, splitPassword } from "./primary-connstring.js";
 import { dropInheritedRecoverySettings, dropInheritedSignalFiles } from "./primary-inherited-settings.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
+import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 
 export interface PrimaryBasebackupOptions {
   /** Retries on connection errors; default 10 retries, 500 ms x1.5. */
@@ -200,7 +200,7 @@ async function prepare(ctx: SourceContext, policy: RetryPolicy): Promise<SourceR
   return { lsn: endLsn, confLines: replicaConfLines(ctx) };
 }
 
-export function primaryBasebackupSource(opts: PrimaryBasebackupOptions = {}): DataSourceStep {
+export function primaryBasebackupSource(opts: PrimaryBasebackupOptions = {}): SourceDriver {
   const policy = opts.retryPolicy ?? basebackupRetryPolicy;
   return { name: "primary-basebackup", prepare: (ctx) => prepare(ctx, policy) };
 }

@@ -1,6 +1,8 @@
-// The interface every data source implements: fill an empty data directory with a cluster
-// (at an LSN where that applies). The pipeline picks the implementation from the spec's
-// `source`; adding a source touches neither the state machine nor the API.
+// SourceDriver: what implements one kind of the spec's data `source` (initdb, primary, neon,
+// archive). Its main job is to fill an empty data directory with a cluster (at an LSN where that
+// applies); optional hooks let it act at the other moments of the compute's life (after Postgres
+// started, while it runs, around shutdown, as the agent exits). The start pipeline picks the
+// driver from the spec's `source`; adding a source touches neither the state machine nor the API.
 import type { Logger } from "pino";
 import type { Registry } from "../../metrics/metric-registry.js";
 import type { PgBinaries } from "../../postgres/binaries.js";
@@ -46,7 +48,7 @@ export interface SourceResult {
   readonly confLines: readonly string[];
 }
 
-export interface DataSourceStep {
+export interface SourceDriver {
   /** Step name as it appears in logs and phase timings. */
   readonly name: string;
   /**

@@ -4,7 +4,7 @@
 // trouble (directory not creatable, damaged template, failed publish) costs time, never the start.
 import { recreateDataDir } from "../steps/prepare-pgdata.js";
 import { INITDB_LOCALE, initdbOptions, initdbSource, initdbSuperuser, runInitdb } from "./initdb.js";
-import type { DataSourceStep, SourceContext, SourceResult } from "./source-driver.js";
+import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 import { type Lookup, TemplateCache } from "./template-cache.js";
 import type { Owner } from "./template-cache-copy.js";
 import { fileIdentity, type TemplateKey } from "./template-cache-key.js";
@@ -65,7 +65,7 @@ async function findTemplate(cacheDir: string, ctx: SourceContext): Promise<Found
  * The initdb source backed by the template cache in `cacheDir`; with `staging`, a data directory
  * staged while the agent waited for its spec is renamed into place instead of copied.
  */
-export function cachedInitdbSource(cacheDir: string, staging?: TemplateStaging | null): DataSourceStep {
+export function cachedInitdbSource(cacheDir: string, staging?: TemplateStaging | null): SourceDriver {
   // Looked up once per start: by warmUp while the data directory is emptied, else by prepare.
   let finding: Promise<Found> | null = null;
   const find = (ctx: SourceContext) => {
