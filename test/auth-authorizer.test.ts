@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createAuthorizer } from "../src/api/auth/index.js";
 import { VerifiedTokens } from "../src/api/auth/verified-tokens.js";
-import { OperationError } from "../src/compute/operation-error.js";
+import { OperationError } from "../src/errors/operation-error.js";
 import { authMatrix, COMPUTE_ID, tokenKit } from "./support/grpc-tokens.js";
 
 const HTTP = { invalid_argument: 400, unauthenticated: 401, permission_denied: 403 } as const;

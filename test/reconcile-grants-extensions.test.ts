@@ -2,7 +2,7 @@
 // effects, validation, and that a repeated request is a no-op (checked in pg_stat_statements).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { OperationError } from "../src/compute/operation-error.js";
+import { OperationError } from "../src/errors/operation-error.js";
 import { installExtension, listDbsAndRoles, setSchemaGrants } from "../src/reconcile/index.js";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
 

@@ -2,12 +2,12 @@
 // with it (resolves once `running`, throws when it ends `failed`) or reconfigure a running one
 // (throws the reason when that fails; the compute stays `running`).
 import type { StatusView } from "../api/compute-api.js";
+import { OperationError } from "../errors/operation-error.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { displayStatus } from "../state/status.js";
 import { type ComputeRuntime, PROCESS_START, specAgentContext } from "./compute-runtime.js";
-import { OperationError } from "./operation-error.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
 import { specRejection } from "./spec-rejection.js";
 import { startCompute } from "./start-compute.js";

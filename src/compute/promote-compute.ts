@@ -2,12 +2,13 @@
 // replay LSN, pg_promote, checks it is writable (src/postgres/promote.ts, single-flight), then
 // switches the spec's mode to the supplied primary spec: the config is rewritten without the
 // replica's lines and the spec's roles/databases are applied, as on a live reconfiguration.
+
+import { OperationError } from "../errors/operation-error.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
 import { type ComputeRuntime, specAgentContext } from "./compute-runtime.js";
-import { OperationError } from "./operation-error.js";
 import { specRejection } from "./spec-rejection.js";
 
 export interface PromoteOutcome {

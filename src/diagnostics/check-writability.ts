@@ -3,7 +3,7 @@
 // as in Neon: the compute itself is healthy, and restarting it - what a failed check leads
 // the control plane to do - would not free any space.
 import type { Logger } from "pino";
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import { type ConnectionTarget, withConnection } from "../postgres/connection.js";
 
 const CREATE = `CREATE TABLE IF NOT EXISTS public.health_check (

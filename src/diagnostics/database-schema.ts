@@ -6,7 +6,7 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import type { Logger } from "pino";
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import { maskSecrets } from "../log/logger.js";
 import { clientTool, MissingToolError, type PgBinaries } from "../postgres/binaries.js";
 import { neutralisingOptions, parseConnstr, withConnection } from "../postgres/connection.js";

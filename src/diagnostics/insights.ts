@@ -8,7 +8,7 @@
 // with every number (queryid included) exactly as Postgres prints it; REST sends that text as a
 // JSON string, as Neon does.
 
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import { type ConnectionTarget, withConnection } from "../postgres/connection.js";
 import { quoteIdent } from "../postgres/quote.js";
 

@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { Logger } from "pino";
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import { type ConnectionTarget, withConnection } from "./connection.js";
 import { parseLsn } from "./lsn.js";
 

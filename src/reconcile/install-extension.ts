@@ -1,7 +1,7 @@
 // POST /extensions: make an extension present at a version in a database. Nothing happens if
 // it is installed at that version; a different version is updated in place; otherwise it is
 // created in schema public.
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import { type ConnectionTarget, withConnection } from "../postgres/connection.js";
 import { quoteIdent, quoteLiteral } from "../postgres/quote.js";
 import { requireName, requireObject } from "./request-body.js";

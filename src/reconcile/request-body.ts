@@ -1,6 +1,6 @@
 // Validation of the small JSON bodies of POST /grants and POST /extensions: each rejection is
 // an OperationError("unprocessable") naming the field.
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 
 export function requireObject(body: unknown): Record<string, unknown> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {

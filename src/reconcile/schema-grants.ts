@@ -1,7 +1,7 @@
 // POST /grants: grant privileges on a schema to a role, only those it does not hold yet
 // (read from the schema's ACL), so a repeated request issues no GRANT and also answers on a
 // read-only replica when nothing is missing.
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import { type ConnectionTarget, withConnection } from "../postgres/connection.js";
 import { quoteIdent } from "../postgres/quote.js";
 import { requireName, requireObject } from "./request-body.js";

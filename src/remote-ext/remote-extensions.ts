@@ -4,7 +4,7 @@
 // download counts are kept here and read by the metrics at scrape time (a start-time download
 // happens before the metrics exist).
 import type { Logger } from "pino";
-import { OperationError } from "../compute/operation-error.js";
+import { OperationError } from "../errors/operation-error.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { ComputeSpecJson } from "../spec/types.js";
 import type { InstallLimits } from "./archive-install.js";

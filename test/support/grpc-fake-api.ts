@@ -4,7 +4,7 @@
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ComputeApi, MetricSample, StatusView, TerminateResult } from "../../src/api/compute-api.js";
-import { OperationError } from "../../src/compute/operation-error.js";
+import { OperationError } from "../../src/errors/operation-error.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../../src/lfc/lfc-states.js";
 import { parseConfigurationRequest, parseSpec } from "../../src/spec/parse.js";
 import type { ComputeSpec } from "../../src/spec/types.js";

@@ -9,7 +9,7 @@
 // others); without one every key of the token's algorithm is tried. Tokens over 8 KiB are
 // refused before any signature work.
 import { decodeProtectedHeader, errors, type JWK, type JWTPayload, jwtVerify } from "jose";
-import { OperationError } from "../../compute/operation-error.js";
+import { OperationError } from "../../errors/operation-error.js";
 import { checkClaims } from "./claims.js";
 import { importVerificationKeys, type VerificationKey } from "./verification-keys.js";
 import { VerifiedTokens } from "./verified-tokens.js";

@@ -3,7 +3,7 @@
 // the admin one is refused like a bad token (401): Neon's claims type knows only that scope, so
 // such a token fails to decode; it must not fall through to the compute_id check.
 import type { JWTPayload } from "jose";
-import { OperationError } from "../../compute/operation-error.js";
+import { OperationError } from "../../errors/operation-error.js";
 
 export const ADMIN_SCOPE = "compute_ctl:admin";
 export const COMPUTE_AUDIENCE = "compute";

@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SpecViolationSchema } from "../../../gen/compute/v1/errors_pb.js";
-import { OperationError, type OperationErrorKind } from "../../compute/operation-error.js";
+import { OperationError, type OperationErrorKind } from "../../errors/operation-error.js";
 import { maskSecrets } from "../../log/logger.js";
 import { SpecError } from "../../spec/spec-error.js";
 

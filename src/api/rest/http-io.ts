@@ -1,7 +1,7 @@
 // Small request/response helpers for the REST gateway: JSON bodies with size limits, JSON answers,
 // and the `{"error": "..."}` shape every error uses.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { OperationError } from "../../compute/operation-error.js";
+import { OperationError } from "../../errors/operation-error.js";
 
 /** `application/json` or `application/<something>+json`, parameters (charset) allowed: what Neon's axum accepts. */
 export function isJsonContentType(header: string | undefined): boolean {

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { Logger } from "pino";
-import { OperationError } from "../../compute/operation-error.js";
+import { OperationError } from "../../errors/operation-error.js";
 import type { ListenerTls } from "../../tls/listener-tls.js";
 import type { ComputeApi } from "../compute-api.js";
 import { type ListenerLimits, listenerLimits } from "../listener/limits.js";

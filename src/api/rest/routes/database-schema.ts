@@ -2,7 +2,7 @@
 // 404 `database does not exist` before any output; the dump stops when the client goes away.
 // Labelled application/json as Neon labels it (the body is SQL; clients read it as text).
 import { pipeline } from "node:stream/promises";
-import { OperationError } from "../../../compute/operation-error.js";
+import { OperationError } from "../../../errors/operation-error.js";
 import type { Route } from "../route.js";
 
 export const databaseSchemaRoute: Route = {

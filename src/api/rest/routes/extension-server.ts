@@ -2,7 +2,7 @@
 // extension calls when a file is missing; downloads and installs the remote extension that
 // provides it. 200 empty once installed; 412 without -r, 409 without remote_extensions in the
 // spec, 404 for a name the spec does not list, 500 when the download or unpacking fails.
-import { OperationError } from "../../../compute/operation-error.js";
+import { OperationError } from "../../../errors/operation-error.js";
 import type { Route } from "../route.js";
 
 const MAX_FILENAME = 1024;

@@ -1,7 +1,7 @@
 // POST /promote: body {spec, wal_flush_lsn}; 200 with the promotion's timings. As in Neon, a
 // body that cannot be read is {"error"} with its 4xx (400 spec rule, 415, 422); every failure of
 // the promotion itself is 500 {"status":"failed","error"}.
-import { OperationError } from "../../../compute/operation-error.js";
+import { OperationError } from "../../../errors/operation-error.js";
 import { readJson, sendError, sendJson } from "../http-io.js";
 import type { Route } from "../route.js";
 

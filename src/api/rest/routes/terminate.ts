@@ -1,7 +1,7 @@
 // POST /terminate[?mode=fast|immediate]: answers {"lsn"} once Postgres has stopped; 201 if it
 // already had. As in Neon, no query string means fast, and a query string without a valid `mode`
 // is 400 (`?mode=bogus` must not quietly run a fast shutdown).
-import { OperationError } from "../../../compute/operation-error.js";
+import { OperationError } from "../../../errors/operation-error.js";
 import type { TerminateMode } from "../../compute-api.js";
 import { sendJson } from "../http-io.js";
 import type { Route } from "../route.js";
