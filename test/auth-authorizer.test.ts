@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createAuthorizer } from "../src/api/auth/index.js";
 import { VerifiedTokens } from "../src/api/auth/verified-tokens.js";
+import { httpStatusOf } from "../src/api/rest/error-status.js";
 import { OperationError } from "../src/errors/operation-error.js";
 import { authMatrix, COMPUTE_ID, tokenKit } from "./support/grpc-tokens.js";
 
@@ -22,7 +23,7 @@ test("JWT matrix: each case gets its kind, status and message (EdDSA and RS256)"
       await assert.rejects(authorizer.verify(c.header), (err) => {
         assert.ok(err instanceof OperationError, `${c.name}: ${String(err)}`);
         assert.equal(err.kind, c.kind, c.name);
-        assert.equal(err.httpStatus, HTTP[c.kind as keyof typeof HTTP], c.name);
+        assert.equal(httpStatusOf(err), HTTP[c.kind as keyof typeof HTTP], c.name);
         if (c.message) assert.match(err.message, c.message, c.name);
         return true;
       });

@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
+import { SpecViolationSchema } from "../gen/compute/v1/errors_pb.js";
 import { ComputeMode, ComputeSpecSchema } from "../gen/compute/v1/spec_pb.js";
 import { ComputeStatus } from "../gen/compute/v1/status_pb.js";
 import { cpuCount, memoryBytes } from "../src/diagnostics/compute-info.js";
@@ -74,6 +75,41 @@ after(async () => {
 });
 
 const client = () => connectClient("grpc", { socketPath: primary.grpcSocket });
+
+test("Configure with a bad field on the real agent: INVALID_ARGUMENT naming it, with the SpecViolation detail", async () => {
+  // The core throws the parser's SpecError as is, so the gRPC edge still has its path (the fake
+  // API of grpc-errors.test.ts cannot show that the real operation does not re-wrap it).
+  const cases: [Parameters<typeof create<typeof ComputeSpecSchema>>[1], string, number][] = [
+    [{ cluster: { roles: [{ name: "" }] } }, "$.spec.cluster.roles[0].name", 422],
+    [{ mode: ComputeMode.STATIC, staticLsn: "nonsense" }, "$.spec.static_lsn", 422],
+    [{ mode: ComputeMode.REPLICA }, "$.spec.mode", 400],
+  ];
+  for (const [init, path] of cases) {
+    const err = await client()
+      .configure({ spec: create(ComputeSpecSchema, init) })
+      .then(
+        () => assert.fail(`${path}: accepted`),
+        (e: unknown) => ConnectError.from(e),
+      );
+    assert.equal(err.code, Code.InvalidArgument, path);
+    assert.ok(err.rawMessage.startsWith(`invalid spec at ${path}:`), `${path}: ${err.rawMessage}`);
+    const [detail] = err.findDetails(SpecViolationSchema);
+    assert.equal(detail?.path, path, `${path}: the SpecViolation detail`);
+    assert.ok(detail?.problem, `${path}: the detail says what is wrong`);
+  }
+  // REST keeps Neon's statuses for the same refusals: 422 for the shape, 400 for a rule.
+  const shape = await primary.post("/configure", {
+    spec: minimalSpec({ cluster: { roles: [{ name: "" }] } }),
+  });
+  assert.equal(shape.status, 422);
+  assert.match(
+    ((await shape.json()) as { error: string }).error,
+    /^invalid spec at \$\.spec\.cluster\.roles\[0\]\.name: /,
+  );
+  const rule = await primary.post("/configure", { spec: minimalSpec({ mode: "Replica" }) });
+  assert.equal(rule.status, 400);
+  assert.equal((await primary.status()).status, "running", "nothing was applied");
+});
 
 test("ListDatabasesAndRoles: the catalog's roles and databases, as GET /dbs_and_roles has them", async () => {
   const listed = await client().listDatabasesAndRoles({});

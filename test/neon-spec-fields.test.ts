@@ -154,28 +154,31 @@ function refusal(body: unknown): SpecError {
 describe("invalid values", () => {
   test("are refused naming the field: shape errors (Neon's 422) and rule errors (its 400)", () => {
     const bogus = refusal({ spec: minimalSpec({ audit_log_level: "Bogus" }) });
-    assert.equal(bogus.kind, "shape");
+    assert.equal(bogus.kind, "unprocessable");
     assert.equal(bogus.path, "$.spec.audit_log_level");
     assert.match(bogus.problem, /"Disabled" \| "Log" \| "Base" \| "Hipaa" \| "Extended" \| "Full".*"Bogus"/);
     for (const id of ["not-hex", "b0554b632bd4d547a63b86c3630317e", "g0554b632bd4d547a63b86c3630317e8"]) {
       const e = refusal({ spec: minimalSpec({ tenant_id: id }) });
-      assert.equal(e.kind, "shape");
+      assert.equal(e.kind, "unprocessable");
       assert.equal(e.path, "$.spec.tenant_id");
     }
     assert.equal(refusal({ spec: minimalSpec({ timeline_id: 42 }) }).path, "$.spec.timeline_id");
-    assert.equal(refusal({}).kind, "shape");
+    assert.equal(refusal({}).kind, "unprocessable");
     assert.equal(
       refusal({ spec: minimalSpec({ pgbouncer_settings: { pool_mode: "x\nlisten_port = 1" } }) }).kind,
-      "shape",
+      "unprocessable",
     );
-    assert.equal(refusal({ spec: minimalSpec({ pgbouncer_settings: { "bad key": "1" } }) }).kind, "shape");
+    assert.equal(
+      refusal({ spec: minimalSpec({ pgbouncer_settings: { "bad key": "1" } }) }).kind,
+      "unprocessable",
+    );
     assert.equal(
       refusal({ spec: minimalSpec({ logs_export_host: "no-port" }) }).path,
       "$.spec.logs_export_host",
     );
     assert.equal(
       refusal({ spec: minimalSpec({ local_proxy_config: { jwks: [{ id: "x" }] } }) }).kind,
-      "shape",
+      "unprocessable",
     );
     // Neon's ParsedSpec rules stay 400.
     const dup = refusal({
@@ -186,7 +189,7 @@ describe("invalid values", () => {
         safekeeper_connstrings: ["127.0.0.1:2", "127.0.0.1:2"],
       }),
     });
-    assert.equal(dup.kind, "rule");
+    assert.equal(dup.kind, "invalid_argument");
     assert.match(dup.problem, /duplicate entry in safekeeper_connstrings/);
   });
 });

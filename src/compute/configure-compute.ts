@@ -5,39 +5,23 @@ import type { StatusView } from "../api/compute-api.js";
 import { OperationError } from "../errors/operation-error.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
-import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
+import { checkPgdata } from "../startup/pgdata-guard.js";
 import { displayStatus } from "../state/status.js";
 import { type ComputeRuntime, PROCESS_START, specAgentContext } from "./compute-runtime.js";
 import { reconfigureCompute } from "./reconfigure-compute.js";
-import { specRejection } from "./spec-rejection.js";
 import { startCompute } from "./start-compute.js";
 import { statusView } from "./status-view.js";
 
 // The spec parser (valibot and the schemas) is loaded on first use: an agent starting without a
-// spec does not need it to answer probes.
+// spec does not need it to answer probes. A refused spec is thrown as the SpecError it is.
 async function parseBody(
   rt: ComputeRuntime,
   body: unknown,
 ): Promise<{ spec: ComputeSpec; computeCtlConfig: ComputeCtlConfig }> {
   const { parseConfigurationRequest } = await import("../spec/parse.js");
-  try {
-    const parsed = parseConfigurationRequest(body, specAgentContext(rt.options));
-    if (!parsed.spec) throw new SpecError("$.spec", "required field is missing", "shape");
-    return { spec: parsed.spec, computeCtlConfig: parsed.computeCtlConfig };
-  } catch (err) {
-    if (err instanceof SpecError) throw specRejection(err);
-    throw err;
-  }
-}
-
-/** A spec for an empty agent starts by wiping -D: refuse (4xx) if it is not the agent's to wipe. */
-function refuseForeignPgdata(rt: ComputeRuntime): void {
-  try {
-    checkPgdata(rt.options.pgdata, rt.options);
-  } catch (err) {
-    if (err instanceof PgdataRefusedError) throw new OperationError("failed_precondition", err.message);
-    throw err;
-  }
+  const parsed = parseConfigurationRequest(body, specAgentContext(rt.options));
+  if (!parsed.spec) throw new SpecError("$.spec", "required field is missing", "shape");
+  return { spec: parsed.spec, computeCtlConfig: parsed.computeCtlConfig };
 }
 
 export async function configureCompute(rt: ComputeRuntime, body: unknown): Promise<StatusView> {
@@ -51,7 +35,8 @@ export async function configureCompute(rt: ComputeRuntime, body: unknown): Promi
   if (status !== "empty") {
     throw new OperationError("failed_precondition", `invalid compute status: ${displayStatus(status)}`);
   }
-  refuseForeignPgdata(rt);
+  // A spec for an empty agent starts by wiping -D: refused (412) if it is not the agent's to wipe.
+  checkPgdata(rt.options.pgdata, rt.options);
   const now = new Date();
   rt.timings.record("wait_for_spec_ms", now.getTime() - PROCESS_START.getTime());
   rt.state.transition("configuration_pending", { startTime: now });

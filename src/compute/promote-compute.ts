@@ -9,7 +9,6 @@ import type { ComputeSpec } from "../spec/types.js";
 import { specAppliesSql } from "../startup/steps/apply-spec.js";
 import { writePostgresqlConf } from "../startup/steps/write-config.js";
 import { type ComputeRuntime, specAgentContext } from "./compute-runtime.js";
-import { specRejection } from "./spec-rejection.js";
 
 export interface PromoteOutcome {
   status: "completed";
@@ -30,16 +29,11 @@ async function parsePromoteBody(
     throw new OperationError("unprocessable", "invalid request at $.wal_flush_lsn: expected an LSN string");
   }
   const { parseSpec } = await import("../spec/parse.js");
-  try {
-    if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing", "shape");
-    return {
-      spec: parseSpec(b.spec, "$.spec", specAgentContext(rt.options)),
-      walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null,
-    };
-  } catch (err) {
-    if (err instanceof SpecError) throw specRejection(err);
-    throw err;
-  }
+  if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing", "shape");
+  return {
+    spec: parseSpec(b.spec, "$.spec", specAgentContext(rt.options)),
+    walFlushLsn: (b.wal_flush_lsn as string | undefined) ?? null,
+  };
 }
 
 export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise<PromoteOutcome> {

@@ -8,6 +8,7 @@
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { errorText } from "../errors/error-text.js";
 import { OperationError } from "../errors/operation-error.js";
 import { asUser } from "../postgres/os-user.js";
 import { PlanError } from "../reconcile/plan-error.js";
@@ -18,7 +19,7 @@ import type { CertificatePair } from "../tls/certificate-pair.js";
 import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
-import { errorText, followPostgresTls } from "./start-compute.js";
+import { followPostgresTls } from "./start-compute.js";
 
 /** Postgres's own complaints from `postgres -C`: its LOG/FATAL lines without the prefix. */
 function rejection(stderr: string): string {

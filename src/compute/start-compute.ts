@@ -1,7 +1,7 @@
 // Runs the start pipeline for a spec and moves the state machine: `init` -> `running` | `failed`
 // (a spec at launch starts from `empty`, one from the API from `configuration_pending`, as in
 // Neon). Also attaches supervision to the postmaster as soon as it runs.
-import { maskSecrets } from "../log/logger.js";
+import { errorText } from "../errors/error-text.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { planStartup } from "../startup/plan-startup.js";
@@ -13,16 +13,6 @@ import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
-
-export function errorText(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  while (e instanceof Error && parts.length < 4) {
-    if (!parts.some((p) => p.includes(e instanceof Error ? e.message : ""))) parts.push(e.message);
-    e = e.cause;
-  }
-  return maskSecrets(parts.join(": ") || String(err));
-}
 
 /**
  * Loads, without waiting, the modules a start reaches for after Postgres runs: pg, and the

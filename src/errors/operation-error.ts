@@ -1,7 +1,15 @@
-// Errors of core operations, with a kind that REST maps to an HTTP status and gRPC to a code.
-// The REST statuses are Neon's compute_ctl ones (docs/neon-compatibility.md): a body that is
-// not JSON at all is 400, JSON of the wrong shape (missing field, wrong type, unknown enum
-// value) is 422, a body that is not labelled JSON is 415.
+// The errors a client can see, in one hierarchy. An operation that refuses or fails throws an
+// OperationError whose `kind` says what went wrong in protocol-neutral terms; subclasses add
+// context (SpecError: the JSON path of a refused spec value; PgdataRefusedError: why -D may not
+// be wiped). Nothing between the operation and the API edge re-wraps them, so what the edge sees
+// is what was thrown: each protocol maps kinds to its codes in one table (REST:
+// api/rest/error-status.ts, gRPC: api/grpc/error-codes.ts), and a SpecError keeps its path as
+// gRPC's SpecViolation detail. Anything that is not an OperationError is an internal error.
+//
+// The REST statuses are Neon's compute_ctl ones (docs/neon-compatibility.md): a body that is not
+// JSON at all is invalid_argument (400), JSON of the wrong shape (missing field, wrong type,
+// unknown enum value) unprocessable (422), a body that is not labelled JSON
+// unsupported_media_type (415).
 export type OperationErrorKind =
   | "invalid_argument"
   | "unprocessable"
@@ -16,32 +24,13 @@ export type OperationErrorKind =
   | "conflict"
   | "too_large";
 
-const HTTP_STATUS: Record<OperationErrorKind, number> = {
-  invalid_argument: 400,
-  unprocessable: 422,
-  unsupported_media_type: 415,
-  failed_precondition: 412,
-  not_found: 404,
-  unavailable: 503,
-  internal: 500,
-  unauthenticated: 401,
-  permission_denied: 403,
-  resource_exhausted: 429,
-  conflict: 409,
-  too_large: 413,
-};
-
 export class OperationError extends Error {
-  override readonly name = "OperationError";
+  override readonly name: string = "OperationError";
   constructor(
     readonly kind: OperationErrorKind,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-  }
-
-  get httpStatus(): number {
-    return HTTP_STATUS[this.kind];
   }
 }

@@ -5,7 +5,7 @@
 // as Neon). Owns the two states; listeners see every status change at once and progress at most
 // every 250 ms; a prewarm logs its progress every second. The work itself is in lfc-operations.ts.
 import type { Logger } from "pino";
-import { maskSecrets } from "../log/logger.js";
+import { errorText } from "../errors/error-text.js";
 import type { ConnectionTarget } from "../postgres/connection.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { LfcOffloadState, LfcPrewarmState } from "./lfc-states.js";
@@ -31,15 +31,7 @@ export type LfcListener = (prewarm: LfcPrewarmState, offload: LfcOffloadState) =
 const PROGRESS_EMIT_MS = 250;
 const PROGRESS_LOG_MS = 1000;
 
-function errorMessage(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  while (e instanceof Error && parts.length < 3) {
-    if (!parts.some((p) => p.includes((e as Error).message))) parts.push(e.message);
-    e = e.cause;
-  }
-  return maskSecrets(parts.join(": ") || String(err));
-}
+const errorMessage = (err: unknown) => errorText(err, 3);
 
 export class LfcController {
   #prewarm: LfcPrewarmState = { status: "not_prewarmed" };

@@ -12,14 +12,19 @@
 import { lstatSync, opendirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { OperationError } from "../errors/operation-error.js";
 
-export class PgdataRefusedError extends Error {
+/** At launch: exit 2. For a spec through the API: failed_precondition (412). */
+export class PgdataRefusedError extends OperationError {
   override readonly name = "PgdataRefusedError";
   constructor(
     readonly pgdata: string,
     readonly reason: string,
   ) {
-    super(`refusing to use ${pgdata} as the data directory (it is wiped on every start): ${reason}`);
+    super(
+      "failed_precondition",
+      `refusing to use ${pgdata} as the data directory (it is wiped on every start): ${reason}`,
+    );
   }
 }
 

@@ -1,6 +1,7 @@
-// Core errors -> Connect/gRPC status codes. OperationError kinds map one-to-one; a SpecError is
-// INVALID_ARGUMENT carrying its JSON path as a SpecViolation detail; anything else is INTERNAL
-// with secrets masked (the message goes to a remote client).
+// Error kinds -> Connect/gRPC status codes: the one table of the gRPC API (the REST one is
+// api/rest/error-status.ts). A SpecError is INVALID_ARGUMENT carrying its JSON path as a
+// SpecViolation detail; anything that is not an OperationError is INTERNAL with secrets masked
+// (the message goes to a remote client).
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SpecViolationSchema } from "../../../gen/compute/v1/errors_pb.js";

@@ -2,6 +2,7 @@
 // and the `{"error": "..."}` shape every error uses.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { OperationError } from "../../errors/operation-error.js";
+import { httpStatusOf } from "./error-status.js";
 
 /** `application/json` or `application/<something>+json`, parameters (charset) allowed: what Neon's axum accepts. */
 export function isJsonContentType(header: string | undefined): boolean {
@@ -59,8 +60,7 @@ export function sendText(res: ServerResponse, status: number, contentType: strin
   res.end(text);
 }
 
-/** Maps any thrown error to an answer: OperationError keeps its status, anything else is 500. */
+/** Maps any thrown error to an answer: an OperationError's kind gives the status, anything else is 500. */
 export function sendThrown(res: ServerResponse, err: unknown): void {
-  if (err instanceof OperationError) sendError(res, err.httpStatus, err.message);
-  else sendError(res, 500, err instanceof Error ? err.message : String(err));
+  sendError(res, httpStatusOf(err), err instanceof Error ? err.message : String(err));
 }

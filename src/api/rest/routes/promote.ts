@@ -2,6 +2,7 @@
 // body that cannot be read is {"error"} with its 4xx (400 spec rule, 415, 422); every failure of
 // the promotion itself is 500 {"status":"failed","error"}.
 import { OperationError } from "../../../errors/operation-error.js";
+import { httpStatusOf } from "../error-status.js";
 import { readJson, sendError, sendJson } from "../http-io.js";
 import type { Route } from "../route.js";
 
@@ -18,7 +19,7 @@ export const promoteRoute: Route = {
       sendJson(res, 200, await api.promote(body));
     } catch (err) {
       if (err instanceof OperationError && REQUEST_ERRORS.has(err.kind)) {
-        sendError(res, err.httpStatus, err.message);
+        sendError(res, httpStatusOf(err), err.message);
         return;
       }
       sendJson(res, 500, { status: "failed", error: err instanceof Error ? err.message : String(err) });
