@@ -1,12 +1,13 @@
 // Starts the API listeners concurrently: external REST (JWT on control-plane routes), internal
 // REST (no auth), and later the gRPC/Connect listeners.
 import type { Logger } from "pino";
+import type { Authorizer } from "../api/auth/access-policy.js";
 import type { ComputeApi } from "../api/compute-api.js";
 import { listenerLimits } from "../api/listener/limits.js";
 import { isLoopback } from "../api/listener/peer-address.js";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { externalRoutes, internalRoutes } from "../api/rest/router.js";
-import { type RequestAuthorizer, type RestServer, startRestServer } from "../api/rest/server.js";
+import { type RestServer, startRestServer } from "../api/rest/server.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 
 export interface ApiServers {
@@ -20,7 +21,7 @@ export interface ApiServers {
  * clients may change the compute (--insecure-no-auth: everyone, with a warning), unless
  * --require-auth makes that a startup error. jose is loaded only when keys exist.
  */
-export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise<RequestAuthorizer | null> {
+export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise<Authorizer | null> {
   const jwks = rt.computeCtlConfig.jwks;
   if (jwks === undefined && !rt.options.requireAuth) {
     if (rt.options.insecureNoAuth) {

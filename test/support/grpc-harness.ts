@@ -16,7 +16,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { pino } from "pino";
 import { ComputeService } from "../../gen/compute/v1/compute_service_pb.js";
-import { type GrpcAuthorizer, type GrpcServer, startGrpcServer } from "../../src/api/grpc/index.js";
+import type { Authorizer } from "../../src/api/auth/index.js";
+import { type GrpcServer, startGrpcServer } from "../../src/api/grpc/index.js";
 import { createFakeComputeApi, type FakeComputeApi } from "./grpc-fake-api.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -34,7 +35,7 @@ export interface GrpcHarness {
 
 export async function startGrpcHarness(
   opts: {
-    authorizer?: GrpcAuthorizer | null;
+    authorizer?: Authorizer | null;
     stepMs?: number;
     api?: FakeComputeApi;
     /** The server's shutdown grace (default 500 ms). */

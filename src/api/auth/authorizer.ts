@@ -10,6 +10,7 @@
 // refused before any signature work.
 import { decodeProtectedHeader, errors, type JWK, type JWTPayload, jwtVerify } from "jose";
 import { OperationError } from "../../errors/operation-error.js";
+import type { Authorizer } from "./access-policy.js";
 import { checkClaims } from "./claims.js";
 import { importVerificationKeys, type VerificationKey } from "./verification-keys.js";
 import { VerifiedTokens } from "./verified-tokens.js";
@@ -21,27 +22,6 @@ export interface AuthorizerOptions {
   computeId: string | null;
   /** `--require-auth`: refuse to run without keys. */
   requireAuth: boolean;
-}
-
-export interface Authorizer {
-  /** False when no keys are configured: every request passes. */
-  readonly enabled: boolean;
-  /**
-   * Checks an `Authorization` header value. Throws OperationError: `invalid_argument` for a
-   * missing or non-Bearer header, `unauthenticated` for a token that does not verify or an admin
-   * token without the compute audience, `permission_denied` for a token of another compute.
-   */
-  verify(authorization: string | undefined): Promise<void>;
-  /**
-   * True when this header's token passed `verify` recently and is still remembered: callers on
-   * a hot path skip the asynchronous `verify` then.
-   */
-  remembered(authorization: string | undefined): boolean;
-}
-
-/** Whether the launch config turns authorization on: it has a key set, even an empty one. */
-export function authEnabled(jwks: { keys: readonly unknown[] } | undefined): boolean {
-  return jwks !== undefined;
 }
 
 // jsonwebtoken's default leeway, which Neon uses for `exp`.
@@ -101,14 +81,18 @@ async function verifyToken(token: string, keys: readonly VerificationKey[]): Pro
   throw refused(reason);
 }
 
-export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authorizer> {
+/** null without a key set (no token checks); --require-auth makes that an error. */
+export async function createAuthorizer(
+  opts: AuthorizerOptions & { jwks: { keys: readonly JWK[] } },
+): Promise<Authorizer>;
+export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authorizer | null>;
+export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authorizer | null> {
   if (!opts.jwks) {
     if (opts.requireAuth) throw new Error("--require-auth given but compute_ctl_config.jwks has no keys");
-    return { enabled: false, verify: async () => {}, remembered: () => true };
+    return null;
   }
   if (opts.jwks.keys.length === 0) {
     return {
-      enabled: true,
       remembered: () => false,
       async verify(authorization) {
         bearerToken(authorization);
@@ -119,7 +103,6 @@ export async function createAuthorizer(opts: AuthorizerOptions): Promise<Authori
   const keys = await importVerificationKeys(opts.jwks.keys);
   const verified = new VerifiedTokens();
   return {
-    enabled: true,
     remembered(authorization) {
       const match = authorization === undefined ? null : BEARER.exec(authorization);
       return match !== null && verified.has(match[1]);

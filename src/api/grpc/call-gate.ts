@@ -1,15 +1,15 @@
 // What every call must pass before any byte of its body is read, on every protocol path (Connect,
-// gRPC, gRPC-Web through connect-node, and the unary fast path): the token from its headers when
-// JWT keys are configured; without keys, a loopback peer (or, on an mTLS listener, any peer: its
-// client certificate is the credential) for the methods that change the compute (unless
-// --insecure-no-auth). It also clamps a deadline longer than a Node timer can hold
+// gRPC, gRPC-Web through connect-node, and the unary fast path): the access policy all listeners
+// share (api/auth/access-policy.ts; every RPC is an `auth` endpoint, MUTATING_METHODS are the
+// ones that change the compute; on an mTLS listener without keys the client certificate is the
+// credential), except on the Unix socket, whose callers are local. It also clamps a deadline longer than a Node timer can hold
 // (~24.8 days) instead of refusing it or letting it wrap to 1 ms. Refused calls are answered in
 // the caller's protocol (answerRefused).
 
 import type http from "node:http";
 import type { IncomingHttpHeaders } from "node:http";
 import type http2 from "node:http2";
-import { Code, ConnectError } from "@connectrpc/connect";
+import type { ConnectError } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import {
   codeToHttpStatus,
@@ -18,16 +18,8 @@ import {
   errorToJsonBytes,
 } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { CONFIGURE_KEYS_HINT, isLoopback } from "../listener/index.js";
+import { type Authorizer, createAccessPolicy } from "../auth/access-policy.js";
 import { authErrorToConnect } from "./error-codes.js";
-
-/** The part of the JWT authorizer (src/api/auth) the server needs; `enabled: false` or null: no checks. */
-export interface GrpcAuthorizer {
-  readonly enabled?: boolean;
-  verify(authorization: string | undefined): Promise<void>;
-  /** A token verified recently (no asynchronous check needed). */
-  remembered?(authorization: string | undefined): boolean;
-}
 
 /** Methods that change the compute; without keys only local callers may use them. */
 export const MUTATING_METHODS: ReadonlySet<string> = new Set(
@@ -56,8 +48,8 @@ const GRPC_UNIT_MS: Record<string, number> = {
 const CLAMPED_GRPC_TIMEOUT = `${Math.floor(MAX_TIMEOUT_MS / 1000)}S`;
 
 export interface CallGateOptions {
-  /** With keys: every call needs a valid token. */
-  authorizer: GrpcAuthorizer | null;
+  /** With keys: every call needs a valid token (null: no keys). */
+  authorizer: Authorizer | null;
   /** The Unix socket: every caller is local (and trusted without a token). */
   local: boolean;
   /** --insecure-no-auth: without keys, remote callers may change the compute too. */
@@ -80,34 +72,29 @@ export type CallGate = (
   peer: () => string | undefined,
 ) => ConnectError | null | Promise<ConnectError | null>;
 
-const verified = (authorizer: GrpcAuthorizer, authorization: string | undefined) =>
-  authorizer.verify(authorization).then(
-    () => null,
-    (err: unknown) => authErrorToConnect(err),
-  );
+const admitted = () => null;
+// Made once: the gate runs on every call.
+const MUTATING_ENDPOINTS = new Map(
+  [...MUTATING_METHODS].map((name) => [name, { name, auth: true, mutating: true }]),
+);
+const READING_ENDPOINT = { name: "a reading RPC", auth: true, mutating: false };
 
 export function createCallGate(opts: CallGateOptions): CallGate {
-  const authorizer = opts.authorizer && opts.authorizer.enabled !== false ? opts.authorizer : null;
   if (opts.local) {
     return (_path, headers) => {
       clampDeadline(headers);
       return null;
     };
   }
-  return (path, headers, peer) => {
+  const admit = createAccessPolicy(opts);
+  return (path = "", headers, peer) => {
     clampDeadline(headers);
-    if (authorizer) {
-      return authorizer.remembered?.(headers.authorization)
-        ? null
-        : verified(authorizer, headers.authorization);
+    try {
+      const admitting = admit(MUTATING_ENDPOINTS.get(path) ?? READING_ENDPOINT, headers.authorization, peer);
+      return admitting === null ? null : admitting.then(admitted, authErrorToConnect);
+    } catch (err) {
+      return authErrorToConnect(err);
     }
-    if (opts.insecureNoAuth || opts.certifiedPeers || !MUTATING_METHODS.has(path ?? "")) return null;
-    const address = peer();
-    if (isLoopback(address)) return null;
-    return new ConnectError(
-      `${path} from ${address ?? "an unknown address"}: ${CONFIGURE_KEYS_HINT}`,
-      Code.PermissionDenied,
-    );
   };
 }
 

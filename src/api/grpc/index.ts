@@ -1,4 +1,4 @@
 // The protobuf-first API (compute.v1.ComputeService over Connect, gRPC and gRPC-Web).
 
-export { type GrpcAuthorizer, type GrpcServer, type GrpcServerOptions, startGrpcServer } from "./server.js";
+export { type GrpcServer, type GrpcServerOptions, startGrpcServer } from "./server.js";
 export { configureBody, specToJson } from "./spec-to-json.js";

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { ComputeService } from "../../../gen/compute/v1/compute_service_pb.js";
 import type { ListenerTls } from "../../tls/listener-tls.js";
 import type { AlpnProtocol } from "../../tls/tls-front.js";
+import type { Authorizer } from "../auth/access-policy.js";
 import type { ComputeApi } from "../compute-api.js";
 import {
   type BoundUnixSocket,
@@ -22,19 +23,11 @@ import {
   type RequestHandler,
   type WireProtocol,
 } from "../listener/index.js";
-import {
-  answerRefused,
-  type CallGate,
-  createCallGate,
-  type GrpcAuthorizer,
-  MAX_TIMEOUT_MS,
-} from "./call-gate.js";
+import { answerRefused, type CallGate, createCallGate, MAX_TIMEOUT_MS } from "./call-gate.js";
 import { computeServiceImpl } from "./compute-service.js";
 import { unaryGrpcFastPath } from "./fast-path/unary-fast-path.js";
 import { translateErrors } from "./interceptors.js";
 import { reflectionRoutes } from "./reflection/reflection-service.js";
-
-export type { GrpcAuthorizer } from "./call-gate.js";
 
 const ALPN_WIRE: Record<AlpnProtocol, WireProtocol> = { h2: "http2", "http/1.1": "http1" };
 
@@ -51,7 +44,8 @@ export interface GrpcServerOptions {
   /** TCP address and port (0: ephemeral). */
   host: string;
   port: number;
-  authorizer: GrpcAuthorizer | null;
+  /** null: no JWT keys. */
+  authorizer: Authorizer | null;
   /** Without keys, serve the mutating RPCs to non-loopback TCP peers too (--insecure-no-auth). */
   insecureNoAuth?: boolean;
   log: Logger;
@@ -179,7 +173,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   unixListener.attach(uds.handleConnection);
   const address = tcpListener.server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
-  const auth = opts.authorizer != null && opts.authorizer.enabled !== false;
+  const auth = opts.authorizer !== null;
   log.info(
     {
       host: opts.host,

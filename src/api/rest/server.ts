@@ -1,27 +1,19 @@
 // The REST gateway: a node:http server over a route table. Every request gets an x-request-id
 // (kept from the client when given) and one log line; unknown paths 404, wrong methods 405,
 // errors as {"error": "..."}. Who may call a route is decided from the headers and the peer
-// before its body is read: a token on `auth` routes when keys exist; without keys, `mutating`
-// routes only for loopback clients and, on an mTLS listener, certified ones (403 with how to
-// configure keys) unless --insecure-no-auth.
+// before its body is read, by the access policy all listeners share (api/auth/access-policy.ts;
+// on an mTLS listener without keys, the client certificate counts as the loopback rule).
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
 import type { Logger } from "pino";
-import { OperationError } from "../../errors/operation-error.js";
 import type { ListenerTls } from "../../tls/listener-tls.js";
+import { type Authorizer, createAccessPolicy } from "../auth/access-policy.js";
 import type { ComputeApi } from "../compute-api.js";
 import { type ListenerLimits, listenerLimits } from "../listener/limits.js";
-import { CONFIGURE_KEYS_HINT, isLoopback } from "../listener/peer-address.js";
 import { EarlyListener } from "./early-listener.js";
 import { sendThrown } from "./http-io.js";
 import type { Route } from "./route.js";
 import { matchRoute } from "./router.js";
-
-export interface RequestAuthorizer {
-  verify(authorization: string | undefined): Promise<void>;
-  /** A token verified recently (no asynchronous check needed). */
-  remembered?(authorization: string | undefined): boolean;
-}
 
 export interface RestServerOptions {
   name: string;
@@ -30,7 +22,8 @@ export interface RestServerOptions {
   routes: readonly Route[];
   api: ComputeApi;
   log: Logger;
-  authorizer: RequestAuthorizer | null;
+  /** null: no JWT keys. */
+  authorizer: Authorizer | null;
   /** Without keys, serve `mutating` routes to non-loopback clients too. */
   insecureNoAuth?: boolean;
   limits?: ListenerLimits;
@@ -43,28 +36,6 @@ export interface RestServerOptions {
   tls?: ListenerTls | null;
 }
 
-/** Throws or rejects (401/403/400) unless this request may reach `route`; synchronous when no token is checked. */
-function admit(
-  route: Route,
-  req: http.IncomingMessage,
-  opts: Pick<RestServerOptions, "authorizer" | "insecureNoAuth" | "tls">,
-): Promise<void> | undefined {
-  const token = req.headers.authorization;
-  if (route.auth && opts.authorizer) {
-    return opts.authorizer.remembered?.(token) ? undefined : opts.authorizer.verify(token);
-  }
-  if (!route.mutating || isLoopback(req.socket.remoteAddress)) return;
-  // mTLS without keys: the client CA is the credential (docs/security.md).
-  if (!opts.authorizer && opts.tls?.requireClientCertificate) return;
-  // The internal server has no token layer of its own; remote callers need one when keys exist.
-  if (opts.authorizer) return opts.authorizer.remembered?.(token) ? undefined : opts.authorizer.verify(token);
-  if (opts.insecureNoAuth) return;
-  throw new OperationError(
-    "permission_denied",
-    `${route.method} ${route.path} from ${req.socket.remoteAddress ?? "an unknown address"}: ${CONFIGURE_KEYS_HINT}`,
-  );
-}
-
 export interface RestServer {
   port: number;
   close(): Promise<void>;
@@ -73,6 +44,7 @@ export interface RestServer {
 export async function startRestServer(opts: RestServerOptions): Promise<RestServer> {
   const log = opts.log.child({ server: opts.name });
   const limits = opts.limits ?? opts.early?.limits ?? listenerLimits();
+  const admit = createAccessPolicy({ ...opts, certifiedPeers: opts.tls?.requireClientCertificate === true });
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const t0 = performance.now();
     const header = req.headers["x-request-id"];
@@ -98,7 +70,12 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
       return;
     }
     try {
-      const admitting = admit(match.route, req, opts);
+      const { route } = match;
+      const admitting = admit(
+        { name: `${route.method} ${route.path}`, auth: route.auth, mutating: route.mutating === true },
+        req.headers.authorization,
+        () => req.socket.remoteAddress,
+      );
       if (admitting) await admitting;
       await match.route.handle({
         req,
