@@ -3,13 +3,13 @@
 // (AUTOSCALING) the vm-monitor. Each starts when the compute first
 // reaches `running` (so it does not compete with start-up) and stops with Postgres.
 
+import { specAppliesSql } from "../apply/apply-spec-to-postgres.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { runtimeSourceContext } from "../compute/source-hooks.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
 import type { ReadinessProbe } from "../monitor/readiness-probe.js";
 import { toConnstrUrl } from "../postgres/keyword-connstr.js";
-import { specAppliesSql } from "../startup/steps/apply-spec.js";
 
 export interface BackgroundServices {
   stop(): Promise<void>;

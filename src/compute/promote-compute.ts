@@ -3,11 +3,10 @@
 // switches the spec's mode to the supplied primary spec: the config is rewritten without the
 // replica's lines and the spec's roles/databases are applied, as on a live reconfiguration.
 
+import { applySpecToPostgres } from "../apply/apply-spec-to-postgres.js";
 import { OperationError } from "../errors/operation-error.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
-import { specAppliesSql } from "../startup/steps/apply-spec.js";
-import { writePostgresqlConf } from "../startup/steps/write-config.js";
 import { type ComputeRuntime, specAgentContext } from "./compute-runtime.js";
 
 export interface PromoteOutcome {
@@ -76,19 +75,12 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   if (rt.spec?.mode.kind !== "primary") {
     const promoted: ComputeSpec = Object.freeze({ json: spec.json, mode: spec.mode, source: current.source });
     rt.sourceConfLines = [];
-    await writePostgresqlConf(promoted, rt.options, [], rt.osUser);
-    rt.postmaster?.signal("SIGHUP");
-    if (specAppliesSql(promoted)) {
-      const { reconcileSpec } = await import("../reconcile/index.js");
-      await reconcileSpec({
-        target: { connstr: rt.options.connstr },
-        spec: promoted.json,
-        privilegedRole: rt.options.privilegedRoleName,
-        concurrency: promoted.json.reconfigure_concurrency,
-        log: rt.log.child({ operation: "promote" }),
-        applicationName: "compute_ctl:promote",
-      });
-    }
+    await applySpecToPostgres(rt, promoted, {
+      config: { sourceLines: [] },
+      concurrency: promoted.json.reconfigure_concurrency,
+      applicationName: "compute_ctl:promote",
+      log: rt.log.child({ operation: "promote" }),
+    });
     rt.spec = promoted;
   }
   return {

@@ -6,15 +6,12 @@
 // keeps running and manageable. (Roles or databases a failed apply already changed stay changed:
 // the spec apply is idempotent, so sending a corrected spec converges.)
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { applySpecToPostgres } from "../apply/apply-spec-to-postgres.js";
 import { errorText } from "../errors/error-text.js";
 import { OperationError } from "../errors/operation-error.js";
 import { asUser } from "../postgres/os-user.js";
 import { PlanError } from "../reconcile/plan-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
-import { specAppliesSql } from "../startup/steps/apply-spec.js";
-import { writePostgresqlConf } from "../startup/steps/write-config.js";
 import type { CertificatePair } from "../tls/certificate-pair.js";
 import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
@@ -97,10 +94,7 @@ export async function reconfigureCompute(
 ): Promise<void> {
   const log = rt.log.child({ operation: "reconfigure" });
   log.info({ operation_uuid: spec.json.operation_uuid }, "reconfiguring compute");
-  const confFile = path.join(rt.options.pgdata, "postgresql.conf");
   rt.reconfiguring = true;
-  let previous: string | null = null;
-  let reloaded = false;
   try {
     rt.state.transition("configuration_pending");
     rt.state.transition("configuration");
@@ -114,22 +108,17 @@ export async function reconfigureCompute(
     const ignored = acceptSpec(rt, effective, { viaApi: true, computeCtlConfig: requestConfig, log });
     void rt.sidecars.apply(effective.json, postgresTlsFiles(effective.json, rt.computeCtlConfig));
     const tls = await postgresTlsFor(rt, effective, log);
-    previous = readFileSync(confFile, "utf8");
-    await writePostgresqlConf(effective, rt.options, rt.sourceConfLines, rt.osUser, tls.ssl);
-    await checkConfiguration(rt);
-    rt.postmaster?.signal("SIGHUP");
-    reloaded = true;
-    if (specAppliesSql(effective)) {
-      const { reconcileSpec } = await import("../reconcile/index.js");
-      await reconcileSpec({
-        target: { connstr: rt.options.connstr },
-        spec: effective.json,
-        privilegedRole: rt.options.privilegedRoleName,
-        concurrency: effective.json.reconfigure_concurrency,
-        log,
-        applicationName: "compute_ctl:reconfigure",
-      });
-    }
+    await applySpecToPostgres(rt, effective, {
+      config: {
+        sourceLines: rt.sourceConfLines,
+        ssl: tls.ssl,
+        check: () => checkConfiguration(rt),
+        restoreOnFailure: true,
+      },
+      concurrency: effective.json.reconfigure_concurrency,
+      applicationName: "compute_ctl:reconfigure",
+      log,
+    });
     rt.spec = effective;
     rt.ignored = ignored;
     if (tls.pair) await followPostgresTls(rt, tls.pair);
@@ -141,11 +130,6 @@ export async function reconfigureCompute(
     rt.state.tryTransition("running");
   } catch (err) {
     const error = failure(err);
-    if (previous !== null) {
-      // The file is ours (written above with the same owner and mode): put the old text back.
-      writeFileSync(confFile, previous);
-      if (reloaded) rt.postmaster?.signal("SIGHUP");
-    }
     log.error({ error: error.message }, "reconfiguration failed; previous configuration restored");
     // Still running (unless a terminate came meanwhile, which then owns the status).
     rt.state.tryTransition("running");
