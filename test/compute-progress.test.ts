@@ -34,6 +34,28 @@ function nextSnapshot(
   });
 }
 
+describe("reconfiguring is a status of the state machine", () => {
+  test("configuration_pending/configuration from running is a live reconfiguration, from empty a start", () => {
+    const state = new ComputeStateMachine();
+    state.transition("configuration_pending");
+    assert.equal(state.snapshot.reconfiguring, false, "a spec for an empty compute");
+    state.transition("init");
+    state.transition("running");
+    assert.equal(state.snapshot.reconfiguring, false);
+    state.transition("configuration_pending");
+    assert.equal(state.snapshot.reconfiguring, true);
+    state.transition("configuration");
+    assert.equal(state.snapshot.reconfiguring, true);
+    state.beginProgress("x").end();
+    assert.equal(state.snapshot.reconfiguring, true, "progress keeps it");
+    state.transition("running");
+    assert.equal(state.snapshot.reconfiguring, false);
+    state.transition("configuration_pending");
+    state.transition("termination_pending_fast");
+    assert.equal(state.snapshot.reconfiguring, false, "a terminate ends it");
+  });
+});
+
 describe("progress in the state machine", () => {
   test("published at once, then at most every interval, to progress listeners only", async (t) => {
     keepAlive(t);

@@ -56,8 +56,6 @@ export class ComputeRuntime {
    * `postgres`: compute_ctl_config.tls), for the expiry metric and SIGHUP.
    */
   readonly tlsCertificates = new Map<string, ReloadingCertificate>();
-  /** True while a live reconfiguration of a running compute is in progress. */
-  reconfiguring = false;
   /** LSN returned by /terminate (Neon: from the final sync-safekeepers); null on vanilla. */
   terminateLsn: string | null = null;
   /** Set when the agent should exit once the compute is done: "grace" keeps the API up a while. */

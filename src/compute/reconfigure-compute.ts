@@ -94,7 +94,6 @@ export async function reconfigureCompute(
 ): Promise<void> {
   const log = rt.log.child({ operation: "reconfigure" });
   log.info({ operation_uuid: spec.json.operation_uuid }, "reconfiguring compute");
-  rt.reconfiguring = true;
   try {
     rt.state.transition("configuration_pending");
     rt.state.transition("configuration");
@@ -134,7 +133,5 @@ export async function reconfigureCompute(
     // Still running (unless a terminate came meanwhile, which then owns the status).
     rt.state.tryTransition("running");
     throw error;
-  } finally {
-    rt.reconfiguring = false;
   }
 }

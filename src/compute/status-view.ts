@@ -33,7 +33,6 @@ export function statusView(rt: ComputeRuntime): StatusView {
 
 /** `/ready`: Postgres serves queries (running, or a live reconfiguration of a running compute). */
 export function isReady(rt: ComputeRuntime): boolean {
-  const status = rt.state.status;
-  if (status === "running") return true;
-  return rt.reconfiguring && (status === "configuration_pending" || status === "configuration");
+  const s = rt.state.snapshot;
+  return s.status === "running" || s.reconfiguring;
 }

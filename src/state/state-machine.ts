@@ -1,5 +1,8 @@
 // The one place the compute's status lives. Everything else observes it: every change wakes
-// every waiter and every listener; a transition not in the table is a programming error.
+// every waiter and every listener; a transition not in the table is a programming error. A
+// `configuration_pending`/`configuration` reached from `running` is a live reconfiguration
+// (Postgres keeps serving, `/ready` stays 200), one reached from `empty` the start of an empty
+// compute: the snapshot says which (`reconfiguring`), from the transitions alone.
 // Besides the status it holds the progress of the long task running now (a base backup, a
 // restore): producers report as often as they like, listeners that asked for progress hear of
 // it at most every PROGRESS_PUBLISH_MS.
@@ -18,6 +21,9 @@ export interface StateSnapshot {
   readonly version: number;
   /** The long task running now and how far it is; null when none. */
   readonly progress: Progress | null;
+  /** The status is part of a live reconfiguration of a running compute (`running` ->
+   * `configuration_pending` -> `configuration` -> `running`). */
+  readonly reconfiguring: boolean;
 }
 
 export type StateListener = (snapshot: StateSnapshot, previous: StateSnapshot) => void;
@@ -41,7 +47,14 @@ export class ComputeStateMachine {
   #progressOwner: object | null = null;
 
   constructor(startTime = new Date()) {
-    this.#snapshot = Object.freeze({ status: "empty", error: null, startTime, version: 0, progress: null });
+    this.#snapshot = Object.freeze({
+      status: "empty",
+      error: null,
+      startTime,
+      version: 0,
+      progress: null,
+      reconfiguring: false,
+    });
   }
 
   get snapshot(): StateSnapshot {
@@ -62,6 +75,9 @@ export class ComputeStateMachine {
       startTime: opts.startTime ?? prev.startTime,
       version: prev.version + 1,
       progress: prev.progress,
+      reconfiguring:
+        (to === "configuration_pending" && prev.status === "running") ||
+        (to === "configuration" && prev.reconfiguring),
     });
     for (const l of this.#listeners) l(this.#snapshot, prev);
     for (const l of this.#progressListeners) l(this.#snapshot, prev);
