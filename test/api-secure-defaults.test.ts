@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { ComputeService } from "../gen/compute/v1/compute_service_pb.js";
 import { MUTATING_METHODS } from "../src/api/grpc/call-gate.js";
 import { isLoopback } from "../src/api/listener/peer-address.js";
-import { externalRoutes, internalRoutes } from "../src/api/rest/router.js";
+import { externalRoutes, internalRoutes } from "../src/api/rest/route-table.js";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
 import { createNetns, type TestNetns } from "./support/netns.js";
 

@@ -7,7 +7,7 @@ import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { type Authorizer, createAuthorizer } from "../src/api/auth/index.js";
-import { externalRoutes } from "../src/api/rest/router.js";
+import { externalRoutes } from "../src/api/rest/route-table.js";
 import { type RestServer, startRestServer } from "../src/api/rest/server.js";
 import {
   bearer,

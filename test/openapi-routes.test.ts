@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { parse } from "yaml";
-import { externalRoutes, internalRoutes } from "../src/api/rest/router.js";
+import { externalRoutes, internalRoutes } from "../src/api/rest/route-table.js";
 import { parseCli } from "../src/cli/args.js";
 import { minimalSpec, REPO, type RunningAgent, startAgent } from "./support/agent.js";
 

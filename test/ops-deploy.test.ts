@@ -14,7 +14,7 @@ import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { parseAllDocuments } from "yaml";
 import { prepareSocketPath } from "../src/api/listener/unix-socket.js";
-import { externalRoutes } from "../src/api/rest/router.js";
+import { externalRoutes } from "../src/api/rest/route-table.js";
 import { parseCli } from "../src/cli/args.js";
 import type { AgentOptions } from "../src/cli/options.js";
 import { parseConnstr } from "../src/postgres/connection.js";

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { ComputeService } from "../gen/compute/v1/compute_service_pb.js";
-import { externalRoutes, internalRoutes } from "../src/api/rest/router.js";
+import { externalRoutes, internalRoutes } from "../src/api/rest/route-table.js";
 import { HELP } from "../src/cli/args.js";
 import { COMPUTE_STATUSES, canTransition } from "../src/state/status.js";
 import { REPO } from "./support/agent.js";

@@ -69,5 +69,5 @@ export function startAgentServices(
     databaseStats: () => rt.spec?.json.features.includes("activity_monitor_experimental") === true,
   });
   const background = startBackgroundServices(rt, metrics, exporter, monitor, readiness);
-  return { background, servers: startApiServers(rt, api, log, opts.early) };
+  return { background, servers: startApiServers(rt, api, log, exporter.forward, opts.early) };
 }

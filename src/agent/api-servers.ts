@@ -6,7 +6,7 @@ import type { ComputeApi } from "../api/compute-api.js";
 import { listenerLimits } from "../api/listener/limits.js";
 import { isLoopback } from "../api/listener/peer-address.js";
 import type { EarlyListeners } from "../api/rest/early-listener.js";
-import { externalRoutes, internalRoutes } from "../api/rest/router.js";
+import { type AutoscalingMetricsForwarder, externalRoutes, internalRoutes } from "../api/rest/route-table.js";
 import { type RestServer, startRestServer } from "../api/rest/server.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 
@@ -81,6 +81,8 @@ export async function startApiServers(
   rt: ComputeRuntime,
   api: ComputeApi,
   log: Logger,
+  /** GET /autoscaling_metrics: the exporter's answer (HTTP forwarded, not a facade operation). */
+  forwardAutoscalingMetrics: AutoscalingMetricsForwarder,
   early?: EarlyListeners,
 ): Promise<ApiServers> {
   const o = rt.options;
@@ -117,7 +119,7 @@ export async function startApiServers(
       name: "external",
       host: o.httpHost,
       port: o.externalHttpPort,
-      routes: externalRoutes(),
+      routes: externalRoutes(forwardAutoscalingMetrics),
       api,
       log,
       authorizer,

@@ -1,9 +1,7 @@
 // What the API layers (REST, gRPC) may ask of the compute. Each operation is implemented once,
 // in the core (src/compute); handlers only translate requests and errors (OperationError).
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import type { Logger } from "pino";
 import type { ComputeInfo } from "../diagnostics/compute-info.js";
 import type { InsightsResult } from "../diagnostics/insights.js";
 import type { LfcOffloadState, LfcPrewarmState } from "../lfc/lfc-states.js";
@@ -83,8 +81,6 @@ export interface ComputeApi {
   readiness(): { ready: boolean; reason: string | null };
   /** Postgres has been started, even if still recovering (`/startupz`). */
   started(): boolean;
-  /** GET /autoscaling_metrics: forwards the exporter's answer (access checks, 502 when it is down). */
-  forwardAutoscalingMetrics(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void>;
   /** Prometheus text: the agent's families followed by the exporter's. */
   prometheusText(): Promise<string>;
   /** POST /grants: grants the missing schema privileges; returns the request echo. */

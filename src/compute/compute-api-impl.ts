@@ -122,7 +122,6 @@ export function createComputeApi(
       await rt.remoteExt.download(rt.spec?.json ?? null, filename, isLibrary);
     },
     metricsSamples: async () => flattenSamples(await exporter.families()),
-    forwardAutoscalingMetrics: (req, res, log) => exporter.forward(req, res, log),
     // The agent's families first; an exporter family of the same name is left out.
     prometheusText: async () => renderFamilies(unionByName(metrics.families(), await exporter.families())),
   };

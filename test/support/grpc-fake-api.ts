@@ -157,10 +157,6 @@ export function createFakeComputeApi(opts: { stepMs?: number; gate?: StepGate } 
     },
     readiness: () => ({ ready: machine.status === "running", reason: null }),
     started: () => machine.status === "running",
-    async forwardAutoscalingMetrics(_req, res) {
-      res.writeHead(502, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: "the fake compute has no metrics exporter" }));
-    },
     prometheusText: async () => `compute_ctl_up{status="${displayStatus(machine.status)}"} 1\n`,
     async setGrants() {
       throw new OperationError("internal", "grants are not part of the fake compute");

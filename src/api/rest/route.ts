@@ -1,5 +1,5 @@
-// A REST route: method, path, whether it needs a JWT, and its handler (which only translates
-// between HTTP and a core operation).
+// A REST route: method, path, who may call it, and its handler (which only translates between
+// HTTP and a core operation). The routes themselves: route-table.ts.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ComputeApi } from "../compute-api.js";
@@ -27,5 +27,8 @@ export interface Route {
    * unless --insecure-no-auth); on the internal server, others need a token when keys exist.
    */
   mutating?: boolean;
-  handle(ctx: RouteContext): Promise<void>;
+  handle: RouteHandler;
 }
+
+/** Translates between HTTP and a core operation (the ComputeApi facade). */
+export type RouteHandler = (ctx: RouteContext) => Promise<void>;

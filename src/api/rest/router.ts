@@ -1,60 +1,6 @@
-// The route tables, readable top to bottom. External: control plane, probes, scrapers (JWT on
-// the routes marked auth). Internal: Postgres extensions and local tools, no auth.
+// Finds the route for a request: exact paths, or a prefix with one `{name}` parameter; 404 for
+// an unknown path, 405 for a known path with another method (HEAD is served by GET).
 import type { Route } from "./route.js";
-import { autoscalingMetricsRoute } from "./routes/autoscaling-metrics.js";
-import { checkWritabilityRoute } from "./routes/check-writability.js";
-import { configureRoute } from "./routes/configure.js";
-import { databaseSchemaRoute } from "./routes/database-schema.js";
-import { dbsAndRolesRoute } from "./routes/dbs-and-roles.js";
-import { extensionServerRoute } from "./routes/extension-server.js";
-import { extensionsRoute } from "./routes/extensions.js";
-import { grantsRoute } from "./routes/grants.js";
-import { healthzRoute } from "./routes/healthz.js";
-import { infoRoute } from "./routes/info.js";
-import { insightsRoute } from "./routes/insights.js";
-import { lfcOffloadRoute, lfcOffloadStateRoute } from "./routes/lfc-offload.js";
-import { lfcPrewarmCancelRoute, lfcPrewarmRoute, lfcPrewarmStateRoute } from "./routes/lfc-prewarm.js";
-import { metricsRoute } from "./routes/metrics.js";
-import { metricsJsonRoute } from "./routes/metrics-json.js";
-import { openapiRoute } from "./routes/openapi.js";
-import { promoteRoute } from "./routes/promote.js";
-import { readyRoute } from "./routes/ready.js";
-import { readyzRoute } from "./routes/readyz.js";
-import { startupzRoute } from "./routes/startupz.js";
-import { statusRoute } from "./routes/status.js";
-import { terminateRoute } from "./routes/terminate.js";
-
-export function externalRoutes(extra: readonly Route[] = []): Route[] {
-  return [
-    statusRoute,
-    metricsJsonRoute,
-    metricsRoute,
-    configureRoute,
-    terminateRoute,
-    readyRoute,
-    readyzRoute,
-    healthzRoute,
-    startupzRoute,
-    dbsAndRolesRoute,
-    databaseSchemaRoute,
-    insightsRoute,
-    checkWritabilityRoute,
-    infoRoute,
-    openapiRoute,
-    promoteRoute,
-    autoscalingMetricsRoute,
-    lfcPrewarmStateRoute,
-    lfcPrewarmRoute,
-    lfcPrewarmCancelRoute,
-    lfcOffloadStateRoute,
-    lfcOffloadRoute,
-    ...extra,
-  ];
-}
-
-export function internalRoutes(extra: readonly Route[] = []): Route[] {
-  return [grantsRoute, extensionsRoute, extensionServerRoute, ...extra];
-}
 
 export type RouteMatch = { route: Route; params: Record<string, string> } | { status: 404 | 405 };
 

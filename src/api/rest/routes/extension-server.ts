@@ -3,7 +3,7 @@
 // provides it. 200 empty once installed; 412 without -r, 409 without remote_extensions in the
 // spec, 404 for a name the spec does not list, 500 when the download or unpacking fails.
 import { OperationError } from "../../../errors/operation-error.js";
-import type { Route } from "../route.js";
+import type { RouteHandler } from "../route.js";
 
 const MAX_FILENAME = 1024;
 
@@ -16,16 +16,10 @@ function isLibrary(value: string | null): boolean {
   );
 }
 
-export const extensionServerRoute: Route = {
-  method: "POST",
-  path: "/extension_server/{filename}",
-  auth: false,
-  mutating: true,
-  async handle({ res, url, api, params }) {
-    const filename = params.filename ?? "";
-    if (filename.length > MAX_FILENAME) throw new OperationError("invalid_argument", "filename is too long");
-    await api.downloadExtension(filename, isLibrary(url.searchParams.get("is_library")));
-    res.writeHead(200, { "content-length": 0 });
-    res.end();
-  },
+export const extensionServer: RouteHandler = async ({ res, url, api, params }) => {
+  const filename = params.filename ?? "";
+  if (filename.length > MAX_FILENAME) throw new OperationError("invalid_argument", "filename is too long");
+  await api.downloadExtension(filename, isLibrary(url.searchParams.get("is_library")));
+  res.writeHead(200, { "content-length": 0 });
+  res.end();
 };

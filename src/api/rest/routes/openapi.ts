@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { installedFile } from "../../../cli/install-root.js";
 import { sendText } from "../http-io.js";
-import type { Route } from "../route.js";
+import type { RouteHandler } from "../route.js";
 
 export const OPENAPI_FILE = "docs/openapi.yaml";
 
@@ -24,15 +24,10 @@ async function loadDocument(): Promise<string> {
   return JSON.stringify(yaml.parse(text));
 }
 
-export const openapiRoute: Route = {
-  method: "GET",
-  path: "/openapi.json",
-  auth: false,
-  async handle({ res }) {
-    document ??= loadDocument();
-    document.catch(() => {
-      document = null;
-    });
-    sendText(res, 200, "application/json", await document);
-  },
+export const openapiDocument: RouteHandler = async ({ res }) => {
+  document ??= loadDocument();
+  document.catch(() => {
+    document = null;
+  });
+  sendText(res, 200, "application/json", await document);
 };

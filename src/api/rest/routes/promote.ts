@@ -4,25 +4,19 @@
 import { OperationError } from "../../../errors/operation-error.js";
 import { httpStatusOf } from "../error-status.js";
 import { readJson, sendError, sendJson } from "../http-io.js";
-import type { Route } from "../route.js";
+import type { RouteHandler } from "../route.js";
 
 const REQUEST_ERRORS = new Set(["invalid_argument", "unprocessable", "unsupported_media_type"]);
 
-export const promoteRoute: Route = {
-  method: "POST",
-  path: "/promote",
-  auth: true,
-  mutating: true,
-  async handle({ req, res, api, maxBodyBytes }) {
-    const body = await readJson(req, maxBodyBytes);
-    try {
-      sendJson(res, 200, await api.promote(body));
-    } catch (err) {
-      if (err instanceof OperationError && REQUEST_ERRORS.has(err.kind)) {
-        sendError(res, httpStatusOf(err), err.message);
-        return;
-      }
-      sendJson(res, 500, { status: "failed", error: err instanceof Error ? err.message : String(err) });
+export const promote: RouteHandler = async ({ req, res, api, maxBodyBytes }) => {
+  const body = await readJson(req, maxBodyBytes);
+  try {
+    sendJson(res, 200, await api.promote(body));
+  } catch (err) {
+    if (err instanceof OperationError && REQUEST_ERRORS.has(err.kind)) {
+      sendError(res, httpStatusOf(err), err.message);
+      return;
     }
-  },
+    sendJson(res, 500, { status: "failed", error: err instanceof Error ? err.message : String(err) });
+  }
 };

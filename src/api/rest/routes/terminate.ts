@@ -4,7 +4,7 @@
 import { OperationError } from "../../../errors/operation-error.js";
 import type { TerminateMode } from "../../compute-api.js";
 import { sendJson } from "../http-io.js";
-import type { Route } from "../route.js";
+import type { RouteHandler } from "../route.js";
 
 export function terminateMode(url: URL): TerminateMode {
   if (url.search === "" || url.search === "?") return "fast";
@@ -24,13 +24,7 @@ export function terminateMode(url: URL): TerminateMode {
   return modes[0];
 }
 
-export const terminateRoute: Route = {
-  method: "POST",
-  path: "/terminate",
-  auth: true,
-  mutating: true,
-  async handle({ res, url, api }) {
-    const result = await api.terminate(terminateMode(url));
-    sendJson(res, result.alreadyTerminated ? 201 : 200, { lsn: result.lsn });
-  },
+export const terminate: RouteHandler = async ({ res, url, api }) => {
+  const result = await api.terminate(terminateMode(url));
+  sendJson(res, result.alreadyTerminated ? 201 : 200, { lsn: result.lsn });
 };
