@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino from "pino";
-import { ReplicaPromoter } from "../src/postgres/promote.js";
+import { ReplicaPromoter } from "../src/postgres/replica-promoter.js";
 import { parseSpec } from "../src/spec/parse.js";
 import { primaryBasebackupSource } from "../src/startup/sources/primary-basebackup.js";
 import { startComputePostgres } from "./support/compute-postgres.js";

@@ -81,7 +81,7 @@ export function createComputeApi(
       return installExtension(target(), body);
     },
     async databaseSchema(database, signal) {
-      const { dumpDatabaseSchema } = await import("../diagnostics/database-schema.js");
+      const { dumpDatabaseSchema } = await import("../diagnostics/schema-dump.js");
       return dumpDatabaseSchema({ connstr: rt.options.connstr, pg: rt.pg, log: rt.log }, database, signal);
     },
     async insights() {

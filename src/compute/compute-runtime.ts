@@ -8,7 +8,7 @@ import type { PgBinaries } from "../postgres/binaries.js";
 import { parseConnstr } from "../postgres/connection.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
-import type { ReplicaPromoter } from "../postgres/promote.js";
+import type { ReplicaPromoter } from "../postgres/replica-promoter.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import { SidecarConfigurator } from "../sidecars/configure-sidecars.js";
 import type { IgnoredField } from "../spec/ignored-fields.js";

@@ -1,5 +1,5 @@
 // POST /promote and the Promote RPC: turn a running replica into a primary. Waits for the given
-// replay LSN, pg_promote, checks it is writable (src/postgres/promote.ts, single-flight), then
+// replay LSN, pg_promote, checks it is writable (src/postgres/replica-promoter.ts, single-flight), then
 // switches the spec's mode to the supplied primary spec: the config is rewritten without the
 // replica's lines and the spec's roles/databases are applied, as on a live reconfiguration.
 
@@ -59,7 +59,7 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
       "a replica of the archive source cannot be promoted: start a compute with mode Primary on the stanza",
     );
   }
-  const { ReplicaPromoter } = await import("../postgres/promote.js");
+  const { ReplicaPromoter } = await import("../postgres/replica-promoter.js");
   const done = rt.promoter?.result();
   if (current.mode.kind !== "replica" && !done) {
     throw new OperationError("failed_precondition", `compute is a ${current.mode.kind}, not a replica`);
