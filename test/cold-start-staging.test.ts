@@ -212,7 +212,7 @@ describe("staging that is not this agent's untouched copy is never used", () => 
       guard: { cacheDir, grpcSocket: path.join(root, "no-socket", "grpc.sock") },
       osUser: pgOsUser,
       log: pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line)) }),
-      templateKey: async () => key,
+      templateKey: () => key,
     });
     staging.start();
     try {

@@ -10,7 +10,7 @@ export class PostgresStartError extends Error {
 
 // A synchronous read: the file is a few lines, and skipping the thread-pool round trip shortens
 // the detection latency (bench: agent start, readiness detection).
-async function isReady(pidFile: string): Promise<boolean> {
+function pidFileSaysReady(pidFile: string): boolean {
   try {
     const lines = readFileSync(pidFile, "utf8").trimEnd().split("\n");
     return lines.length >= 8 && lines.at(-1)?.trim() === "ready";
@@ -42,7 +42,7 @@ export function waitForReady(opts: WaitReadyOptions): Promise<void> {
       else resolve();
     };
     const check = () => {
-      void isReady(pidFile).then((ok) => ok && finish());
+      if (pidFileSaysReady(pidFile)) finish();
     };
     const watcher = watch(opts.pgdata, { persistent: false }, (_event, name) => {
       if (name === "postmaster.pid") check();

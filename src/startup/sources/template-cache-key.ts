@@ -31,7 +31,7 @@ export interface TemplateKey {
 }
 
 /** Synchronous (one stat): part of the template lookup at the very start of a cold start. */
-export async function fileIdentity(file: string): Promise<FileIdentity> {
+export function fileIdentity(file: string): FileIdentity {
   const st = statSync(file, { bigint: true });
   return { path: file, ino: String(st.ino), size: String(st.size), ctimeNs: String(st.ctimeNs) };
 }

@@ -14,16 +14,14 @@ import type { TemplateStaging } from "./template-staging.js";
 const RESULT: SourceResult = { lsn: null, confLines: [] };
 
 /** The template a start would use, from what is known at launch (no spec needed). */
-export async function templateKey(
-  ctx: Pick<SourceContext, "connstr" | "osUser" | "pg">,
-): Promise<TemplateKey> {
+export function templateKey(ctx: Pick<SourceContext, "connstr" | "osUser" | "pg">): TemplateKey {
   const superuser = initdbSuperuser(ctx);
   return {
     initdbArgs: initdbOptions(superuser),
     locale: INITDB_LOCALE,
     uid: ctx.osUser?.uid ?? process.getuid?.() ?? -1,
     superuser,
-    binaries: await Promise.all([fileIdentity(ctx.pg.postgres), fileIdentity(ctx.pg.tool("initdb"))]),
+    binaries: [fileIdentity(ctx.pg.postgres), fileIdentity(ctx.pg.tool("initdb"))],
   };
 }
 
@@ -42,10 +40,10 @@ type Found =
   | { readonly ok: false; readonly summary: string; readonly error: string };
 
 /** Opens the cache and looks the template up; failures become a message (initdb then runs). */
-async function findTemplate(cacheDir: string, ctx: SourceContext): Promise<Found> {
+function findTemplate(cacheDir: string, ctx: SourceContext): Found {
   let cache: TemplateCache;
   try {
-    cache = await TemplateCache.open(cacheDir);
+    cache = TemplateCache.open(cacheDir);
   } catch (err) {
     return {
       ok: false,
@@ -54,8 +52,8 @@ async function findTemplate(cacheDir: string, ctx: SourceContext): Promise<Found
     };
   }
   try {
-    const key = await templateKey(ctx);
-    return { ok: true, cache, key, found: await cache.lookup(key) };
+    const key = templateKey(ctx);
+    return { ok: true, cache, key, found: cache.lookup(key) };
   } catch (err) {
     return { ok: false, summary: "template cache unreadable, running initdb", error: (err as Error).message };
   }
@@ -67,20 +65,20 @@ async function findTemplate(cacheDir: string, ctx: SourceContext): Promise<Found
  */
 export function cachedInitdbSource(cacheDir: string, staging?: TemplateStaging | null): SourceDriver {
   // Looked up once per start: by warmUp while the data directory is emptied, else by prepare.
-  let finding: Promise<Found> | null = null;
-  const find = (ctx: SourceContext) => {
+  let finding: Found | null = null;
+  const find = (ctx: SourceContext): Found => {
     finding ??= findTemplate(cacheDir, ctx);
     return finding;
   };
   return {
     name: "initdb",
     warmUp(ctx) {
-      void find(ctx);
+      find(ctx);
     },
     async prepare(ctx): Promise<SourceResult> {
       const log = ctx.log.child({ template_cache: cacheDir });
       const owner: Owner | null = ctx.osUser ? { uid: ctx.osUser.uid, gid: ctx.osUser.gid } : null;
-      const lookup = await find(ctx);
+      const lookup = find(ctx);
       if (staging) {
         const t0 = performance.now();
         const hit = lookup.ok && lookup.found.kind === "hit" ? lookup.found.template : null;

@@ -60,7 +60,7 @@ export class TemplateCache {
    * open and lookup use synchronous calls (a few syscalls and one small read): at the start of
    * a cold start they then finish before the event loop turns to loading the agent's API.
    */
-  static async open(dir: string): Promise<TemplateCache> {
+  static open(dir: string): TemplateCache {
     const abs = path.resolve(dir);
     try {
       mkdirSync(abs, { recursive: true, mode: 0o700 });
@@ -83,7 +83,7 @@ export class TemplateCache {
   }
 
   /** Finds the template for `key` and checks what can be checked without reading the data. */
-  async lookup(key: TemplateKey): Promise<Lookup> {
+  lookup(key: TemplateKey): Lookup {
     const dir = this.templateDir(key);
     let dirIno: bigint;
     let text: string;

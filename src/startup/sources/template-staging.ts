@@ -41,7 +41,7 @@ export interface StagingOptions {
   readonly osUser: OsUser | null;
   readonly log: Logger;
   /** The template key for these binaries, superuser and OS user (template-cache-source.ts). */
-  readonly templateKey: () => Promise<TemplateKey>;
+  readonly templateKey: () => TemplateKey;
 }
 
 export function stagedPath(pgdata: string): string {
@@ -296,9 +296,9 @@ export class TemplateStaging {
       return skip("the data directory is a mount point: a rename cannot cross it, the start copies");
     await this.#removing;
     if (!(await this.#removeLeftover())) return skip("the staged path is taken");
-    const cache = await TemplateCache.open(this.opts.cacheDir);
-    const key = await this.opts.templateKey();
-    const found = await cache.lookup(key);
+    const cache = TemplateCache.open(this.opts.cacheDir);
+    const key = this.opts.templateKey();
+    const found = cache.lookup(key);
     if (found.kind !== "hit") return skip(`no usable template yet (${found.kind})`);
     const t = found.template;
     const t0 = performance.now();
