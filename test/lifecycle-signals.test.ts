@@ -1,6 +1,6 @@
 // End to end: the termination signals and the agent's exit code. SIGINT and SIGQUIT, like
 // SIGTERM, stop Postgres with a fast shutdown; a fast shutdown that cannot finish is escalated to
-// SIGQUIT after --shutdown-escalation-s; and when Postgres exits on its own, the agent exits with
+// SIGQUIT after --shutdown-escalation-s (a fast /terminate too: one termination path); and when Postgres exits on its own, the agent exits with
 // Postgres's exit code (1 when a signal killed it).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -104,6 +104,37 @@ test("a fast shutdown that cannot finish is escalated to SIGQUIT after --shutdow
   assert.equal(clusterState(agent.pgdata), "in production", "an immediate shutdown: no shutdown checkpoint");
   const exiting = agent.logEntries().find((e) => e.msg === "compute_ctl exiting");
   assert.equal(exit.code, exiting?.exit_code);
+});
+
+test("a fast /terminate that cannot finish is escalated the same way: one termination path", async () => {
+  const escalationS = 2;
+  const agent = await startAgent({
+    spec: quickSpec(),
+    name: "terminate-escalation",
+    args: ["--shutdown-escalation-s", String(escalationS)],
+    graceS: 0,
+  });
+  agents.push(agent);
+  await agent.waitForStatus("running");
+  const pm = postmasterPid(agent.pgdata);
+  const checkpointer = childPids(pm).find((p) =>
+    readFileSync(`/proc/${p}/cmdline`, "utf8").includes("checkpointer"),
+  );
+  assert.ok(checkpointer, "the checkpointer runs");
+  process.kill(checkpointer, "SIGSTOP");
+  stopped.push(checkpointer);
+  const t0 = Date.now();
+  const res = await agent.post("/terminate?mode=fast");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { lsn: null });
+  assert.ok(Date.now() - t0 >= escalationS * 1000, "not escalated before the delay");
+  const escalated = agent.logEntries().find((e) => String(e.msg).startsWith("fast shutdown did not finish"));
+  assert.equal(escalated?.after_s, escalationS);
+  assert.equal(isAlive(pm), false);
+  assert.equal(clusterState(agent.pgdata), "in production", "an immediate shutdown: no shutdown checkpoint");
+  const done = agent.logEntries().find((e) => e.msg === "compute terminated");
+  assert.equal(done?.cause, "api");
+  await exitOf(agent);
 });
 
 /**

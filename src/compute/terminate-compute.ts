@@ -1,14 +1,51 @@
-// POST /terminate and the Terminate RPC: stop Postgres (fast: SIGINT, a shutdown checkpoint is
-// written; immediate: SIGQUIT), move to `terminated` and ask the agent to exit: after the grace
-// period for fast, as soon as the answer is out for immediate. Idempotent once terminated.
-// Works from every state: a start in progress is cancelled first (it stops before its next
-// step), and a failed compute's Postgres, if still running, is stopped like a running one.
+// The one termination of the compute, whoever asks: POST /terminate and the Terminate RPC, or
+// SIGTERM/SIGINT/SIGQUIT to the agent. Stops Postgres along a ladder (fast: SIGINT, a shutdown
+// checkpoint is written; escalated to immediate, SIGQUIT, after --shutdown-escalation-s;
+// immediate: SIGQUIT at once), moves to `terminated` and asks the agent to exit: after the grace
+// period for a fast /terminate, as soon as possible otherwise. Idempotent: a second request waits
+// for the first. Works from every state: a start in progress is cancelled first (it stops before
+// its next step), and a failed compute's Postgres, if still running, is stopped like a running one.
 import type { TerminateMode, TerminateResult } from "../api/compute-api.js";
+import type { Postmaster, PostmasterExit } from "../postgres/postmaster.js";
 import { stopSidecars } from "../sidecars/configure-sidecars.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { finishAfterFastShutdown, prepareFastShutdown } from "./source-hooks.js";
 
-export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode): Promise<TerminateResult> {
+/** Who asked: a client of the API, or a signal to the agent (which then exits without grace). */
+export type TerminateCause = "api" | "signal";
+
+/**
+ * Stops the postmaster in `mode`; a fast shutdown still running after `escalationS` is made
+ * immediate. Says whether it had to escalate (no shutdown checkpoint then).
+ */
+async function stopPostmaster(
+  rt: ComputeRuntime,
+  pm: Postmaster,
+  mode: TerminateMode,
+): Promise<{ exit: PostmasterExit; escalated: boolean }> {
+  if (mode === "immediate") return { exit: await pm.stop("immediate"), escalated: false };
+  const escalationS = rt.options.shutdownEscalationS;
+  let escalated = false;
+  const escalate = setTimeout(() => {
+    escalated = true;
+    rt.log.warn(
+      { after_s: escalationS },
+      "fast shutdown did not finish in time; sending SIGQUIT (immediate shutdown)",
+    );
+    pm.signal("SIGQUIT");
+  }, escalationS * 1000);
+  try {
+    return { exit: await pm.stop("fast"), escalated };
+  } finally {
+    clearTimeout(escalate);
+  }
+}
+
+export async function terminateCompute(
+  rt: ComputeRuntime,
+  mode: TerminateMode,
+  cause: TerminateCause = "api",
+): Promise<TerminateResult> {
   const status = rt.state.status;
   if (status === "terminated") return { lsn: rt.terminateLsn, alreadyTerminated: true };
   if (status === "termination_pending_fast" || status === "termination_pending_immediate") {
@@ -26,15 +63,17 @@ export async function terminateCompute(rt: ComputeRuntime, mode: TerminateMode):
   const pm = rt.postmaster?.running ? rt.postmaster : null;
   if (pm) {
     if (mode === "fast") await prepareFastShutdown(rt);
-    const exit = await pm.stop(mode);
+    const { exit, escalated } = await stopPostmaster(rt, pm, mode);
     code = exit.signal ? 1 : (exit.code ?? 0);
-    if (mode === "fast") rt.terminateLsn = await finishAfterFastShutdown(rt);
+    // The source's last step after a clean fast shutdown (archive: push the last WAL, release the
+    // lease; Neon: the final sync-safekeepers, whose LSN /terminate reports).
+    if (mode === "fast" && !escalated && !exit.signal) rt.terminateLsn = await finishAfterFastShutdown(rt);
   }
   rt.log.info(
-    { mode, duration_ms: Math.round(performance.now() - t0), lsn: rt.terminateLsn },
+    { mode, cause, duration_ms: Math.round(performance.now() - t0), lsn: rt.terminateLsn },
     "compute terminated",
   );
   rt.state.transition("terminated");
-  rt.requestExit(code, mode === "fast" ? "grace" : "soon");
+  rt.requestExit(code, mode === "fast" && cause === "api" ? "grace" : "soon");
   return { lsn: rt.terminateLsn, alreadyTerminated: false };
 }
