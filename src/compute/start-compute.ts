@@ -5,7 +5,7 @@ import { errorText } from "../errors/error-text.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { planStartup } from "../startup/plan-startup.js";
-import type { StartupContext } from "../startup/startup-context.js";
+import type { StartupContext, StartupProducts } from "../startup/startup-context.js";
 import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";
 import type { CertificatePair } from "../tls/certificate-pair.js";
@@ -121,7 +121,7 @@ async function runStart(
   // Independent of the data directory: overlaps emptying it.
   plan.source.warmUp?.(sourceContext(ctx));
   let timer: NodeJS.Timeout | undefined;
-  let stepsTo: number;
+  let ran: { end: number; produced: Readonly<Partial<StartupProducts>> };
   try {
     const steps = runSteps(plan.steps, ctx, { log, record: ctx.record, from: stepsFrom, signal: ctx.signal });
     if (budgetS !== null) {
@@ -132,12 +132,12 @@ async function runStart(
         );
       });
       steps.catch(() => {}); // reported by the race below, or after the timeout by runSteps' log
-      stepsTo = await Promise.race([steps, timedOut]);
+      ran = await Promise.race([steps, timedOut]);
     } else {
-      stepsTo = await steps;
+      ran = await steps;
     }
-    rt.sourceConfLines = ctx.sourceResult?.confLines ?? [];
-    if (ctx.postgresTlsPair) await followPostgresTls(rt, ctx.postgresTlsPair);
+    // From now on a rotation of Postgres's certificate files is followed.
+    if (ran.produced.postgresTlsPair) await followPostgresTls(rt, ran.produced.postgresTlsPair);
   } catch (err) {
     const text = errorText(err);
     // Terminated meanwhile: the terminate owns the status from here.
@@ -153,6 +153,8 @@ async function runStart(
   } finally {
     clearTimeout(timer);
   }
-  rt.timings.record("total_startup_ms", agentStartMs + (stepsTo - stepsFrom));
+  // The start's results, kept for later rewrites of postgresql.conf (reconfigure).
+  rt.sourceConfLines = ran.produced.sourceResult?.confLines ?? [];
+  rt.timings.record("total_startup_ms", agentStartMs + (ran.end - stepsFrom));
   if (rt.state.tryTransition("running")) log.info({ metrics: rt.timings.toJSON() }, "compute start finished");
 }

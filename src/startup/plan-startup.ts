@@ -1,7 +1,7 @@
 // From a validated spec to the list of start steps and the data source that feeds them.
 import type { ComputeSpec } from "../spec/types.js";
 import type { SourceDriver } from "./sources/source-driver.js";
-import type { StartupContext } from "./startup-context.js";
+import type { StartupStep } from "./startup-context.js";
 import { applySpecStep } from "./steps/apply-spec.js";
 import { remoteExtensionsStep } from "./steps/download-extensions.js";
 import { dropSubscriptionsStep, subscriptionDropWay } from "./steps/drop-subscriptions.js";
@@ -10,12 +10,11 @@ import { postgresTlsStep } from "./steps/postgres-tls.js";
 import { preparePgdataStep } from "./steps/prepare-pgdata.js";
 import { sourceReadyStep } from "./steps/source-ready.js";
 import { startPostgresStep } from "./steps/start-postgres.js";
-import type { Step } from "./steps/step.js";
 import { writeConfigStep } from "./steps/write-config.js";
 
 export interface StartupPlan {
   readonly source: SourceDriver;
-  readonly steps: readonly Step<StartupContext>[];
+  readonly steps: readonly StartupStep[];
 }
 
 export interface SourceFactories {

@@ -1,5 +1,5 @@
-// What the start pipeline's steps share: inputs derived from the spec and options, and the
-// outputs earlier steps hand to later ones (source result, the running postmaster).
+// What the start pipeline's steps are given (inputs derived from the spec and options, read
+// only) and what they produce (returned by each step, handed to the later ones by runSteps).
 import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
 import type { PgBinaries } from "../postgres/binaries.js";
@@ -10,6 +10,7 @@ import type { ComputeSpec } from "../spec/types.js";
 import type { BeginProgress } from "../state/progress.js";
 import type { CertificateFiles, CertificatePair } from "../tls/certificate-pair.js";
 import type { SourceDriver, SourceResult } from "./sources/source-driver.js";
+import type { Step } from "./steps/step.js";
 
 export interface StartupContext {
   readonly spec: ComputeSpec;
@@ -38,8 +39,16 @@ export interface StartupContext {
   onPostgresSpawned?(): void;
   /** Postgres's TLS files (compute_ctl_config.tls with tls_experimental); null: TLS off. */
   readonly postgresTlsFiles?: CertificateFiles | null;
-  /** The pair the postgres_tls step installed (write_config turns `ssl` on for it). */
-  postgresTlsPair?: CertificatePair;
-  sourceResult?: SourceResult;
-  postmaster?: Postmaster;
 }
+
+/** What the start's steps produce, each returned by the step that makes it. */
+export interface StartupProducts {
+  /** fetch_data: the data source's result (its postgresql.conf lines, the LSN). */
+  readonly sourceResult: SourceResult;
+  /** postgres_tls: the certificate pair installed for Postgres (write_config turns `ssl` on). */
+  readonly postgresTlsPair: CertificatePair;
+  /** start_postgres: the running postmaster. */
+  readonly postmaster: Postmaster;
+}
+
+export type StartupStep = Step<StartupContext, Partial<StartupProducts>>;

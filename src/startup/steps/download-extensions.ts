@@ -1,10 +1,9 @@
 // Start step `download_extensions` (Neon's `load_ext_ms`): with `-r` and spec.remote_extensions,
 // writes the allowed extensions' control files and downloads the libraries named in
 // shared_preload_libraries before Postgres starts (they must be there when it loads them).
-import type { StartupContext } from "../startup-context.js";
-import type { Step } from "./step.js";
+import type { StartupStep } from "../startup-context.js";
 
-export const remoteExtensionsStep: Step<StartupContext> = {
+export const remoteExtensionsStep: StartupStep = {
   name: "download_extensions",
   metric: "load_ext_ms",
   async run(ctx) {

@@ -14,8 +14,7 @@ import path from "node:path";
 import { parseConnstr } from "../../postgres/connection.js";
 import { Postmaster } from "../../postgres/postmaster.js";
 import type { ComputeSpec } from "../../spec/types.js";
-import type { StartupContext } from "../startup-context.js";
-import type { Step } from "./step.js";
+import type { StartupStep } from "../startup-context.js";
 
 /** Whether this start drops subscriptions. */
 export function dropsSubscriptionsAtStart(spec: ComputeSpec): boolean {
@@ -42,7 +41,7 @@ function privateConnstr(connstr: string, socketDir: string): string {
   return `postgresql://${user}${pw}@/${encodeURIComponent(c.database)}?${params}`;
 }
 
-export const dropSubscriptionsStep: Step<StartupContext> = {
+export const dropSubscriptionsStep: StartupStep = {
   name: "drop_subscriptions",
   metric: "drop_subscriptions_ms",
   async run(ctx) {

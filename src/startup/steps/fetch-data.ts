@@ -1,7 +1,6 @@
 // Fills the empty data directory from the spec's data source (initdb, base backup, Neon).
 import type { SourceContext } from "../sources/source-driver.js";
-import type { StartupContext } from "../startup-context.js";
-import type { Step } from "./step.js";
+import type { StartupContext, StartupStep } from "../startup-context.js";
 
 export function sourceContext(ctx: StartupContext): SourceContext {
   return {
@@ -19,10 +18,10 @@ export function sourceContext(ctx: StartupContext): SourceContext {
   };
 }
 
-export const fetchDataStep: Step<StartupContext> = {
+export const fetchDataStep: StartupStep = {
   name: "fetch_data",
   metric: "fetch_data_ms",
   async run(ctx) {
-    ctx.sourceResult = await ctx.source.prepare(sourceContext(ctx));
+    return { sourceResult: await ctx.source.prepare(sourceContext(ctx)) };
   },
 };

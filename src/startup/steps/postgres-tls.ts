@@ -2,10 +2,9 @@
 // waits for the certificate and key to form a valid pair (--pg-tls-wait-s), then puts Postgres's
 // copies into the data directory (src/tls/postgres-tls.ts). After fetch_data, which fills the
 // directory, and before write_config, which turns `ssl` on.
-import type { StartupContext } from "../startup-context.js";
-import type { Step } from "./step.js";
+import type { StartupStep } from "../startup-context.js";
 
-export const postgresTlsStep: Step<StartupContext> = {
+export const postgresTlsStep: StartupStep = {
   name: "postgres_tls",
   metric: "postgres_tls_ms",
   async run(ctx) {
@@ -19,6 +18,6 @@ export const postgresTlsStep: Step<StartupContext> = {
       log: ctx.log.child({ component: "postgres_tls" }),
     });
     installPostgresCertificate(pair, ctx.options.pgdata, ctx.osUser);
-    ctx.postgresTlsPair = pair;
+    return { postgresTlsPair: pair };
   },
 };

@@ -16,8 +16,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, renameSync } from "node:f
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { checkPgdata, markOwned } from "../pgdata-guard.js";
-import type { StartupContext } from "../startup-context.js";
-import type { Step } from "./step.js";
+import type { StartupStep } from "../startup-context.js";
 
 function oldPrefix(pgdata: string): string {
   return `.${path.basename(pgdata)}.old-`;
@@ -84,7 +83,7 @@ export async function recreateDataDir(
   removeInBackground(leftovers(pgdata));
 }
 
-export const preparePgdataStep: Step<StartupContext> = {
+export const preparePgdataStep: StartupStep = {
   name: "prepare_pgdata",
   metric: "prepare_pgdata_ms",
   async run(ctx) {

@@ -1,8 +1,7 @@
 // Starts the postmaster as a child and waits until it accepts connections.
 import { enterCgroup, resolveCgroupDir } from "../../autoscaling/cgroup-dir.js";
 import { Postmaster } from "../../postgres/postmaster.js";
-import type { StartupContext } from "../startup-context.js";
-import type { Step } from "./step.js";
+import type { StartupContext, StartupStep } from "../startup-context.js";
 
 /** With AUTOSCALING, Postgres runs inside the vm-monitor's cgroup when it exists. */
 function placeInCgroup(ctx: StartupContext, pid: number): void {
@@ -12,13 +11,13 @@ function placeInCgroup(ctx: StartupContext, pid: number): void {
   else ctx.log.warn({ cgroup: ctx.options.cgroup }, `cannot start Postgres inside the cgroup: ${res.reason}`);
 }
 
-export const startPostgresStep: Step<StartupContext> = {
+export const startPostgresStep: StartupStep = {
   name: "start_postgres",
   metric: "start_postgres_ms",
   async run(ctx) {
     const env: Record<string, string> = {};
     if (ctx.spec.json.storage_auth_token) env.NEON_AUTH_TOKEN = ctx.spec.json.storage_auth_token;
-    ctx.postmaster = await Postmaster.start({
+    const postmaster = await Postmaster.start({
       pg: ctx.pg,
       pgdata: ctx.options.pgdata,
       osUser: ctx.osUser,
@@ -34,6 +33,7 @@ export const startPostgresStep: Step<StartupContext> = {
         ctx.onPostgresSpawned?.();
       },
     });
-    ctx.onPostmaster(ctx.postmaster);
+    ctx.onPostmaster(postmaster);
+    return { postmaster };
   },
 };

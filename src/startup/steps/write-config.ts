@@ -5,23 +5,22 @@ import path from "node:path";
 import { writeOwnedFile, writePostgresqlConf } from "../../apply/postgresql-conf.js";
 import { parseConnstr } from "../../postgres/connection.js";
 import { renderPgHba, TEMP_OVERRIDE_FILE } from "../../spec/render-conf.js";
-import type { StartupContext } from "../startup-context.js";
+import type { StartupStep } from "../startup-context.js";
 import { subscriptionDropWay } from "./drop-subscriptions.js";
-import type { Step } from "./step.js";
 
-export const writeConfigStep: Step<StartupContext> = {
+export const writeConfigStep: StartupStep = {
   name: "write_config",
   metric: "write_config_ms",
-  async run(ctx) {
+  async run(ctx, { sourceResult, postgresTlsPair }) {
     const { pgdata } = ctx.options;
     const hbaFile = path.join(pgdata, "pg_hba.conf");
     const existing = ctx.source.name === "initdb" ? null : await readFile(hbaFile, "utf8").catch(() => null);
     writePostgresqlConf(
       ctx.spec,
       ctx.options,
-      ctx.sourceResult?.confLines ?? [],
+      sourceResult?.confLines ?? [],
       ctx.osUser,
-      ctx.postgresTlsPair !== undefined,
+      postgresTlsPair !== undefined,
     );
     writeOwnedFile(hbaFile, renderPgHba(parseConnstr(ctx.options.connstr).user, existing), ctx.osUser);
     // Neon's Postgres holds its subscription workers back while this is set; the spec apply
