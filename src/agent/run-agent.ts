@@ -11,13 +11,13 @@ import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime, specAgentContext } from "../compute/compute-runtime.js";
 import { releaseSource } from "../compute/source-hooks.js";
 import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
+import { agentSources } from "../loading/agent-sources.js";
 import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import { templateKey } from "../startup/sources/template-cache-source.js";
 import { TemplateStaging } from "../startup/sources/template-staging.js";
 import { logProgress } from "../state/progress-log.js";
 import { installSignalHandlers } from "./signals.js";
-import { agentSources } from "./sources.js";
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -2,9 +2,9 @@
 import type { AgentOptions } from "../cli/options.js";
 import type { SourceFactories } from "../startup/plan-startup.js";
 import { initdbSource } from "../startup/sources/initdb.js";
-import { lazySource } from "../startup/sources/lazy-source.js";
 import { cachedInitdbSource } from "../startup/sources/template-cache-source.js";
 import type { TemplateStaging } from "../startup/sources/template-staging.js";
+import { lazySource } from "./lazy-source.js";
 
 /** `staging`: the data directory staged while waiting for a spec; any other source discards it. */
 export function agentSources(options: AgentOptions, staging: TemplateStaging | null = null): SourceFactories {

@@ -1,7 +1,7 @@
 // A data source whose implementation is imported on first use, so the modules of sources a
 // compute does not use (execa, tar, pg-copy-streams) stay out of the agent's start. `hooks`
 // names the optional hooks the loaded source implements (the plan asks for them before loading).
-import type { SourceDriver } from "./source-driver.js";
+import type { SourceDriver } from "../startup/sources/source-driver.js";
 
 export interface LazyHooks {
   readonly beforeShutdown?: boolean;
