@@ -10,8 +10,9 @@ import { notApplicableFlags } from "../cli/neon-flag-notes.js";
 import type { AgentOptions } from "../cli/options.js";
 import { ComputeRuntime, specAgentContext } from "../compute/compute-runtime.js";
 import { releaseSource } from "../compute/source-hooks.js";
-import { preloadApplyModules, startCompute } from "../compute/start-compute.js";
+import { startCompute } from "../compute/start-compute.js";
 import { agentSources } from "../loading/agent-sources.js";
+import { loadAhead } from "../loading/load-ahead.js";
 import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import { templateKey } from "../startup/sources/template-cache-source.js";
@@ -26,19 +27,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       clearTimeout(t);
       resolve();
     });
-  });
-}
-
-/**
- * An empty compute's only job is to wait for its spec: load now, while idle, what configuring it
- * needs (the spec parser, execa for initdb, pg and the reconciler), so that none of it is on the
- * path from the spec's arrival to `running`.
- */
-function preloadForSpec(): void {
-  setImmediate(() => {
-    void import("../spec/parse.js").catch(() => {});
-    void import("execa").catch(() => {});
-    preloadApplyModules(true);
   });
 }
 
@@ -59,7 +47,6 @@ function templateStaging(
     templateKey: () => templateKey({ connstr: options.connstr, osUser, pg }),
   });
 }
-
 export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
@@ -127,7 +114,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   try {
     servers = await starting;
     if (!launch.spec) {
-      preloadForSpec();
+      loadAhead({ kind: "waiting_for_spec" });
       // Unless a spec arrived meanwhile (it would be copying the template already).
       if (rt.state.status === "empty") staging?.start();
     }

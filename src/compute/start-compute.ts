@@ -2,6 +2,7 @@
 // (a spec at launch starts from `empty`, one from the API from `configuration_pending`, as in
 // Neon). Also attaches supervision to the postmaster as soon as it runs.
 import { errorText } from "../errors/error-text.js";
+import { loadAhead } from "../loading/load-ahead.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { planStartup } from "../startup/plan-startup.js";
@@ -13,15 +14,6 @@ import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
-
-/**
- * Loads, without waiting, the modules a start reaches for after Postgres runs: pg, and the
- * reconciler for a primary. Called while the event loop would otherwise idle.
- */
-export function preloadApplyModules(primary: boolean): void {
-  void import("pg").catch(() => {});
-  if (primary) void import("../reconcile/index.js").catch(() => {});
-}
 
 /** From now on a rotation of Postgres's certificate files is copied in and Postgres reloads. */
 export async function followPostgresTls(rt: ComputeRuntime, initial: CertificatePair): Promise<void> {
@@ -109,9 +101,7 @@ async function runStart(
       rt.postmaster = pm;
       supervisePostmaster(rt, pm);
     },
-    // Load what the spec apply needs while Postgres starts (not earlier: during the copy the
-    // event loop is the bottleneck).
-    onPostgresSpawned: () => preloadApplyModules(spec.mode.kind === "primary"),
+    happened: (event) => loadAhead({ kind: event, spec }),
   };
   // Time from the start of this start (agent exec, or the spec's arrival) to the first step; the
   // steps are timed on from here, so agent_start_ms and the steps add up to total_startup_ms.

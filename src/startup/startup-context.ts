@@ -32,14 +32,14 @@ export interface StartupContext {
   progress: BeginProgress;
   /** Called once the postmaster runs, so termination can reach it even if a later step fails. */
   onPostmaster(pm: Postmaster): void;
-  /**
-   * Called right after Postgres is spawned: the event loop is idle until it is ready, the
-   * time to load what the later steps need.
-   */
-  onPostgresSpawned?(): void;
+  /** Tells the agent what happened (what it does then is not the steps' business). */
+  happened?(event: StartupEvent): void;
   /** Postgres's TLS files (compute_ctl_config.tls with tls_experimental); null: TLS off. */
   readonly postgresTlsFiles?: CertificateFiles | null;
 }
+
+/** What a start step reports as it happens. */
+export type StartupEvent = "postgres_spawned";
 
 /** What the start's steps produce, each returned by the step that makes it. */
 export interface StartupProducts {

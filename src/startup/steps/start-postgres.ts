@@ -30,7 +30,7 @@ export const startPostgresStep: StartupStep = {
       ),
       onSpawn: (pid) => {
         if (ctx.options.autoscaling) placeInCgroup(ctx, pid);
-        ctx.onPostgresSpawned?.();
+        ctx.happened?.("postgres_spawned");
       },
     });
     ctx.onPostmaster(postmaster);
