@@ -28,6 +28,13 @@ export function specAgentContext(options: AgentOptions): SpecAgentContext {
   return { superuser: parseConnstr(options.connstr).user, privilegedRole: options.privilegedRoleName };
 }
 
+/** What the compute took on with its spec, kept together. */
+export interface AdoptedSpec {
+  readonly spec: ComputeSpec | null;
+  readonly ignored: readonly IgnoredField[];
+  readonly sourceConfLines: readonly string[];
+}
+
 export interface ActivityView {
   lastActive: Date | null;
 }
@@ -36,13 +43,9 @@ export class ComputeRuntime {
   readonly state = new ComputeStateMachine(PROCESS_START);
   readonly timings = new PhaseTimings();
   readonly activity: ActivityView = { lastActive: null };
-  spec: ComputeSpec | null = null;
-  /** The current spec's fields that have no effect here (/status `ignored`). */
-  ignored: readonly IgnoredField[] = [];
+  #adopted: AdoptedSpec = { spec: null, ignored: [], sourceConfLines: [] };
   postmaster: Postmaster | null = null;
   source: SourceDriver | null = null;
-  /** The data source's postgresql.conf lines, kept for rewrites on reconfigure. */
-  sourceConfLines: readonly string[] = [];
   /** Remote extensions (`-r`); null when off. Set before the first start. */
   remoteExt: RemoteExtensions | null = null;
   /** Cache prewarm/offload (set when the API services start). */
@@ -75,6 +78,34 @@ export class ComputeRuntime {
     readonly sources: SourceFactories,
   ) {
     this.sidecars = new SidecarConfigurator(options, log.child({ component: "sidecars" }));
+  }
+
+  /** The compute's spec (null before the first). */
+  get spec(): ComputeSpec | null {
+    return this.#adopted.spec;
+  }
+
+  /** The current spec's fields that have no effect here (/status `ignored`). */
+  get ignored(): readonly IgnoredField[] {
+    return this.#adopted.ignored;
+  }
+
+  /** The data source's postgresql.conf lines, kept for rewrites of the file (reconfigure). */
+  get sourceConfLines(): readonly string[] {
+    return this.#adopted.sourceConfLines;
+  }
+
+  /**
+   * The compute takes on a spec: with its ignored fields and the source's postgresql.conf
+   * lines, assigned together (what is left out stays as it was).
+   */
+  adoptSpec(next: Partial<AdoptedSpec> & { readonly spec: ComputeSpec }): void {
+    this.#adopted = { ...this.#adopted, ...next };
+  }
+
+  /** The data source produced its postgresql.conf lines (the end of a start). */
+  keepSourceConfLines(lines: readonly string[]): void {
+    this.#adopted = { ...this.#adopted, sourceConfLines: lines };
   }
 
   requestExit(code: number, delay: "grace" | "soon"): void {

@@ -74,14 +74,14 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   const t0 = performance.now();
   if (rt.spec?.mode.kind !== "primary") {
     const promoted: ComputeSpec = Object.freeze({ json: spec.json, mode: spec.mode, source: current.source });
-    rt.sourceConfLines = [];
     await applySpecToPostgres(rt, promoted, {
       config: { sourceLines: [] },
       concurrency: promoted.json.reconfigure_concurrency,
       applicationName: "compute_ctl:promote",
       log: rt.log.child({ operation: "promote" }),
     });
-    rt.spec = promoted;
+    // A primary's postgresql.conf has none of the replica source's lines.
+    rt.adoptSpec({ spec: promoted, sourceConfLines: [] });
   }
   return {
     status: "completed",

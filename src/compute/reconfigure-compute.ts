@@ -118,8 +118,7 @@ export async function reconfigureCompute(
       applicationName: "compute_ctl:reconfigure",
       log,
     });
-    rt.spec = effective;
-    rt.ignored = ignored;
+    rt.adoptSpec({ spec: effective, ignored });
     if (tls.pair) await followPostgresTls(rt, tls.pair);
     else if (!tls.ssl) {
       rt.tlsCertificates.get("postgres")?.close();

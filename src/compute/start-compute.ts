@@ -54,11 +54,12 @@ async function runStart(
   via: "launch" | "api",
   requestConfig: ComputeCtlConfig | undefined,
 ): Promise<void> {
-  rt.spec = spec;
+  const log = rt.log.child({ operation: "start" });
+  const ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
+  // The source's postgresql.conf lines are known once it has run (below).
+  rt.adoptSpec({ spec, ignored, sourceConfLines: [] });
   rt.timings.resetForStart();
   rt.state.transition("init");
-  const log = rt.log.child({ operation: "start" });
-  rt.ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
   // Postgres TLS from the launch config's compute_ctl_config.tls (as in Neon, never a request's).
   const tlsFiles = postgresTlsFiles(spec.json, rt.computeCtlConfig);
   // pgbouncer and local_proxy do not wait for Postgres, nor Postgres for them (as in Neon).
@@ -144,7 +145,7 @@ async function runStart(
     clearTimeout(timer);
   }
   // The start's results, kept for later rewrites of postgresql.conf (reconfigure).
-  rt.sourceConfLines = ran.produced.sourceResult?.confLines ?? [];
+  rt.keepSourceConfLines(ran.produced.sourceResult?.confLines ?? []);
   rt.timings.record("total_startup_ms", agentStartMs + (ran.end - stepsFrom));
   if (rt.state.tryTransition("running")) log.info({ metrics: rt.timings.toJSON() }, "compute start finished");
 }
