@@ -75,12 +75,16 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   });
 }
 
-test("a fast shutdown that cannot finish is escalated to SIGQUIT after --shutdown-escalation-s", async () => {
-  const escalationS = 2;
+/** A running agent whose Postgres cannot finish a fast shutdown; returns it and the postmaster's pid. */
+async function agentThatCannotShutDownFast(
+  name: string,
+  escalationS: number,
+): Promise<{ agent: RunningAgent; pm: number }> {
   const agent = await startAgent({
     spec: quickSpec(),
-    name: "signal-escalation",
+    name,
     args: ["--shutdown-escalation-s", String(escalationS)],
+    graceS: 0,
   });
   agents.push(agent);
   await agent.waitForStatus("running");
@@ -92,6 +96,12 @@ test("a fast shutdown that cannot finish is escalated to SIGQUIT after --shutdow
   assert.ok(checkpointer, "the checkpointer runs");
   process.kill(checkpointer, "SIGSTOP");
   stopped.push(checkpointer);
+  return { agent, pm };
+}
+
+test("a fast shutdown that cannot finish is escalated to SIGQUIT after --shutdown-escalation-s", async () => {
+  const escalationS = 2;
+  const { agent, pm } = await agentThatCannotShutDownFast("signal-escalation", escalationS);
   const t0 = Date.now();
   agent.proc.kill("SIGTERM");
   const exit = await exitOf(agent);
@@ -108,21 +118,7 @@ test("a fast shutdown that cannot finish is escalated to SIGQUIT after --shutdow
 
 test("a fast /terminate that cannot finish is escalated the same way: one termination path", async () => {
   const escalationS = 2;
-  const agent = await startAgent({
-    spec: quickSpec(),
-    name: "terminate-escalation",
-    args: ["--shutdown-escalation-s", String(escalationS)],
-    graceS: 0,
-  });
-  agents.push(agent);
-  await agent.waitForStatus("running");
-  const pm = postmasterPid(agent.pgdata);
-  const checkpointer = childPids(pm).find((p) =>
-    readFileSync(`/proc/${p}/cmdline`, "utf8").includes("checkpointer"),
-  );
-  assert.ok(checkpointer, "the checkpointer runs");
-  process.kill(checkpointer, "SIGSTOP");
-  stopped.push(checkpointer);
+  const { agent, pm } = await agentThatCannotShutDownFast("terminate-escalation", escalationS);
   const t0 = Date.now();
   const res = await agent.post("/terminate?mode=fast");
   assert.equal(res.status, 200);
