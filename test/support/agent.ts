@@ -233,6 +233,15 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
         }
         await new Promise((r) => setTimeout(r, 25));
       }
+      // A status the agent passed through while this process was too busy to poll (a failed
+      // start exits after the grace period): its log has every transition.
+      const passed = agent
+        .logEntries()
+        .filter((e) => typeof e.to === "string" && String(e.msg).startsWith("compute status "))
+        .at(-1);
+      if (passed && list.includes(passed.to as string)) {
+        return { ...last, status: passed.to as string, error: (passed.error as string | undefined) ?? null };
+      }
       throw new Error(
         `agent did not reach ${list.join("|")} (last: ${JSON.stringify(last)})\n${output.slice(-4000)}`,
       );
