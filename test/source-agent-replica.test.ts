@@ -1,9 +1,13 @@
 // End to end: the agent starts a streaming replica from a base backup of a real primary, then
-// promotes it through POST /promote; and a Primary-mode fork is independent of its source.
+// promotes it through POST /promote (Postgres TLS from compute_ctl_config.tls stays on across
+// the promotion); and a Primary-mode fork is independent of its source.
 import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
 import { after, before, test } from "node:test";
 import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
-import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
+import { issueCertificate, makeCa } from "./support/certificates.js";
+import { startTestPostgres, type TestPostgres, tempDir } from "./support/postgres.js";
 
 let primary: TestPostgres;
 const agents: RunningAgent[] = [];
@@ -40,12 +44,24 @@ function replicaSpec(extra: Record<string, unknown>): Record<string, unknown> {
 }
 
 test("a replica from a primary base backup follows the primary, refuses writes, and promotes", async () => {
+  const certs = tempDir("replica-tls-");
+  after(() => rmSync(certs, { recursive: true, force: true }));
+  const pair = issueCertificate(makeCa(certs, "ca"), path.join(certs, "pair"), { name: "replica" });
   const agent = await startAgent({
-    spec: replicaSpec({ mode: "Replica", source: { kind: "primary", connstring: primary.tcpConnstr() } }),
+    config: {
+      spec: replicaSpec({
+        mode: "Replica",
+        source: { kind: "primary", connstring: primary.tcpConnstr() },
+        features: ["tls_experimental"],
+      }),
+      compute_ctl_config: { tls: { cert_path: pair.certPath, key_path: pair.keyPath } },
+    },
     name: "replica",
   });
   agents.push(agent);
   await agent.waitForStatus("running");
+  const ssl = async () => (await agent.query<{ ssl: string }>("SHOW ssl"))[0]?.ssl;
+  assert.equal(await ssl(), "on");
   assert.equal((await agent.get("/startupz")).status, 200);
   assert.equal((await agent.get("/ready")).status, 200);
   const [{ n }] = await agent.query<{ n: string }>("SELECT count(*) AS n FROM items");
@@ -64,11 +80,16 @@ test("a replica from a primary base backup follows the primary, refuses writes, 
   const promoteSpec = replicaSpec({
     mode: "Primary",
     source: { kind: "primary", connstring: primary.tcpConnstr() },
+    features: ["tls_experimental"],
   });
   const res = await agent.post("/promote", { spec: promoteSpec, wal_flush_lsn: lsn });
   assert.equal(res.status, 200, await res.clone().text());
   const body = (await res.json()) as { status: string; pg_promote_time_ms: number };
   assert.equal(body.status, "completed");
+  // The promotion rewrote postgresql.conf and reloaded it: TLS is still on in both.
+  assert.match(readFileSync(path.join(agent.pgdata, "postgresql.conf"), "utf8"), /^ssl = on$/m);
+  await agent.query("SELECT pg_reload_conf()");
+  assert.equal(await ssl(), "on", "the promoted compute still serves TLS");
   await agent.query("INSERT INTO items VALUES (3000, 'written on the promoted compute')");
   await primary.query("INSERT INTO items VALUES (3001, 'written on the old primary')");
   await new Promise((r) => setTimeout(r, 300));

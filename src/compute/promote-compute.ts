@@ -75,7 +75,8 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   if (rt.spec?.mode.kind !== "primary") {
     const promoted: ComputeSpec = Object.freeze({ json: spec.json, mode: spec.mode, source: current.source });
     await applySpecToPostgres(rt, promoted, {
-      config: { sourceLines: [] },
+      // Postgres TLS stays as the start installed it (the certificate copies are followed).
+      config: { sourceLines: [], ssl: rt.tlsCertificates.has("postgres") },
       concurrency: promoted.json.reconfigure_concurrency,
       applicationName: "compute_ctl:promote",
       log: rt.log.child({ operation: "promote" }),
