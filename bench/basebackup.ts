@@ -266,7 +266,12 @@ async function peakRss(): Promise<{
       const neon = await runChild({
         kind: "neon",
         pgdata: n.pgdata,
-        spec: specJson({ tenant_id: "t", timeline_id: "tl", pageserver_connstring: ps.url, mode: "Replica" }),
+        spec: specJson({
+          tenant_id: "b0554b632bd4d547a63b86c3630317e8", // Neon ids are 32 hex digits
+          timeline_id: "2414a61ffc94e428f14b5758fe308e13",
+          pageserver_connstring: ps.url,
+          mode: "Replica",
+        }),
       });
       return { sizeMb, primary, neon, tarMb: (neon.metrics.basebackup_bytes ?? 0) / MB };
     } finally {
