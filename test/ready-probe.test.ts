@@ -52,3 +52,50 @@ test("an empty agent is not ready, and says why", async (t) => {
   assert.equal(res.status, 503);
   assert.deepEqual(await res.json(), { ready: false, status: "empty", reason: "the compute is empty" });
 });
+
+test("the probe pauses when nobody asks for readiness and resumes, fresh, on the next ask", async () => {
+  const { default: pino } = await import("pino");
+  const { ReadinessProbe } = await import("../src/monitor/readiness-probe.js");
+  const { startTestPostgres } = await import("./support/postgres.js");
+  const pg = await startTestPostgres();
+  const probe = new ReadinessProbe({
+    connstr: pg.connstr(),
+    maxAgeMs: 3000,
+    intervalMs: 100,
+    pauseAfterMs: 300,
+    log: pino({ level: "silent" }),
+  });
+  const sessions = async () =>
+    Number(
+      (
+        await pg.query<{ n: string }>(
+          "SELECT sessions::text AS n FROM pg_stat_database WHERE datname = 'postgres'",
+        )
+      )[0].n,
+    );
+  try {
+    probe.start();
+    const deadline = Date.now() + 30_000;
+    while (!probe.paused) {
+      assert.ok(Date.now() < deadline, "the probe paused");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Paused: no probe connections (only this test's own queries count).
+    const before = await sessions();
+    await new Promise((r) => setTimeout(r, 500));
+    // Probing every 100 ms would add about 5; the counting queries' own sessions add at most 2.
+    assert.ok((await sessions()) <= before + 2, "no probe sessions while paused");
+    // Asked again: answering (the last answer stands as of now) and probing again.
+    assert.deepEqual(probe.view(), { answering: true, reason: null });
+    assert.equal(probe.paused, false);
+    const resumed = await sessions();
+    while ((await sessions()) <= resumed + 3) {
+      assert.ok(Date.now() < deadline, "probes resumed");
+      probe.view();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    probe.stop();
+    await pg.stop();
+  }
+});

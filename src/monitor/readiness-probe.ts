@@ -2,7 +2,10 @@
 // every second, the way a client would reach it (a reused connection would keep answering while
 // the postmaster is frozen and accepts nobody). `/ready` is 200 only while the last answer is
 // younger than `--ready-max-age-s`; otherwise 503 with the reason. Liveness (`/healthz`) never
-// comes here.
+// comes here. Probing runs while someone asks for readiness: after PAUSE_AFTER_MS without a
+// `/ready`, it pauses (an agent nobody probes - systemd, a Neon control plane reading /status -
+// does not fork a Postgres backend every second); the next ask resumes it, and Postgres's last
+// known answer then counts from that moment, so the verdict is as fresh as while probing.
 import type { Logger } from "pino";
 import { connect } from "../postgres/connection.js";
 
@@ -20,13 +23,19 @@ export interface ReadinessProbeOptions {
   /** Period between probes (default 1000 ms, at most a third of maxAgeMs). */
   intervalMs?: number;
   log: Logger;
+  /** Pause probing after this long without a `view()` (default 30 s). */
+  pauseAfterMs?: number;
 }
+
+const PAUSE_AFTER_MS = 30_000;
 
 export class ReadinessProbe {
   #lastAnswerAt = 0;
   #lastError: string | null = null;
   #timer: NodeJS.Timeout | null = null;
   #running = false;
+  #paused = false;
+  #lastAskedAt = 0;
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
 
@@ -35,16 +44,32 @@ export class ReadinessProbe {
     this.#timeoutMs = Math.max(500, opts.maxAgeMs);
   }
 
-  /** Starts probing; Postgres counts as having answered just now (the start pipeline saw it). */
+  /** Starts (paused until the first `view()`); Postgres counts as having answered just now (the start pipeline saw it). */
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    // Paused until the first ask: the start pipeline has just seen Postgres answer.
+    this.#paused = true;
     this.#answered();
+  }
+
+  #schedule(delayMs: number): void {
     const tick = async () => {
       await this.check();
-      if (this.#running) this.#timer = setTimeout(tick, this.#intervalMs);
+      if (!this.#running) return;
+      if (Date.now() - this.#lastAskedAt > (this.opts.pauseAfterMs ?? PAUSE_AFTER_MS)) {
+        this.#paused = true;
+        this.#timer = null;
+        return;
+      }
+      this.#timer = setTimeout(tick, this.#intervalMs);
     };
-    this.#timer = setTimeout(tick, this.#intervalMs);
+    this.#timer = setTimeout(tick, delayMs);
+  }
+
+  /** Whether probes are paused for want of anyone asking (tests, metrics). */
+  get paused(): boolean {
+    return this.#paused;
   }
 
   stop(): void {
@@ -55,6 +80,13 @@ export class ReadinessProbe {
   }
 
   view(now = Date.now()): ReadinessView {
+    this.#lastAskedAt = now;
+    if (this.#running && this.#paused) {
+      // Resumed: the last answer (or failure) stands as of now; a probe follows at once.
+      this.#paused = false;
+      if (this.#lastError === null) this.#lastAnswerAt = now;
+      this.#schedule(0);
+    }
     const age = now - this.#lastAnswerAt;
     if (age <= this.opts.maxAgeMs) return { answering: true, reason: null };
     if (!this.#running) return { answering: false, reason: "Postgres is not being probed" };
