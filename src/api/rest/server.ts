@@ -77,12 +77,17 @@ export async function startRestServer(opts: RestServerOptions): Promise<RestServ
         () => req.socket.remoteAddress,
       );
       if (admitting) await admitting;
+      let requestLog: Logger | undefined;
       await match.route.handle({
         req,
         res,
         url,
         api: opts.api,
-        log: log.child({ request_id: requestId }),
+        // Made on first use: most answers (probes, scrapes) never log beyond the request line.
+        get log() {
+          requestLog ??= log.child({ request_id: requestId });
+          return requestLog;
+        },
         params: match.params,
         maxBodyBytes: limits.maxMessageBytes,
       });
