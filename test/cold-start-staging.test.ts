@@ -297,8 +297,12 @@ describe("staging goes away", () => {
         .catch(() => null);
       const gone = await logLine(agent, msg("staged data directory discarded"), "discarded");
       assert.match(String(gone.reason), /source is primary/);
-      await logLine(agent, () => !existsSync(stagedPath(agent.pgdata)), "removal");
-      assert.equal(existsSync(stagingMarkerPath(agent.pgdata)), false);
+      // The directory goes first, then its marker: wait for both.
+      await logLine(
+        agent,
+        () => !existsSync(stagedPath(agent.pgdata)) && !existsSync(stagingMarkerPath(agent.pgdata)),
+        "removal of the staged directory and its marker",
+      );
     } finally {
       await agent.stop();
       await answer;

@@ -124,7 +124,11 @@ describe("Postgres TLS from compute_ctl_config.tls", () => {
     });
     assert.equal(pgbConfig.client_tls_cert_file, certPath);
     assert.equal(pgbConfig.client_tls_key_file, keyPath);
-    assert.match(readFileSync(pgb.ini, "utf8"), /^client_tls_sslmode = allow$/m);
+    // pgbouncer takes the settings live first; the accepted ones are written to its ini after.
+    await until(
+      "client_tls_sslmode in pgbouncer.ini",
+      () => /^client_tls_sslmode = allow$/m.test(readFileSync(pgb.ini, "utf8")) || undefined,
+    );
 
     // Rotation: new files; Postgres reloads and new connections get the new certificate.
     const second = issueCertificate(ca, path.join(root, "src"), { name: "pg-second" });
