@@ -123,14 +123,20 @@ async function makeStanza(root: string, stanza: string, mb: number): Promise<Sta
   }
 }
 
-async function oursColdStart(s: Stanza, phases: Record<string, number[]>): Promise<number> {
-  const runRoot = benchRoot("ours-", s.root);
+/** The shipped agent on the stanza's spec, in a fresh run directory under the stanza's root. */
+async function stanzaAgent(s: Stanza, prefix: string) {
+  const runRoot = benchRoot(prefix, s.root);
   const agent = await spawnAgent({
     root: runRoot,
     spec: spec(s.repo, s.stanza),
     pgPort: s.pgPort,
     args: ["--compute-id", "bench"],
   });
+  return { runRoot, agent };
+}
+
+async function oursColdStart(s: Stanza, phases: Record<string, number[]>): Promise<number> {
+  const { runRoot, agent } = await stanzaAgent(s, "ours-");
   try {
     const ms = await agent.waitRunning(600_000);
     for (const [k, v] of Object.entries(await agent.metrics())) {
@@ -196,13 +202,7 @@ async function floorColdStart(s: Stanza): Promise<number> {
 
 /** A running primary writes `walMb` of WAL, then `/terminate` until its answer (all archived). */
 async function terminateArchived(s: Stanza, walMb: number): Promise<{ total: number; push: number }> {
-  const runRoot = benchRoot("term-", s.root);
-  const agent = await spawnAgent({
-    root: runRoot,
-    spec: spec(s.repo, s.stanza),
-    pgPort: s.pgPort,
-    args: ["--compute-id", "bench"],
-  });
+  const { runRoot, agent } = await stanzaAgent(s, "term-");
   try {
     await agent.waitRunning(600_000);
     await sql(s.pgPort, "CREATE TABLE IF NOT EXISTS churn (id bigint, t text)");

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
-import { AGENT_BIN, minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
+import { AGENT_BIN, minimalSpec, type RunningAgent, runAgentToExit, startAgent } from "./support/agent.js";
 import { freePort } from "./support/ports.js";
 import { tempDir } from "./support/postgres.js";
 
@@ -27,7 +27,7 @@ function previousPgdata(root: string): string {
 test("a spec with a wrong type or a missing field exits 1 naming the JSON path; the data dir is untouched", async (t) => {
   const root = tempDir("ccf-");
   // Free ports: the listeners bind before the spec is read.
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports: [number, number, number] = [await freePort(), await freePort(), await freePort()];
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const pgdata = previousPgdata(root);
   const cases: [unknown, RegExp][] = [
@@ -38,16 +38,7 @@ test("a spec with a wrong type or a missing field exits 1 naming the JSON path; 
   for (const [spec, pattern] of cases) {
     const file = path.join(root, "spec.json");
     writeFileSync(file, JSON.stringify(spec));
-    const r = spawnSync(
-      AGENT_BIN,
-      [
-        ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
-        ...["--http-host", "127.0.0.1", "--external-http-port", String(ports[0])],
-        ...["--internal-http-port", String(ports[1]), "--grpc-port", String(ports[2])],
-        ...["--grpc-socket", path.join(root, "run", "g.sock")],
-      ],
-      { encoding: "utf8", timeout: 10_000 },
-    );
+    const r = runAgentToExit(root, pgdata, file, ports, 10_000);
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, pattern);
     assert.deepEqual(readdirSync(pgdata).sort(), ["PG_VERSION", "precious"]);

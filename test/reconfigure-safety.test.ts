@@ -10,11 +10,11 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  AGENT_BIN,
   isAlive,
   minimalSpec,
   postgresPidsOf,
   type RunningAgent,
+  runAgentToExit,
   startAgent,
 } from "./support/agent.js";
 import { connectClient } from "./support/grpc-harness.js";
@@ -138,7 +138,7 @@ describe("a running compute", () => {
 
 test("setting injection in a launch spec exits 1 naming the field; nothing is touched", async (t) => {
   const root = tempDir("cct-inject-");
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports: [number, number, number] = [await freePort(), await freePort(), await freePort()];
   t.after(() => spawnSync("rm", ["-rf", root]));
   const file = path.join(root, "spec.json");
   writeFileSync(
@@ -146,16 +146,7 @@ test("setting injection in a launch spec exits 1 naming the field; nothing is to
     JSON.stringify(withSettings([{ name: "work_mem", value: INJECTED, vartype: "integer" }])),
   );
   const pgdata = path.join(root, "pgdata");
-  const r = spawnSync(
-    AGENT_BIN,
-    [
-      ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", file],
-      ...["--http-host", "127.0.0.1", "--external-http-port", String(ports[0])],
-      ...["--internal-http-port", String(ports[1]), "--grpc-port", String(ports[2])],
-      ...["--grpc-socket", path.join(root, "run", "g.sock")],
-    ],
-    { encoding: "utf8", timeout: 20_000 },
-  );
+  const r = runAgentToExit(root, pgdata, file, ports, 20_000);
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /\$\.cluster\.settings\[0\]\.value: contains a line break/);
   assert.ok(!existsSync(pgdata));

@@ -1,7 +1,7 @@
 // Runs the real agent (bin/compute_ctl, the compiled build) as a child process for end-to-end
 // tests, with its Postgres on a free port and its data directory in a temp dir. Every agent is
 // stopped (and its Postgres with it) by `stop()`.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from "node:child_process";
 import {
   appendFileSync,
   mkdirSync,
@@ -324,4 +324,27 @@ export function isAlive(pid: number): boolean {
 /** The postmaster pid from postmaster.pid. */
 export function postmasterPid(pgdata: string): number {
   return Number(readFileSync(path.join(pgdata, "postmaster.pid"), "utf8").split("\n")[0]);
+}
+
+/**
+ * Runs the agent binary with `-S specFile` to its exit, with an unreachable Postgres and its three
+ * ports on the loopback: for launches that must be refused before any start work.
+ */
+export function runAgentToExit(
+  root: string,
+  pgdata: string,
+  specFile: string,
+  ports: readonly [number, number, number],
+  timeoutMs: number,
+): SpawnSyncReturns<string> {
+  return spawnSync(
+    AGENT_BIN,
+    [
+      ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", specFile],
+      ...["--http-host", "127.0.0.1", "--external-http-port", String(ports[0])],
+      ...["--internal-http-port", String(ports[1]), "--grpc-port", String(ports[2])],
+      ...["--grpc-socket", path.join(root, "run", "g.sock")],
+    ],
+    { encoding: "utf8", timeout: timeoutMs },
+  );
 }
