@@ -24,7 +24,14 @@ function runtime(): ComputeRuntime {
   assert.equal(cli.kind, "run");
   if (cli.kind !== "run") throw new Error("unreachable");
   const noSources = {} as SourceFactories;
-  return new ComputeRuntime(cli.options, {}, resolvePgBinaries(), null, pino({ level: "silent" }), noSources);
+  return new ComputeRuntime({
+    options: cli.options,
+    computeCtlConfig: {},
+    pg: resolvePgBinaries(),
+    osUser: null,
+    log: pino({ level: "silent" }),
+    sources: noSources,
+  });
 }
 
 test("services subscribing after the compute reached running still start, and stop on termination", async () => {

@@ -1,10 +1,12 @@
 // End to end: the termination signals and the agent's exit code. SIGINT and SIGQUIT, like
 // SIGTERM, stop Postgres with a fast shutdown; a fast shutdown that cannot finish is escalated to
 // SIGQUIT after --shutdown-escalation-s (a fast /terminate too: one termination path); and when Postgres exits on its own, the agent exits with
-// Postgres's exit code (1 when a signal killed it).
+// Postgres's exit code (1 when a signal killed it). A Postgres that ignores SIGINT and SIGQUIT (a
+// stopped postmaster) is killed on the ladder's last rung; a signal during the start cancels it.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
 import {
@@ -131,6 +133,134 @@ test("a fast /terminate that cannot finish is escalated the same way: one termin
   const done = agent.logEntries().find((e) => e.msg === "compute terminated");
   assert.equal(done?.cause, "api");
   await exitOf(agent);
+});
+
+/** A running agent whose postmaster is stopped (SIGSTOP): it ignores SIGINT and SIGQUIT, not SIGKILL. */
+async function agentWithStoppedPostmaster(
+  name: string,
+  escalationS: number,
+): Promise<{ agent: RunningAgent; pm: number; children: number[] }> {
+  const agent = await startAgent({
+    spec: quickSpec(),
+    name,
+    args: ["--shutdown-escalation-s", String(escalationS)],
+    graceS: 0,
+  });
+  agents.push(agent);
+  await agent.waitForStatus("running");
+  const pm = postmasterPid(agent.pgdata);
+  const children = childPids(pm);
+  assert.ok(children.length > 0, "Postgres runs its children");
+  process.kill(pm, "SIGSTOP");
+  stopped.push(pm);
+  return { agent, pm, children };
+}
+
+/** The agent's log lines of the shutdown ladder's rungs, in order. */
+function rungsLogged(
+  agent: RunningAgent,
+): { rung: unknown; signal: unknown; after_s: unknown; msg: unknown }[] {
+  return agent
+    .logEntries()
+    .filter((e) => e.rung !== undefined)
+    .map((e) => ({ rung: e.rung, signal: e.signal, after_s: e.after_s, msg: e.msg }));
+}
+
+function terminatedLogged(agent: RunningAgent): boolean {
+  return agent.logEntries().some((e) => e.to === "terminated" && String(e.msg).startsWith("compute status"));
+}
+
+test("a Postgres that ignores SIGINT and SIGQUIT is killed on the last rung: terminated, every rung logged, no process left", async () => {
+  const escalationS = 1;
+  const { agent, pm, children } = await agentWithStoppedPostmaster("signal-kill-rung", escalationS);
+  const t0 = Date.now();
+  agent.proc.kill("SIGTERM");
+  const exit = await exitOf(agent);
+  assert.ok(Date.now() - t0 >= 2 * escalationS * 1000, "two rungs waited before the kill");
+  assert.deepEqual(
+    rungsLogged(agent).map(({ rung, signal, after_s }) => ({ rung, signal, after_s })),
+    [
+      { rung: "fast", signal: "SIGINT", after_s: undefined },
+      { rung: "immediate", signal: "SIGQUIT", after_s: escalationS },
+      { rung: "kill", signal: "SIGKILL", after_s: escalationS },
+    ],
+  );
+  assert.ok(terminatedLogged(agent), "the compute reached terminated");
+  assert.equal(isAlive(pm), false, "the postmaster is gone");
+  assert.deepEqual(children.filter(isAlive), [], "no child of the postmaster is left");
+  assert.deepEqual(postgresPidsOf(agent.pgdata), [], "no Postgres process is left");
+  assert.equal(exit.code, 1, "Postgres was killed: the agent exits 1");
+});
+
+test("/terminate?mode=immediate starts the ladder at SIGQUIT and still ends a Postgres that ignores it", async () => {
+  const escalationS = 1;
+  const { agent, pm, children } = await agentWithStoppedPostmaster(
+    "terminate-immediate-kill-rung",
+    escalationS,
+  );
+  const res = await agent.post("/terminate?mode=immediate");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { lsn: null });
+  assert.deepEqual(
+    rungsLogged(agent).map(({ rung, signal }) => ({ rung, signal })),
+    [
+      { rung: "immediate", signal: "SIGQUIT" },
+      { rung: "kill", signal: "SIGKILL" },
+    ],
+    "no fast rung",
+  );
+  assert.equal((await agent.status()).status, "terminated");
+  assert.equal(isAlive(pm), false);
+  assert.deepEqual(children.filter(isAlive), [], "no child of the postmaster is left");
+  assert.deepEqual(postgresPidsOf(agent.pgdata), [], "no Postgres process is left");
+  assert.equal((await exitOf(agent)).code, 1);
+});
+
+test("a signal during the start cancels it (pg_basebackup stopped, no Postgres) and the agent exits 0", async (t) => {
+  // A "primary" that accepts connections and never answers: the base backup waits on it.
+  const sockets = new Set<Socket>();
+  let connected!: () => void;
+  const firstConnection = new Promise<void>((resolve) => {
+    connected = resolve;
+  });
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    connected();
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as AddressInfo;
+  const agent = await startAgent({
+    spec: minimalSpec({
+      mode: "Primary",
+      source: { kind: "primary", connstring: `postgresql://postgres@127.0.0.1:${port}/postgres` },
+    }),
+    name: "signal-during-start",
+  });
+  agents.push(agent);
+  await firstConnection;
+  assert.equal((await agent.status()).status, "init");
+  const [basebackup] = sockets;
+  const closed = new Promise<void>((resolve) => basebackup.once("close", () => resolve()));
+  agent.proc.kill("SIGTERM");
+  const exit = await exitOf(agent);
+  assert.deepEqual(exit, { code: 0, signal: null });
+  await closed; // pg_basebackup was stopped with the start
+  assert.ok(
+    agent.logEntries().some((e) => e.msg === "compute start ended by termination"),
+    "the start was cancelled, not failed",
+  );
+  assert.equal(
+    agent.logEntries().some((e) => e.to === "failed"),
+    false,
+    "never failed",
+  );
+  assert.ok(terminatedLogged(agent), "the compute reached terminated");
+  assert.deepEqual(postgresPidsOf(agent.pgdata), [], "no Postgres was started");
 });
 
 /**

@@ -8,7 +8,6 @@ import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { createComputeApi } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { createExporterHost } from "../exporter-host/exporter-host.js";
-import { LfcController } from "../lfc/lfc-controller.js";
 import { AgentMetrics } from "../metrics/agent-metrics.js";
 import { ActivityMonitor } from "../monitor/activity-monitor.js";
 import { auditLogDirSize } from "../monitor/audit-log-dir.js";
@@ -34,18 +33,7 @@ export function startAgentServices(
   metrics.follow(rt.state);
   const remoteExt = rt.remoteExt;
   if (remoteExt) metrics.countRemoteExtRequests(() => remoteExt.requestCounts());
-  rt.lfc = new LfcController({
-    target: { connstr: rt.options.connstr },
-    spec: () => rt.spec,
-    log,
-    counters: {
-      prewarms: metrics.lfcPrewarms,
-      prewarmErrors: metrics.lfcPrewarmErrors,
-      offloads: metrics.lfcOffloads,
-      offloadErrors: metrics.lfcOffloadErrors,
-    },
-    shutdown: rt.shutdown.signal,
-  });
+  metrics.countLfc(() => rt.lfc.counts());
   metrics.measureAuditLogDir(() => auditLogDirSize(path.join(rt.options.pgdata, "log")));
   registerCertificateExpiry(metrics.registry, () =>
     [...rt.tlsCertificates].map(([listener, c]) => ({ listener, current: c.current })),

@@ -177,8 +177,8 @@ export function startBackgroundServices(
   // Cache prewarm/offload: autoprewarm on the first `running`, the offload timer re-armed on every
   // `running` (a reconfiguration may change its interval), everything stopped on termination.
   const onLfc = (s: { status: string }, prev?: { status: string }) => {
-    if (s.status === "running" && prev?.status !== "running") rt.lfc?.onRunning();
-    if (s.status === "terminated" || s.status.startsWith("termination_pending")) rt.lfc?.stop();
+    if (s.status === "running" && prev?.status !== "running") rt.lfc.onRunning();
+    if (s.status === "terminated" || s.status.startsWith("termination_pending")) rt.lfc.stop();
   };
   const unsubscribeLfc = rt.state.subscribe(onLfc);
   onLfc(rt.state.snapshot);
@@ -189,7 +189,7 @@ export function startBackgroundServices(
     async stop() {
       unsubscribe();
       unsubscribeLfc();
-      rt.lfc?.stop();
+      rt.lfc.stop();
       await stopAll();
     },
   };

@@ -15,6 +15,7 @@ import { agentSources } from "../loading/agent-sources.js";
 import { loadAhead } from "../loading/load-ahead.js";
 import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
+import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import { templateKey } from "../startup/sources/template-cache-source.js";
 import { TemplateStaging } from "../startup/sources/template-staging.js";
 import { logProgress } from "../state/progress-log.js";
@@ -47,6 +48,32 @@ function templateStaging(
     templateKey: () => templateKey({ connstr: options.connstr, osUser, pg }),
   });
 }
+/** Remote extensions (`-r`), loaded only when configured. */
+async function remoteExtensions(
+  options: AgentOptions,
+  pg: PgBinaries,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<RemoteExtensions | null> {
+  if (!options.remoteExtBaseUrl) return null;
+  const { RemoteExtensions } = await import("../remote-ext/remote-extensions.js");
+  return new RemoteExtensions({
+    baseUrl: new URL(options.remoteExtBaseUrl),
+    pg,
+    limits: { maxBytes: options.remoteExtMaxBytes, maxEntries: 100_000 },
+    log,
+    signal,
+  });
+}
+
+/** A Postgres still up as the agent exits (a failed start's) goes down the same shutdown ladder. */
+async function stopPostmasterBeforeExit(rt: ComputeRuntime): Promise<void> {
+  const pm = rt.postmaster;
+  if (!pm?.running) return;
+  rt.log.info("stopping Postgres before exit");
+  await pm.shutdown("fast", { rungS: rt.options.shutdownEscalationS, log: rt.log });
+}
+
 export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
@@ -70,24 +97,18 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   const why = osUser ? whyUnreachable(osUser, pg.postgres) : null;
   if (why) throw new Error(`--pg-user ${options.pgUser} cannot run ${pg.postgres}: ${why}`);
   const staging = templateStaging(options, pg, osUser, log);
-  const rt = new ComputeRuntime(
+  // The agent's services are built before the runtime is shared, and stay for its whole life.
+  const shutdown = new AbortController();
+  const rt = new ComputeRuntime({
     options,
-    launch.computeCtlConfig,
+    computeCtlConfig: launch.computeCtlConfig,
     pg,
     osUser,
     log,
-    agentSources(options, staging),
-  );
-  if (options.remoteExtBaseUrl) {
-    const { RemoteExtensions } = await import("../remote-ext/remote-extensions.js");
-    rt.remoteExt = new RemoteExtensions({
-      baseUrl: new URL(options.remoteExtBaseUrl),
-      pg,
-      limits: { maxBytes: options.remoteExtMaxBytes, maxEntries: 100_000 },
-      log,
-      signal: rt.shutdown.signal,
-    });
-  }
+    sources: agentSources(options, staging),
+    shutdown,
+    remoteExt: await remoteExtensions(options, pg, log, shutdown.signal),
+  });
   rt.state.subscribe((s, prev) =>
     log.info(
       { from: prev.status, to: s.status, error: s.error ?? undefined },
@@ -123,7 +144,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
     rt.shutdown.abort(err);
     await rt.state.waitFor((st) => st.status !== "init" && st.status !== "configuration");
     await background.stop();
-    if (rt.postmaster?.running) await rt.postmaster.stop("fast");
+    await stopPostmasterBeforeExit(rt);
     await releaseSource(rt);
     await staging?.close();
     removeSignals();
@@ -138,11 +159,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
     await sleep(200, skipGrace.signal);
   }
   await background.stop();
-  const pm = rt.postmaster;
-  if (pm?.running) {
-    log.info("stopping Postgres before exit");
-    await pm.stop("fast");
-  }
+  await stopPostmasterBeforeExit(rt);
   await releaseSource(rt);
   await staging?.close();
   await servers.close();

@@ -1,5 +1,5 @@
 // SIGTERM, SIGINT and SIGQUIT to the agent terminate the compute fast, as /terminate does
-// (compute/terminate-compute.ts: escalated to immediate after --shutdown-escalation-s); the agent
+// (compute/terminate-compute.ts: the one termination, with its shutdown ladder); the agent
 // then exits with Postgres's exit code as soon as Postgres is gone (a second signal, or a signal
 // during a /terminate, skips any remaining grace period). SIGHUP re-reads the TLS certificate
 // files (the agent's listeners', Postgres's) at once, for file systems without change

@@ -119,8 +119,9 @@ Neon compatibility (docs/neon-compatibility.md):
 Behaviour:
       --exit-grace-s S          seconds the API stays up after a fast termination or a failed
                                 start before the agent exits (30)
-      --shutdown-escalation-s S seconds a fast shutdown on SIGTERM/SIGINT/SIGQUIT may take before
-                                Postgres gets SIGQUIT (immediate shutdown) (30)
+      --shutdown-escalation-s S seconds each rung of the shutdown ladder may take: a fast shutdown
+                                (SIGINT) before Postgres gets SIGQUIT (immediate), an immediate
+                                one before every Postgres process gets SIGKILL (30)
       --monitor-interval-ms N   activity monitor period (500)
       --log-format json|pretty  log format on stderr (json)
       --dev                     development mode: termination leaves pgbouncer and local_proxy

@@ -5,7 +5,6 @@ import type { Logger } from "pino";
 import type { ComputeApi } from "../api/compute-api.js";
 import { computeInfo } from "../diagnostics/compute-info.js";
 import { OperationError } from "../errors/operation-error.js";
-import type { LfcController } from "../lfc/lfc-controller.js";
 import { checkEndpointId } from "../lfc/storage-location.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import { flattenSamples, type MetricFamily, unionByName } from "../metrics/metric-family.js";
@@ -40,11 +39,6 @@ function unavailable(err: unknown): never {
   throw new OperationError("unavailable", `Postgres is unreachable: ${(err as Error).message}`, {
     cause: err,
   });
-}
-
-function lfcOf(rt: ComputeRuntime): LfcController {
-  if (!rt.lfc) throw new OperationError("unavailable", "cache prewarm/offload is not set up yet");
-  return rt.lfc;
 }
 
 export function createComputeApi(
@@ -96,27 +90,27 @@ export function createComputeApi(
     },
     info: () => computeInfo(rt.pg, PROCESS_START),
     promote: (body) => promoteCompute(rt, body),
-    lfcPrewarmState: () => rt.lfc?.prewarmState ?? { status: "not_prewarmed" },
-    lfcOffloadState: () => rt.lfc?.offloadState ?? { status: "not_offloaded" },
+    lfcPrewarmState: () => rt.lfc.prewarmState,
+    lfcOffloadState: () => rt.lfc.offloadState,
     lfcPrewarm(fromEndpoint) {
       if (fromEndpoint !== null) {
         const problem = checkEndpointId(fromEndpoint);
         if (problem) throw new OperationError("invalid_argument", problem);
       }
       requireRunning(rt);
-      if (!lfcOf(rt).prewarm(fromEndpoint))
+      if (!rt.lfc.prewarm(fromEndpoint))
         throw new OperationError("resource_exhausted", "Multiple requests for prewarm are not allowed");
     },
-    lfcCancelPrewarm: () => rt.lfc?.cancelPrewarm(),
+    lfcCancelPrewarm: () => rt.lfc.cancelPrewarm(),
     lfcOffload() {
       requireRunning(rt);
-      if (!lfcOf(rt).offload())
+      if (!rt.lfc.offload())
         throw new OperationError(
           "resource_exhausted",
           "Multiple requests for prewarm offload are not allowed",
         );
     },
-    subscribeLfc: (listener) => lfcOf(rt).subscribe(listener),
+    subscribeLfc: (listener) => rt.lfc.subscribe(listener),
     async downloadExtension(filename, isLibrary) {
       if (!rt.remoteExt) throw new OperationError("failed_precondition", "remote storage is not configured");
       await rt.remoteExt.download(rt.spec?.json ?? null, filename, isLibrary);

@@ -41,7 +41,7 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
   if (rt.state.status !== "running" || !current) {
     throw new OperationError("failed_precondition", `cannot promote in status ${rt.state.status}`);
   }
-  if (rt.lfc?.prewarmPending()) {
+  if (rt.lfc.prewarmPending()) {
     const state = rt.lfc.prewarmState;
     throw new OperationError(
       "failed_precondition",
@@ -59,12 +59,9 @@ export async function promoteCompute(rt: ComputeRuntime, body: unknown): Promise
       "a replica of the archive source cannot be promoted: start a compute with mode Primary on the stanza",
     );
   }
-  const { ReplicaPromoter } = await import("../postgres/replica-promoter.js");
-  const done = rt.promoter?.result();
-  if (current.mode.kind !== "replica" && !done) {
+  if (current.mode.kind !== "replica" && !rt.promoter.result()) {
     throw new OperationError("failed_precondition", `compute is a ${current.mode.kind}, not a replica`);
   }
-  rt.promoter ??= new ReplicaPromoter();
   const res = await rt.promoter.promote({
     target: { connstr: rt.options.connstr },
     walFlushLsn,

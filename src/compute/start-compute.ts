@@ -1,18 +1,19 @@
 // Runs the start pipeline for a spec and moves the state machine: `init` -> `running` | `failed`
 // (a spec at launch starts from `empty`, one from the API from `configuration_pending`, as in
 // Neon). Also attaches supervision to the postmaster as soon as it runs.
+
+import type { Logger } from "pino";
 import { errorText } from "../errors/error-text.js";
 import { loadAhead } from "../loading/load-ahead.js";
-import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
-import { planStartup } from "../startup/plan-startup.js";
+import { planStartup, type StartupPlan } from "../startup/plan-startup.js";
 import type { StartupContext, StartupProducts } from "../startup/startup-context.js";
 import { sourceContext } from "../startup/steps/fetch-data.js";
 import { runSteps } from "../startup/steps/step.js";
-import type { CertificatePair } from "../tls/certificate-pair.js";
+import type { CertificateFiles, CertificatePair } from "../tls/certificate-pair.js";
 import { postgresTlsFiles } from "../tls/postgres-tls-conf.js";
 import { acceptSpec } from "./accept-spec.js";
-import type { ComputeRuntime } from "./compute-runtime.js";
+import type { ComputeRun, ComputeRuntime } from "./compute-runtime.js";
 import { supervisePostmaster } from "./supervise-postmaster.js";
 
 /** From now on a rotation of Postgres's certificate files is copied in and Postgres reloads. */
@@ -41,22 +42,9 @@ export function startCompute(
   /** compute_ctl_config of the /configure request (the launch config's for "launch"). */
   requestConfig?: ComputeCtlConfig,
 ): Promise<void> {
-  const run = runStart(rt, spec, via, requestConfig).finally(() => {
-    if (rt.starting === run) rt.starting = null;
-  });
-  rt.starting = run;
-  return run;
-}
-
-async function runStart(
-  rt: ComputeRuntime,
-  spec: ComputeSpec,
-  via: "launch" | "api",
-  requestConfig: ComputeCtlConfig | undefined,
-): Promise<void> {
   const log = rt.log.child({ operation: "start" });
   const ignored = acceptSpec(rt, spec, { viaApi: via === "api", computeCtlConfig: requestConfig, log });
-  // The source's postgresql.conf lines are known once it has run (below).
+  // The source's postgresql.conf lines are known once it has run (runPipeline).
   rt.adoptSpec({ spec, ignored, sourceConfLines: [] });
   rt.timings.resetForStart();
   rt.state.transition("init");
@@ -79,11 +67,35 @@ async function runStart(
     },
     "starting compute",
   );
+  const plan = planStartup(spec, rt.sources, { postgresTls: tlsFiles !== null });
+  // What this start brings up, one record replaced as a whole: the source now, the postmaster
+  // once start_postgres produced it, the pipeline until it has ended.
+  let run: ComputeRun = { source: plan.source, postmaster: null, starting: null };
+  const update = (next: Partial<ComputeRun>) => {
+    run = { ...run, ...next };
+    rt.attach(run);
+  };
+  const starting = runPipeline(rt, plan, { spec, log, tlsFiles, update }).finally(() =>
+    update({ starting: null }),
+  );
+  update({ starting });
+  return starting;
+}
+
+async function runPipeline(
+  rt: ComputeRuntime,
+  plan: StartupPlan,
+  opts: {
+    spec: ComputeSpec;
+    log: Logger;
+    tlsFiles: CertificateFiles | null;
+    update(next: Partial<ComputeRun>): void;
+  },
+): Promise<void> {
+  const { spec, log } = opts;
   // --pg-init-timeout: the whole start, Postgres's readiness included, must fit in it.
   const budgetS = rt.options.pgInitTimeoutS;
   const deadline = budgetS === null ? null : Date.now() + budgetS * 1000;
-  const plan = planStartup(spec, rt.sources, { postgresTls: tlsFiles !== null });
-  rt.source = plan.source;
   const ctx: StartupContext = {
     spec,
     options: rt.options,
@@ -94,14 +106,10 @@ async function runStart(
     signal: rt.shutdown.signal,
     source: plan.source,
     remoteExtensions: rt.remoteExt,
-    postgresTlsFiles: tlsFiles,
+    postgresTlsFiles: opts.tlsFiles,
     deadline,
     record: (name, value) => rt.timings.record(name, value),
     progress: (phase) => rt.state.beginProgress(phase),
-    onPostmaster: (pm: Postmaster) => {
-      rt.postmaster = pm;
-      supervisePostmaster(rt, pm);
-    },
     happened: (event) => loadAhead({ kind: event, spec }),
   };
   // Time from the start of this start (agent exec, or the spec's arrival) to the first step; the
@@ -114,7 +122,18 @@ async function runStart(
   let timer: NodeJS.Timeout | undefined;
   let ran: { end: number; produced: Readonly<Partial<StartupProducts>> };
   try {
-    const steps = runSteps(plan.steps, ctx, { log, record: ctx.record, from: stepsFrom, signal: ctx.signal });
+    const steps = runSteps(plan.steps, ctx, {
+      log,
+      record: ctx.record,
+      from: stepsFrom,
+      signal: ctx.signal,
+      // Termination and /startupz reach the postmaster as soon as it runs, even if a later step fails.
+      produced: ({ postmaster }) => {
+        if (!postmaster) return;
+        opts.update({ postmaster });
+        supervisePostmaster(rt, postmaster);
+      },
+    });
     if (budgetS !== null) {
       const timedOut = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -145,7 +164,7 @@ async function runStart(
     clearTimeout(timer);
   }
   // The start's results, kept for later rewrites of postgresql.conf (reconfigure).
-  rt.keepSourceConfLines(ran.produced.sourceResult?.confLines ?? []);
+  rt.adoptSpec({ spec, sourceConfLines: ran.produced.sourceResult?.confLines ?? [] });
   rt.timings.record("total_startup_ms", agentStartMs + (ran.end - stepsFrom));
   if (rt.state.tryTransition("running")) log.info({ metrics: rt.timings.toJSON() }, "compute start finished");
 }

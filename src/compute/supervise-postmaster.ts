@@ -4,7 +4,7 @@
 import type { Postmaster } from "../postgres/postmaster.js";
 import type { ComputeRuntime } from "./compute-runtime.js";
 
-export function killProcessGroup(pm: Postmaster): void {
+function killProcessGroup(pm: Postmaster): void {
   try {
     process.kill(-pm.pid, "SIGKILL");
   } catch {
@@ -17,7 +17,7 @@ export function supervisePostmaster(rt: ComputeRuntime, pm: Postmaster): void {
     killProcessGroup(pm);
     const status = rt.state.status;
     if (status === "termination_pending_fast" || status === "termination_pending_immediate") return;
-    if (status === "terminated" || rt.exitRequest) return;
+    if (status === "terminated" || rt.exitPending) return;
     const code = exit.signal ? 1 : (exit.code ?? 1);
     rt.log.error(
       { exit_code: exit.code, signal: exit.signal, status },

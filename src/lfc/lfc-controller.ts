@@ -10,18 +10,18 @@ import type { ConnectionTarget } from "../postgres/connection.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { LfcOffloadState, LfcPrewarmState } from "./lfc-states.js";
 
-export interface LfcCounters {
-  prewarms: { inc(): void };
-  prewarmErrors: { inc(): void };
-  offloads: { inc(): void };
-  offloadErrors: { inc(): void };
+/** How many prewarms and offloads started and failed (read by the agent's metrics at scrape time). */
+export interface LfcCounts {
+  prewarms: number;
+  prewarmErrors: number;
+  offloads: number;
+  offloadErrors: number;
 }
 
 export interface LfcControllerDeps {
   target: ConnectionTarget;
   spec(): ComputeSpec | null;
   log: Logger;
-  counters: LfcCounters;
   /** The agent's shutdown: cancels a prewarm and an offload in flight. */
   shutdown: AbortSignal;
 }
@@ -45,6 +45,7 @@ export class LfcController {
   #periodic: NodeJS.Timeout | null = null;
   #autoprewarmed = false;
   #stopped = false;
+  readonly #counts: LfcCounts = { prewarms: 0, prewarmErrors: 0, offloads: 0, offloadErrors: 0 };
   readonly #log: Logger;
 
   constructor(private readonly deps: LfcControllerDeps) {
@@ -58,6 +59,10 @@ export class LfcController {
 
   get offloadState(): LfcOffloadState {
     return this.#offload;
+  }
+
+  counts(): Readonly<LfcCounts> {
+    return { ...this.#counts };
   }
 
   subscribe(listener: LfcListener): () => void {
@@ -79,7 +84,7 @@ export class LfcController {
     if (this.#prewarm.status === "prewarming") return false;
     const abort = new AbortController();
     this.#prewarmAbort = abort;
-    this.deps.counters.prewarms.inc();
+    this.#counts.prewarms++;
     this.#setPrewarm({ status: "prewarming", total: 0, prewarmed: 0 });
     const t0 = performance.now();
     const logTimer = setInterval(() => {
@@ -108,7 +113,7 @@ export class LfcController {
         if (abort.signal.aborted) {
           next = { status: "cancelled" };
         } else {
-          this.deps.counters.prewarmErrors.inc();
+          this.#counts.prewarmErrors++;
           next = { status: "failed", error: errorMessage(err) };
           this.#log.error({ error: next.error }, "could not prewarm LFC");
         }
@@ -135,7 +140,7 @@ export class LfcController {
   }
 
   async #runOffload(): Promise<void> {
-    this.deps.counters.offloads.inc();
+    this.#counts.offloads++;
     this.#setOffload({ status: "offloading" });
     let next: LfcOffloadState;
     try {
@@ -149,7 +154,7 @@ export class LfcController {
         signal: this.deps.shutdown,
       });
     } catch (err) {
-      this.deps.counters.offloadErrors.inc();
+      this.#counts.offloadErrors++;
       next = { status: "failed", error: errorMessage(err) };
       this.#log.error({ error: next.error }, "could not offload LFC");
     }

@@ -1,5 +1,6 @@
 // The agent's own Prometheus families, with Neon's names. `compute_ctl_up` has
 // exactly one series at 1: the current status.
+import type { LfcCounts } from "../lfc/lfc-controller.js";
 import type { ComputeStateMachine } from "../state/state-machine.js";
 import { displayStatus } from "../state/status.js";
 import type { MetricFamily } from "./metric-family.js";
@@ -92,6 +93,22 @@ export class AgentMetrics {
       counter.reset();
       for (const { labels, n } of tally()) counter.inc(labels, n);
     };
+  }
+
+  /** The cache prewarm/offload counters read the controller's counts at scrape time. */
+  countLfc(counts: () => Readonly<LfcCounts>): void {
+    const pairs = [
+      [this.lfcPrewarms, "prewarms"],
+      [this.lfcPrewarmErrors, "prewarmErrors"],
+      [this.lfcOffloads, "offloads"],
+      [this.lfcOffloadErrors, "offloadErrors"],
+    ] as const;
+    for (const [counter, key] of pairs) {
+      counter.collect = () => {
+        counter.reset();
+        counter.inc(counts()[key]);
+      };
+    }
   }
 
   /** compute_audit_log_dir_size reads the directory at scrape time. */

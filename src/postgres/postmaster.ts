@@ -2,6 +2,7 @@
 // forwarded into our log, readiness detected from postmaster.pid, stopped with the signal of the
 // requested shutdown mode. The agent stays attached: `exited` settles when it is gone.
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import type { PgBinaries } from "./binaries.js";
 import { asUser, type OsUser } from "./os-user.js";
@@ -19,6 +20,49 @@ const SHUTDOWN_SIGNAL: Record<ShutdownMode, NodeJS.Signals> = {
   fast: "SIGINT",
   immediate: "SIGQUIT",
 };
+
+/** The rungs of the shutdown ladder, gentlest first. */
+const RUNGS = ["fast", "immediate", "kill"] as const;
+export type ShutdownRung = (typeof RUNGS)[number];
+const RUNG_SIGNAL: Record<ShutdownRung, NodeJS.Signals> = {
+  fast: "SIGINT",
+  immediate: "SIGQUIT",
+  kill: "SIGKILL",
+};
+
+export interface ShutdownOutcome {
+  /** How the postmaster ended; null when it outlived even the kill rung. */
+  readonly exit: PostmasterExit | null;
+  /** The rung it ended on (only `fast` means a shutdown checkpoint was written). */
+  readonly rung: ShutdownRung;
+}
+
+/** Pids of the live processes whose parent is `pid` (Linux /proc). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function killGroupOf(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, "SIGKILL");
+      return;
+    } catch {
+      // not a group leader, or gone already
+    }
+  }
+}
 
 export interface StartPostmasterOptions {
   pg: PgBinaries;
@@ -114,5 +158,60 @@ export class Postmaster {
   async stop(mode: ShutdownMode): Promise<PostmasterExit> {
     this.signal(SHUTDOWN_SIGNAL[mode]);
     return this.exited;
+  }
+
+  /**
+   * SIGKILL to the postmaster's process group and to each of its children's (Postgres makes every
+   * child the leader of its own group): nothing of this Postgres is left running. Children are
+   * found before the postmaster dies (afterwards they belong to init).
+   */
+  kill(): void {
+    const children = childPids(this.pid);
+    killGroupOf(this.pid);
+    for (const child of children) killGroupOf(child);
+  }
+
+  /**
+   * The shutdown ladder, from `from`: fast (SIGINT: a shutdown checkpoint is written), then
+   * immediate (SIGQUIT), then kill (SIGKILL, see kill()): each rung waits `rungS` seconds for the
+   * postmaster to exit before the next is tried, and is logged. A Postgres that ignores SIGINT
+   * and SIGQUIT (a hung child, a postmaster stuck in uninterruptible sleep) still ends. After the
+   * kill rung's wait it gives up (exit null): nothing more can be done from here.
+   */
+  async shutdown(from: "fast" | "immediate", opts: { rungS: number; log: Logger }): Promise<ShutdownOutcome> {
+    const { rungS, log } = opts;
+    if (this.#exit) return { exit: this.#exit, rung: from };
+    for (let i = RUNGS.indexOf(from); i < RUNGS.length; i++) {
+      const rung = RUNGS[i];
+      const signal = RUNG_SIGNAL[rung];
+      if (rung === from) {
+        log.info({ rung, signal }, `shutting Postgres down: ${rung} (${signal})`);
+      } else {
+        const what = rung === "kill" ? "to every Postgres process" : "(immediate shutdown)";
+        log.warn(
+          { rung, signal, after_s: rungS },
+          `${RUNGS[i - 1]} shutdown did not finish in time; sending ${signal} ${what}`,
+        );
+      }
+      if (rung === "kill") this.kill();
+      else this.signal(signal);
+      const exit = await this.#exitWithin(rungS * 1000);
+      if (exit) return { exit, rung };
+    }
+    log.error({ pid: this.pid, after_s: rungS }, "Postgres did not exit even after SIGKILL; giving up on it");
+    return { exit: null, rung: "kill" };
+  }
+
+  /** The exit, or null if the postmaster is still there after `ms`. */
+  async #exitWithin(ms: number): Promise<PostmasterExit | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    });
+    try {
+      return await Promise.race([this.exited, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -30,8 +30,6 @@ export interface StartupContext {
   record(name: string, value: number): void;
   /** Starts reporting the progress of a long step (see SourceContext.progress). */
   progress: BeginProgress;
-  /** Called once the postmaster runs, so termination can reach it even if a later step fails. */
-  onPostmaster(pm: Postmaster): void;
   /** Tells the agent what happened (what it does then is not the steps' business). */
   happened?(event: StartupEvent): void;
   /** Postgres's TLS files (compute_ctl_config.tls with tls_experimental); null: TLS off. */

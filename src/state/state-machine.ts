@@ -24,6 +24,15 @@ export interface StateSnapshot {
   /** The status is part of a live reconfiguration of a running compute (`running` ->
    * `configuration_pending` -> `configuration` -> `running`). */
   readonly reconfiguring: boolean;
+  /** `terminated` only: the LSN of the final sync after a clean fast shutdown (Neon's
+   * terminate_flush_lsn; what /terminate answers); null otherwise. */
+  readonly terminateLsn: string | null;
+}
+
+export interface TransitionOptions {
+  readonly error?: string;
+  readonly startTime?: Date;
+  readonly terminateLsn?: string | null;
 }
 
 export type StateListener = (snapshot: StateSnapshot, previous: StateSnapshot) => void;
@@ -54,6 +63,7 @@ export class ComputeStateMachine {
       version: 0,
       progress: null,
       reconfiguring: false,
+      terminateLsn: null,
     });
   }
 
@@ -65,8 +75,11 @@ export class ComputeStateMachine {
     return this.#snapshot.status;
   }
 
-  /** Moves to `to`; throws if the transition is not allowed. `failed` carries the error text. */
-  transition(to: ComputeStatus, opts: { error?: string; startTime?: Date } = {}): void {
+  /**
+   * Moves to `to`; throws if the transition is not allowed. `failed` carries the error text,
+   * `terminated` the terminate LSN.
+   */
+  transition(to: ComputeStatus, opts: TransitionOptions = {}): void {
     const prev = this.#snapshot;
     if (!canTransition(prev.status, to)) throw new IllegalTransitionError(prev.status, to);
     this.#snapshot = Object.freeze({
@@ -78,6 +91,7 @@ export class ComputeStateMachine {
       reconfiguring:
         (to === "configuration_pending" && prev.status === "running") ||
         (to === "configuration" && prev.reconfiguring),
+      terminateLsn: to === "terminated" ? (opts.terminateLsn ?? null) : null,
     });
     for (const l of this.#listeners) l(this.#snapshot, prev);
     for (const l of this.#progressListeners) l(this.#snapshot, prev);
@@ -150,7 +164,7 @@ export class ComputeStateMachine {
   }
 
   /** Like `transition` but returns false instead of throwing (for racing callers). */
-  tryTransition(to: ComputeStatus, opts: { error?: string; startTime?: Date } = {}): boolean {
+  tryTransition(to: ComputeStatus, opts: TransitionOptions = {}): boolean {
     if (!canTransition(this.status, to)) return false;
     this.transition(to, opts);
     return true;

@@ -33,7 +33,6 @@ export const startPostgresStep: StartupStep = {
         ctx.happened?.("postgres_spawned");
       },
     });
-    ctx.onPostmaster(postmaster);
     return { postmaster };
   },
 };

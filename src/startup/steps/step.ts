@@ -19,7 +19,14 @@ export interface Step<C, P extends object> {
 export async function runSteps<C, P extends object>(
   steps: readonly Step<C, P>[],
   ctx: C,
-  opts: { log: Logger; record(name: string, ms: number): void; from?: number; signal?: AbortSignal },
+  opts: {
+    log: Logger;
+    record(name: string, ms: number): void;
+    from?: number;
+    signal?: AbortSignal;
+    /** Hears what each step produced as soon as it has (what must outlive a later failure). */
+    produced?(out: Readonly<Partial<P>>): void;
+  },
 ): Promise<{ end: number; produced: Readonly<P> }> {
   let produced = {} as P;
   let t0 = opts.from ?? performance.now();
@@ -28,7 +35,10 @@ export async function runSteps<C, P extends object>(
     opts.signal?.throwIfAborted();
     try {
       const out = await step.run(ctx, produced);
-      if (out) produced = { ...produced, ...out };
+      if (out) {
+        produced = { ...produced, ...out };
+        opts.produced?.(out);
+      }
     } catch (err) {
       opts.log.error({ step: step.name, err }, "start step failed");
       throw err;
