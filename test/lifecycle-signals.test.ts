@@ -226,6 +226,7 @@ test("a signal during the start cancels it (pg_basebackup stopped, no Postgres) 
   const silent = createServer((socket) => {
     sockets.add(socket);
     socket.on("error", () => {});
+    socket.resume(); // read, so the peer's end is seen
     connected();
   });
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
