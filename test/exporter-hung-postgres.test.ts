@@ -3,10 +3,11 @@
 // connection attempts stay bounded by its backoff however often it is scraped, and after SIGCONT
 // fresh values return with exactly one exporter session in pg_stat_activity.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { pino } from "pino";
 import { type ExporterHandle, startExporter } from "../src/exporter-host/exporter-supervisor.js";
+import { childPids } from "../src/postgres/child-pids.js";
 import {
   curlSocket,
   httpGet,
@@ -24,22 +25,6 @@ let exporter: ExporterHandle;
 let forwarder: TestForwarder;
 let dir: string;
 let stopped: number[] = [];
-
-function childrenOf(ppid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // Fields after the parenthesised command: state, ppid, ...
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === ppid) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
 
 function resume(): void {
   for (const pid of stopped) {
@@ -108,7 +93,7 @@ test("hung Postgres: scrapes answer within the deadline with stale markers, no c
   const postmaster = pg.process.pid as number;
   process.kill(postmaster, "SIGSTOP");
   stopped.push(postmaster);
-  for (const pid of childrenOf(postmaster)) {
+  for (const pid of childPids(postmaster)) {
     process.kill(pid, "SIGSTOP");
     stopped.push(pid);
   }

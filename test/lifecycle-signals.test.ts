@@ -77,11 +77,8 @@ for (const signal of ["SIGINT", "SIGQUIT"] as const) {
   });
 }
 
-/** A running agent whose Postgres cannot finish a fast shutdown; returns it and the postmaster's pid. */
-async function agentThatCannotShutDownFast(
-  name: string,
-  escalationS: number,
-): Promise<{ agent: RunningAgent; pm: number }> {
+/** A running agent with --shutdown-escalation-s `escalationS` and no grace; returns it and the postmaster's pid. */
+async function runningAgent(name: string, escalationS: number): Promise<{ agent: RunningAgent; pm: number }> {
   const agent = await startAgent({
     spec: quickSpec(),
     name,
@@ -90,7 +87,15 @@ async function agentThatCannotShutDownFast(
   });
   agents.push(agent);
   await agent.waitForStatus("running");
-  const pm = postmasterPid(agent.pgdata);
+  return { agent, pm: postmasterPid(agent.pgdata) };
+}
+
+/** A running agent whose Postgres cannot finish a fast shutdown; returns it and the postmaster's pid. */
+async function agentThatCannotShutDownFast(
+  name: string,
+  escalationS: number,
+): Promise<{ agent: RunningAgent; pm: number }> {
+  const { agent, pm } = await runningAgent(name, escalationS);
   // A stopped checkpointer never writes the shutdown checkpoint: the fast shutdown cannot end.
   const checkpointer = childPids(pm).find((p) =>
     readFileSync(`/proc/${p}/cmdline`, "utf8").includes("checkpointer"),
@@ -140,15 +145,7 @@ async function agentWithStoppedPostmaster(
   name: string,
   escalationS: number,
 ): Promise<{ agent: RunningAgent; pm: number; children: number[] }> {
-  const agent = await startAgent({
-    spec: quickSpec(),
-    name,
-    args: ["--shutdown-escalation-s", String(escalationS)],
-    graceS: 0,
-  });
-  agents.push(agent);
-  await agent.waitForStatus("running");
-  const pm = postmasterPid(agent.pgdata);
+  const { agent, pm } = await runningAgent(name, escalationS);
   const children = childPids(pm);
   assert.ok(children.length > 0, "Postgres runs its children");
   process.kill(pm, "SIGSTOP");

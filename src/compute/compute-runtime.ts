@@ -56,18 +56,15 @@ export interface ComputeRun {
 export type ExitRequest = { readonly code: number; readonly delay: "grace" | "soon" };
 
 /** What the runtime is built from (run-agent.ts, the composition root). */
-export interface RuntimeDeps {
-  readonly options: AgentOptions;
-  readonly computeCtlConfig: ComputeCtlConfig;
-  readonly pg: PgBinaries;
-  readonly osUser: OsUser | null;
-  readonly log: Logger;
-  readonly sources: SourceFactories;
+export type RuntimeDeps = Pick<
+  ComputeRuntime,
+  "options" | "computeCtlConfig" | "pg" | "osUser" | "log" | "sources"
+> & {
   /** The agent's shutdown (remote extensions are built on it before the runtime). */
   readonly shutdown?: AbortController;
   /** Remote extensions (`-r`); null when off. */
   readonly remoteExt?: RemoteExtensions | null;
-}
+};
 
 export interface ActivityView {
   lastActive: Date | null;

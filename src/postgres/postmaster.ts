@@ -2,9 +2,9 @@
 // forwarded into our log, readiness detected from postmaster.pid, stopped with the signal of the
 // requested shutdown mode. The agent stays attached: `exited` settles when it is gone.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import type { PgBinaries } from "./binaries.js";
+import { childPids } from "./child-pids.js";
 import { asUser, type OsUser } from "./os-user.js";
 import { waitForReady } from "./readiness.js";
 import { PostgresStderr } from "./stderr-log.js";
@@ -35,22 +35,6 @@ export interface ShutdownOutcome {
   readonly exit: PostmasterExit | null;
   /** The rung it ended on (only `fast` means a shutdown checkpoint was written). */
   readonly rung: ShutdownRung;
-}
-
-/** Pids of the live processes whose parent is `pid` (Linux /proc). */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }
 
 function killGroupOf(pid: number): void {

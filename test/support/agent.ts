@@ -296,20 +296,7 @@ function killPostgresOf(pgdata: string): void {
 }
 
 /** Pids of the direct children of `pid` (e.g. the postmaster's backends and workers). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+export { childPids } from "../../src/postgres/child-pids.js";
 
 export function isAlive(pid: number): boolean {
   try {
