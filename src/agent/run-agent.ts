@@ -71,7 +71,7 @@ async function stopPostmasterBeforeExit(rt: ComputeRuntime): Promise<void> {
   const pm = rt.postmaster;
   if (!pm?.running) return;
   rt.log.info("stopping Postgres before exit");
-  await pm.shutdown("fast", { rungS: rt.options.shutdownEscalationS, log: rt.log });
+  await pm.shutdown("fast");
 }
 
 export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {

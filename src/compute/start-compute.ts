@@ -154,8 +154,9 @@ async function runPipeline(
     if (rt.state.tryTransition("failed", { error: text })) {
       log.error({ error: text }, "compute start failed");
       rt.requestExit(1, "grace");
-      // Nothing half-started stays up for the grace period (Neon: SIGQUIT to a running Postgres).
-      rt.postmaster?.signal("SIGQUIT");
+      // Nothing half-started stays up for the grace period (Neon: SIGQUIT to a running Postgres;
+      // here the ladder from SIGQUIT, which a terminate or the agent's exit then shares).
+      void rt.postmaster?.shutdown("immediate");
     } else {
       log.info({ error: text }, "compute start ended by termination");
     }

@@ -27,7 +27,7 @@ export async function stopPostgres(
   const pm = rt.postmaster?.running ? rt.postmaster : null;
   if (!pm) return { code: 0, lsn: null };
   if (mode === "fast") await prepareFastShutdown(rt);
-  const { exit, rung } = await pm.shutdown(mode, { rungS: rt.options.shutdownEscalationS, log: rt.log });
+  const { exit, rung } = await pm.shutdown(mode);
   const code = !exit || exit.signal ? 1 : (exit.code ?? 0);
   // The source's last step after a clean fast shutdown (archive: push the last WAL, release the
   // lease; Neon: the final sync-safekeepers, whose LSN /terminate reports).

@@ -1,6 +1,6 @@
 // The postmaster as a child process of the agent: spawned as the Postgres OS user, its stderr
-// forwarded into our log, readiness detected from postmaster.pid, stopped with the signal of the
-// requested shutdown mode. The agent stays attached: `exited` settles when it is gone.
+// forwarded into our log, readiness detected from postmaster.pid, stopped along one shutdown
+// ladder (fast -> immediate -> kill). The agent stays attached: `exited` settles when it is gone.
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Logger } from "pino";
 import type { PgBinaries } from "./binaries.js";
@@ -13,13 +13,6 @@ export interface PostmasterExit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
-
-export type ShutdownMode = "smart" | "fast" | "immediate";
-const SHUTDOWN_SIGNAL: Record<ShutdownMode, NodeJS.Signals> = {
-  smart: "SIGTERM",
-  fast: "SIGINT",
-  immediate: "SIGQUIT",
-};
 
 /** The rungs of the shutdown ladder, gentlest first. */
 const RUNGS = ["fast", "immediate", "kill"] as const;
@@ -57,6 +50,8 @@ export interface StartPostmasterOptions {
   /** Extra command-line arguments (`-c name=value` overrides). */
   args?: readonly string[];
   readyTimeoutMs: number;
+  /** Seconds each rung of the shutdown ladder waits before the next (--shutdown-escalation-s). */
+  shutdownRungS: number;
   /** Called right after spawn with the pid (e.g. to move it into a cgroup). */
   onSpawn?: (pid: number) => void;
 }
@@ -65,13 +60,16 @@ export class Postmaster {
   readonly exited: Promise<PostmasterExit>;
   readonly stderr: PostgresStderr;
   #exit: PostmasterExit | null = null;
+  #shutdown: Promise<ShutdownOutcome> | null = null;
 
   private constructor(
     readonly child: ChildProcess,
-    log: Logger,
+    /** The agent's log, for the shutdown ladder's rungs. */
+    private readonly log: Logger,
+    private readonly shutdownRungS: number,
   ) {
     if (!child.stderr) throw new Error("postmaster stderr is not piped");
-    this.stderr = new PostgresStderr(child.stderr, log);
+    this.stderr = new PostgresStderr(child.stderr, log.child({ component: "postgres" }));
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.#exit = { code, signal };
@@ -104,7 +102,7 @@ export class Postmaster {
       // of a crashed postmaster can be killed as a group.
       detached: true,
     });
-    const pm = new Postmaster(child, opts.log.child({ component: "postgres" }));
+    const pm = new Postmaster(child, opts.log, opts.shutdownRungS);
     if (child.pid) opts.onSpawn?.(child.pid);
     try {
       await waitForReady({
@@ -114,9 +112,8 @@ export class Postmaster {
         describeExit: () => pm.describeFailure(),
       });
     } catch (err) {
-      pm.signal("SIGQUIT");
-      await pm.exited;
-      await pm.stderr.done;
+      const { exit } = await pm.shutdown("immediate");
+      if (exit) await pm.stderr.done;
       throw new Error(pm.describeFailure(), { cause: err });
     }
     return pm;
@@ -138,12 +135,6 @@ export class Postmaster {
     if (this.running) this.child.kill(sig);
   }
 
-  /** Requests shutdown in `mode` and waits for the postmaster to exit. */
-  async stop(mode: ShutdownMode): Promise<PostmasterExit> {
-    this.signal(SHUTDOWN_SIGNAL[mode]);
-    return this.exited;
-  }
-
   /**
    * SIGKILL to the postmaster's process group and to each of its children's (Postgres makes every
    * child the leader of its own group): nothing of this Postgres is left running. Children are
@@ -157,22 +148,28 @@ export class Postmaster {
 
   /**
    * The shutdown ladder, from `from`: fast (SIGINT: a shutdown checkpoint is written), then
-   * immediate (SIGQUIT), then kill (SIGKILL, see kill()): each rung waits `rungS` seconds for the
+   * immediate (SIGQUIT), then kill (SIGKILL, see kill()): each rung waits `shutdownRungS` for the
    * postmaster to exit before the next is tried, and is logged. A Postgres that ignores SIGINT
    * and SIGQUIT (a hung child, a postmaster stuck in uninterruptible sleep) still ends. After the
-   * kill rung's wait it gives up (exit null): nothing more can be done from here.
+   * kill rung's wait it gives up (exit null): nothing more can be done from here. One ladder per
+   * postmaster: a later call shares the first's (which reaches every rung a later one would).
    */
-  async shutdown(from: "fast" | "immediate", opts: { rungS: number; log: Logger }): Promise<ShutdownOutcome> {
-    const { rungS, log } = opts;
+  shutdown(from: "fast" | "immediate"): Promise<ShutdownOutcome> {
+    this.#shutdown ??= this.#climb(from);
+    return this.#shutdown;
+  }
+
+  async #climb(from: "fast" | "immediate"): Promise<ShutdownOutcome> {
+    const rungS = this.shutdownRungS;
     if (this.#exit) return { exit: this.#exit, rung: from };
     for (let i = RUNGS.indexOf(from); i < RUNGS.length; i++) {
       const rung = RUNGS[i];
       const signal = RUNG_SIGNAL[rung];
       if (rung === from) {
-        log.info({ rung, signal }, `shutting Postgres down: ${rung} (${signal})`);
+        this.log.info({ rung, signal }, `shutting Postgres down: ${rung} (${signal})`);
       } else {
         const what = rung === "kill" ? "to every Postgres process" : "(immediate shutdown)";
-        log.warn(
+        this.log.warn(
           { rung, signal, after_s: rungS },
           `${RUNGS[i - 1]} shutdown did not finish in time; sending ${signal} ${what}`,
         );
@@ -182,7 +179,10 @@ export class Postmaster {
       const exit = await this.#exitWithin(rungS * 1000);
       if (exit) return { exit, rung };
     }
-    log.error({ pid: this.pid, after_s: rungS }, "Postgres did not exit even after SIGKILL; giving up on it");
+    this.log.error(
+      { pid: this.pid, after_s: rungS },
+      "Postgres did not exit even after SIGKILL; giving up on it",
+    );
     return { exit: null, rung: "kill" };
   }
 

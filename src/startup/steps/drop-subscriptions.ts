@@ -55,6 +55,7 @@ export const dropSubscriptionsStep: StartupStep = {
         pgdata: ctx.options.pgdata,
         osUser: ctx.osUser,
         log,
+        shutdownRungS: ctx.options.shutdownEscalationS,
         readyTimeoutMs: ctx.options.pgReadyTimeoutS * 1000,
         args: [
           "-c",
@@ -77,8 +78,9 @@ export const dropSubscriptionsStep: StartupStep = {
       );
     } finally {
       if (pm) {
-        const exit = await pm.stop("fast");
-        if (exit.code !== 0) log.warn({ exit }, "the private Postgres did not stop cleanly");
+        const { exit, rung } = await pm.shutdown("fast");
+        if (rung !== "fast" || exit?.code !== 0)
+          log.warn({ exit }, "the private Postgres did not stop cleanly");
       }
       rmSync(socketDir, { recursive: true, force: true });
     }

@@ -24,6 +24,7 @@ export const startPostgresStep: StartupStep = {
       // Postgres's stderr goes on long after the start: not under the start's bindings.
       log: ctx.agentLog,
       env,
+      shutdownRungS: ctx.options.shutdownEscalationS,
       readyTimeoutMs: Math.min(
         ctx.options.pgReadyTimeoutS * 1000,
         ctx.deadline ? Math.max(1, ctx.deadline - Date.now()) : Number.POSITIVE_INFINITY,
