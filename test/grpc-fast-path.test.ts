@@ -177,6 +177,26 @@ test("the fast path and connect-node answer Status with the same bytes", async (
   assert.equal(fromBinary(StatusResponseSchema, a.payload).state?.status, ComputeStatus.EMPTY);
 });
 
+test("Status polled on the fast path: the same bytes while nothing changes, the new state in the very next call", async (t) => {
+  const h = await startGrpcHarness();
+  t.after(() => h.close());
+  const status = async () => {
+    const r = await rawCall(h.tcpUrl, STATUS, emptyRequest());
+    assert.deepEqual([grpcStatus(r), r.headers["content-type"]], ["0", "application/grpc"]);
+    return r.body;
+  };
+  const before = await status();
+  assert.deepEqual(await status(), before);
+  assert.equal(fromBinary(StatusResponseSchema, before.subarray(5)).state?.status, ComputeStatus.EMPTY);
+  h.api.machine.transition("configuration_pending", { startTime: new Date() });
+  const after = await status();
+  const state = fromBinary(StatusResponseSchema, after.subarray(5)).state;
+  assert.equal(state?.status, ComputeStatus.CONFIGURATION_PENDING);
+  // The same bytes connect-node gives for the new state.
+  const viaConnect = await rawCall(h.tcpUrl, STATUS, emptyRequest(), { "grpc-encoding": "gzip" });
+  assert.deepEqual(after, viaConnect.body);
+});
+
 test("bad gRPC framing gets the status connect-node gives, not a broken connection", async (t) => {
   const h = await startGrpcHarness();
   t.after(() => h.close());

@@ -4,7 +4,9 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { type ComputeService, TerminateMode } from "../../../gen/compute/v1/compute_service_pb.js";
+import type { ComputeState } from "../../../gen/compute/v1/status_pb.js";
 import type { ComputeApi } from "../compute-api.js";
+import { reusableAnswer } from "./fast-path/reusable-answer.js";
 import { offloadStateToProto, prewarmStateToProto } from "./lfc-to-proto.js";
 import { watchLfc } from "./lfc-watch.js";
 import {
@@ -15,7 +17,7 @@ import {
   sharedCollector,
 } from "./metrics-stream.js";
 import { configureBody, specToJson } from "./spec-to-json.js";
-import { computeStateToProto } from "./state-to-proto.js";
+import { computeStateToProto, lastStateWhileUnchanged } from "./state-to-proto.js";
 import { watchStates } from "./status-watch.js";
 
 function metricsInterval(requested: number): number {
@@ -35,7 +37,9 @@ const toStruct = (row: Record<string, unknown>) => JSON.parse(JSON.stringify(row
 
 export function computeServiceImpl(api: ComputeApi): ServiceImpl<typeof ComputeService> {
   const collect = sharedCollector(() => api.metricsSamples());
-  const currentState = () => computeStateToProto(api.status(), api.timings());
+  const currentState = lastStateWhileUnchanged();
+  // The same answer object while the state is unchanged: the fast path encodes it once.
+  let statusAnswer: { state: ComputeState } | undefined;
 
   return {
     async configure(req) {
@@ -44,7 +48,9 @@ export function computeServiceImpl(api: ComputeApi): ServiceImpl<typeof ComputeS
     },
 
     status() {
-      return { state: currentState() };
+      const state = currentState(api.status(), api.timings());
+      if (statusAnswer?.state !== state) statusAnswer = reusableAnswer({ state });
+      return statusAnswer;
     },
 
     async *watchStatus(_req, ctx) {

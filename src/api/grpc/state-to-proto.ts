@@ -57,3 +57,64 @@ export function computeStateToProto(view: StatusView, timings: Record<string, nu
     ignored: view.ignored.map((i) => ({ field: i.field, reason: i.reason })),
   });
 }
+
+function sameProgress(a: ProgressView | undefined, b: ProgressView | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return (
+    a.phase === b.phase &&
+    a.bytes_done === b.bytes_done &&
+    a.bytes_total === b.bytes_total &&
+    a.files_done === b.files_done &&
+    a.files_total === b.files_total &&
+    a.started_at === b.started_at &&
+    a.updated_at === b.updated_at
+  );
+}
+
+function sameTimings(a: Record<string, number>, b: Record<string, number>): boolean {
+  let count = 0;
+  for (const key in a) {
+    if (a[key] !== b[key]) return false;
+    count++;
+  }
+  return count === Object.keys(b).length;
+}
+
+/** Whether two views with their timings give the same ComputeState (the fields it is made of). */
+function sameState(
+  a: { view: StatusView; timings: Record<string, number> },
+  b: { view: StatusView; timings: Record<string, number> },
+): boolean {
+  const [x, y] = [a.view, b.view];
+  return (
+    x.status === y.status &&
+    x.start_time === y.start_time &&
+    x.last_active === y.last_active &&
+    x.error === y.error &&
+    x.tenant === y.tenant &&
+    x.timeline === y.timeline &&
+    sameProgress(x.progress, y.progress) &&
+    x.ignored.length === y.ignored.length &&
+    x.ignored.every((f, i) => f.field === y.ignored[i].field && f.reason === y.ignored[i].reason) &&
+    sameTimings(a.timings, b.timings)
+  );
+}
+
+/**
+ * computeStateToProto that returns its previous ComputeState, the same object, while the view
+ * and timings it is given make the same state (Status polling between two changes). The states
+ * it returns must not be modified.
+ */
+export function lastStateWhileUnchanged(): (
+  view: StatusView,
+  timings: Record<string, number>,
+) => ComputeState {
+  let last: { view: StatusView; timings: Record<string, number>; state: ComputeState } | undefined;
+  return (view, timings) => {
+    const next = { view, timings };
+    if (last && sameState(last, next)) return last.state;
+    last = { ...next, state: computeStateToProto(view, timings) };
+    return last.state;
+  };
+}

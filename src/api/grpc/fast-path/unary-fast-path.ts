@@ -14,6 +14,7 @@ import type { RequestDeadlines } from "../../listener/request-deadlines.js";
 import { type CallGate, MAX_TIMEOUT_MS } from "../call-gate.js";
 import { toConnectError } from "../error-codes.js";
 import { FastCallContext } from "./fast-call-context.js";
+import { framedAnswer } from "./reusable-answer.js";
 
 const FRAME_HEADER_BYTES = 5;
 
@@ -182,8 +183,10 @@ async function serve(
     if (body === null) return;
     const request = decode(method, parseFrame(body));
     const result = await bounded(Promise.resolve(fn(request, ctx)));
-    const message = toBinary(method.output, create(method.output, result as never));
-    respondMessage(stream, contentType, message, ctx);
+    const frame = framedAnswer(result as object, () =>
+      grpcFrame(toBinary(method.output, create(method.output, result as never))),
+    );
+    respondMessage(stream, contentType, frame, ctx);
   } catch (err) {
     respondError(stream, contentType, toConnectError(err), ctx);
   } finally {
@@ -198,17 +201,22 @@ function withHeaders(out: OutgoingHttpHeaders, extra: Headers | undefined): Outg
   return out;
 }
 
-function respondMessage(
-  stream: ServerHttp2Stream,
-  contentType: string,
-  message: Uint8Array,
-  ctx: FastCallContext,
-): void {
-  if (stream.destroyed || stream.headersSent) return;
+/** One uncompressed gRPC message: flag byte, length, message. */
+function grpcFrame(message: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + message.length);
   frame[0] = 0;
   frame.writeUInt32BE(message.length, 1);
   frame.set(message, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+function respondMessage(
+  stream: ServerHttp2Stream,
+  contentType: string,
+  frame: Buffer,
+  ctx: FastCallContext,
+): void {
+  if (stream.destroyed || stream.headersSent) return;
   const head = withHeaders({ ":status": 200, "content-type": contentType }, ctx.touchedResponseHeader);
   stream.respond(head, { waitForTrailers: true });
   const trailers = withHeaders({ "grpc-status": "0" }, ctx.touchedResponseTrailer);
