@@ -13,6 +13,28 @@ export function summarize(samples: number[]): Stats {
   return { runs: s.length, median: at(0.5), min: s[0], max: s[s.length - 1], p90: at(0.9) };
 }
 
+/**
+ * A distribution-free confidence interval of the median (default 95%): the order statistics
+ * whose ranks a Binomial(n, 1/2) count puts outside with at most (1 - confidence) / 2 on each
+ * side. Needs at least 6 samples for 95%; fewer give the whole range.
+ */
+export function medianInterval(samples: number[], confidence = 0.95): { low: number; high: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const n = s.length;
+  const tail = (1 - confidence) / 2;
+  // P(X <= j) for X ~ Binomial(n, 1/2), accumulated until it passes the tail.
+  let term = 0.5 ** n;
+  let below = term;
+  let k = 0;
+  while (below <= tail && k < n) {
+    k++;
+    term = (term * (n - k + 1)) / k;
+    below += term;
+  }
+  // With P(X <= k - 1) <= tail: the k-th smallest and the k-th largest (k >= 1).
+  return k === 0 ? { low: s[0], high: s[n - 1] } : { low: s[k - 1], high: s[n - k] };
+}
+
 /** Runs `fn` `warmup` times unmeasured, then `runs` times; `fn` returns its own measurement in ms. */
 export async function repeat(
   fn: () => Promise<number>,

@@ -8,7 +8,7 @@
 // `cpuMicros` reads a server process's CPU time, which a busy machine disturbs far less than
 // its throughput.
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
@@ -144,15 +144,22 @@ export function rawStatus(
   });
 }
 
-let tickUs = 0;
-
-/** CPU time (user + system, all threads) process `pid` has used so far, in µs (Linux /proc). */
+/**
+ * CPU time (user + system) process `pid` has used so far, in µs, summed over its threads (the
+ * main thread, the GC helpers, libuv's pool): from each thread's /proc schedstat, in nanoseconds,
+ * where /proc stat counts 10 ms ticks. A thread that ended is no longer counted, so compare two
+ * readings only across a window where the process keeps its threads (a server under load does).
+ */
 export function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-  // Fields after the command name (which may hold spaces): state is #3, utime #14, stime #15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  tickUs ||= 1e6 / Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim() || 100);
-  return (Number(fields[11]) + Number(fields[12])) * tickUs;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "latin1").split(" ", 1)[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns / 1000;
 }
 
 // ---- the floor: a bare node:http2 server answering a fixed frame, in its own process ----
