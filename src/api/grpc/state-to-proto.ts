@@ -44,6 +44,7 @@ function progressToProto(p: ProgressView): Progress {
   });
 }
 
+// A field read here must be compared in sameState below too, or Status polling keeps an old state.
 export function computeStateToProto(view: StatusView, timings: Record<string, number>): ComputeState {
   return create(ComputeStateSchema, {
     status: statusToProto(view.status),
