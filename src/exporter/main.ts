@@ -4,13 +4,24 @@
 // autoscaling and Postgres metric sets on PGDATA/neon-communicator.socket and answers the agent's
 // reads (thread-protocol.ts) from the same collections.
 import "../loading/skip-undici.js";
+import { writeFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { type ExporterConfig, type ExporterSettings, exporterConfig } from "./exporter-config.js";
 import { type RunningExporter, runExporter } from "./run-exporter.js";
 import { threadLog } from "./thread-log.js";
-import type { ExporterMessage, HostMessage } from "./thread-protocol.js";
+import { EXPORTER_THREAD_NAME, type ExporterMessage, type HostMessage } from "./thread-protocol.js";
+
+function nameThisThread(): void {
+  try {
+    // A synchronous write runs on the calling thread, which is what thread-self names.
+    writeFileSync("/proc/thread-self/comm", EXPORTER_THREAD_NAME);
+  } catch {
+    // Not Linux, or /proc not mounted: the thread keeps its inherited name.
+  }
+}
 
 async function main(): Promise<void> {
+  nameThisThread();
   const port = parentPort;
   if (!port) throw new Error("the metrics exporter runs as a worker thread of compute_ctl");
   const post = (m: ExporterMessage) => port.postMessage(m);

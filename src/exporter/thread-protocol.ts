@@ -35,3 +35,6 @@ export type ExporterReply =
       freshForMs: number;
     }
   | { status: 500 | 503; error: string };
+
+/** The exporter thread's OS name, as `top -H`, `ps -L` and the idle bench see it ("node" otherwise). */
+export const EXPORTER_THREAD_NAME = "cc-exporter";

@@ -9,6 +9,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { agentSessions, connect, parseConnstr } from "../postgres/connection.js";
+import { quoteLiteral } from "../postgres/quote.js";
 
 export interface ActivitySink {
   lastActive: Date | null;
@@ -19,24 +20,35 @@ export interface DowntimeSink {
   addDowntimeMs(ms: number): void;
 }
 
-const ACTIVITY_SQL = `
+// Both queries run twice a second for as long as the compute runs, so they are named prepared
+// statements on the reused connection, planned once per connection: parsing and planning five
+// subqueries over the statistics views on every tick cost Postgres many times what executing
+// them does. The superuser's name is a literal, not a parameter, so the generic plan is cached
+// from the first execution.
+function activitySql(superuser: string): string {
+  const su = quoteLiteral(superuser);
+  return `
 SELECT
   (SELECT count(*) FROM pg_stat_activity
      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-       AND usename IS DISTINCT FROM $1 AND application_name NOT LIKE 'compute\\_ctl:%'
+       AND usename IS DISTINCT FROM ${su} AND application_name NOT LIKE 'compute\\_ctl:%'
        AND state IS DISTINCT FROM 'idle')::int AS active,
   (SELECT max(state_change) FROM pg_stat_activity
      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-       AND usename IS DISTINCT FROM $1 AND application_name NOT LIKE 'compute\\_ctl:%'
+       AND usename IS DISTINCT FROM ${su} AND application_name NOT LIKE 'compute\\_ctl:%'
        AND state = 'idle') AS idle_since,
   (SELECT count(*) FROM pg_stat_replication WHERE application_name <> 'walproposer')::int AS walsenders,
   (SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL)::int AS subscriptions,
   (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker')::int AS autovacuum`;
+}
 
 const SYSTEM_DATABASES = ["postgres", "template0", "template1"];
-const DATABASE_STATS_SQL = `
+const DATABASE_STATS: pg.QueryConfig = {
+  name: "compute_ctl_database_stats",
+  text: `
 SELECT coalesce(sum(sessions), 0)::float8 AS sessions
-  FROM pg_catalog.pg_stat_database WHERE datname NOT IN ('postgres', 'template0', 'template1')`;
+  FROM pg_catalog.pg_stat_database WHERE datname NOT IN ('postgres', 'template0', 'template1')`,
+};
 
 export class ActivityMonitor {
   /** The most user sessions seen (pg_stat_database's count minus the agent's own). */
@@ -47,7 +59,7 @@ export class ActivityMonitor {
   #lastChecked = Date.now();
   #down = false;
   #running = false;
-  readonly #superuser: string;
+  readonly #activity: pg.QueryConfig;
 
   constructor(
     private readonly opts: {
@@ -60,7 +72,7 @@ export class ActivityMonitor {
       databaseStats?: () => boolean;
     },
   ) {
-    this.#superuser = parseConnstr(opts.connstr).user;
+    this.#activity = { name: "compute_ctl_activity", text: activitySql(parseConnstr(opts.connstr).user) };
   }
 
   start(): void {
@@ -100,7 +112,7 @@ export class ActivityMonitor {
         });
       }
       if (this.opts.databaseStats?.()) {
-        const { rows: stats } = await this.#client.query(DATABASE_STATS_SQL);
+        const { rows: stats } = await this.#client.query(DATABASE_STATS);
         // The agent's count is taken after the query: a session it opened meanwhile can only
         // make the difference smaller, never look like a user's.
         const users = Number(stats[0].sessions) - agentSessions(SYSTEM_DATABASES);
@@ -108,7 +120,7 @@ export class ActivityMonitor {
         if (this.#userSessions !== null && users > this.#userSessions) this.#moveLastActive(new Date());
         this.#userSessions = Math.max(users, this.#userSessions ?? users);
       }
-      const { rows } = await this.#client.query(ACTIVITY_SQL, [this.#superuser]);
+      const { rows } = await this.#client.query(this.#activity);
       const r = rows[0];
       if (r.active > 0 || r.walsenders > 0 || r.subscriptions > 0 || r.autovacuum > 0)
         this.#moveLastActive(new Date());
