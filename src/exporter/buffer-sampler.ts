@@ -5,6 +5,14 @@
 // same sample gives the buffer occupancy (`lfc_used`). The page tag is hashed by Postgres and
 // shipped as one hex-encoded string (10 bytes per buffer), which keeps the exporter's CPU low; the
 // period stretches when a sample gets expensive so the sampler stays under ~0.5% of a core.
+//
+// Cadence: every `periodMs` while the buffer pool moves. A sample that finds nothing new (no page
+// entered, none referenced again, the occupancy unchanged) doubles the period, up to
+// `quietPeriodMs`: an idle compute is sampled a few times a minute instead of every `periodMs`,
+// and since nothing entered or was referenced meanwhile, nothing is lost. The first sample that
+// sees a change brings the period back to `periodMs`. A reader that needs the estimate fresh
+// (a scrape: `fresh()`) takes a sample first when the latest is older than `periodMs`, so a
+// scraped figure is as fresh as with a constant period.
 
 import { quoteIdent } from "../postgres/quote.js";
 import type { ExporterConnection } from "./exporter-connection.js";
@@ -17,7 +25,10 @@ export const WINDOW_SECONDS: readonly number[] = Array.from({ length: 60 }, (_, 
 export interface BufferSamplerOptions {
   conn: ExporterConnection;
   log: ExporterLog;
+  /** Period while pages move (and the freshness `fresh()` keeps). */
   periodMs: number;
+  /** Longest period while samples find nothing new (default: periodMs, i.e. no back-off). */
+  quietPeriodMs?: number;
   queryTimeoutMs: number;
   /** Upper bound on the share of one core the sampling may use (default 0.005 = 0.5%). */
   maxCpuShare?: number;
@@ -42,8 +53,10 @@ export class BufferSampler {
   #schema: string | null = null;
   #blockSize = 8192;
   #timer: NodeJS.Timeout | null = null;
-  #running = false;
+  #inflight: Promise<void> | null = null;
   #enabled = false;
+  /** The period until the next scheduled sample: periodMs, doubled per quiet sample. */
+  #period: number;
   #prevHash = new Int32Array(0);
   #prevUsage = new Uint8Array(0);
   #prevGen = new Uint32Array(0);
@@ -55,10 +68,25 @@ export class BufferSampler {
   lastCostMs = 0;
   lastError: string | null = null;
   errors = 0;
+  /** Samples taken (failed ones included). */
+  samplesTaken = 0;
+  /** Whether the latest successful sample found a change (a page in, referenced, occupancy). */
+  lastChanged = true;
 
   constructor(opts: BufferSamplerOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#period = opts.periodMs;
+  }
+
+  /** The current period of the periodic samples (longer while the pool is quiet). */
+  get currentPeriodMs(): number {
+    return this.#period;
+  }
+
+  /** The period below which samples would cost more than the CPU share allows. */
+  #costFloorMs(): number {
+    return this.lastCostMs / (this.#opts.maxCpuShare ?? 0.005);
   }
 
   /** Starts or pauses periodic sampling (paused while the neon extension provides the numbers). */
@@ -66,8 +94,11 @@ export class BufferSampler {
     if (on === this.#enabled) return;
     this.#enabled = on;
     // After a pause the old reference says nothing about when pages changed: start a new one.
-    if (on) this.#samples = 0;
-    if (on) this.#schedule(0);
+    if (on) {
+      this.#samples = 0;
+      this.#period = this.#opts.periodMs;
+      this.#schedule(0);
+    }
     else if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
@@ -93,15 +124,28 @@ export class BufferSampler {
   }
 
   async #tick(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      await this.sampleOnce();
-    } finally {
-      this.#running = false;
-      const share = this.#opts.maxCpuShare ?? 0.005;
-      this.#schedule(Math.max(this.#opts.periodMs, this.lastCostMs / share));
+    await this.sampleOnce();
+    const quietMax = Math.max(this.#opts.periodMs, this.#opts.quietPeriodMs ?? this.#opts.periodMs);
+    this.#period = this.lastChanged ? this.#opts.periodMs : Math.min(this.#period * 2, quietMax);
+    this.#schedule(Math.max(this.#period, this.#costFloorMs()));
+  }
+
+  /**
+   * Takes a sample now unless the latest is at most `periodMs` old (or the CPU share's floor,
+   * when samples are that expensive), or joins the one running; the periodic schedule restarts
+   * from it.
+   */
+  async fresh(): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    const age = this.#now() - this.lastSampleAt;
+    if (this.lastSampleAt !== 0 && age <= Math.max(this.#opts.periodMs, this.#costFloorMs())) return;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
     }
+    // A reader is interested: the next periodic sample comes after the base period again.
+    this.#period = this.#opts.periodMs;
+    await this.#tick();
   }
 
   async #ensureBuffercache(): Promise<string> {
@@ -135,9 +179,20 @@ export class BufferSampler {
     return row.schema;
   }
 
-  /** Takes one sample now. Errors are recorded, not thrown: the estimator just misses a beat. */
-  async sampleOnce(): Promise<void> {
+  /**
+   * Takes one sample now, or joins the one running. Errors are recorded, not thrown: the
+   * estimator just misses a beat.
+   */
+  sampleOnce(): Promise<void> {
+    this.#inflight ??= this.#sample().finally(() => {
+      this.#inflight = null;
+    });
+    return this.#inflight;
+  }
+
+  async #sample(): Promise<void> {
     const cpu0 = process.cpuUsage();
+    this.samplesTaken++;
     try {
       const schema = await this.#ensureBuffercache();
       const r = (await this.#opts.conn.query(
@@ -179,6 +234,7 @@ export class BufferSampler {
     const first = this.#samples === 0;
     const prevGen = this.#gen - 1;
     let valid = 0;
+    let accessed = 0;
     for (let off = 0; off + 10 <= buf.length; off += 10) {
       const id = buf.readInt32BE(off);
       const hash = buf.readInt32BE(off + 4);
@@ -189,14 +245,20 @@ export class BufferSampler {
       valid++;
       const same = this.#prevGen[id] === prevGen && this.#prevHash[id] === hash;
       // The first sample only sets the reference: when those pages were used is unknown.
-      if (!first && (!same || usage > this.#prevUsage[id] || pins > 0)) this.hll.add(hash, nowMs);
+      if (!first && (!same || usage > this.#prevUsage[id] || pins > 0)) {
+        this.hll.add(hash, nowMs);
+        accessed++;
+      }
       this.#prevHash[id] = hash;
       this.#prevUsage[id] = usage;
       this.#prevGen[id] = this.#gen;
     }
     this.#gen++;
     this.#samples++;
-    this.usedChunks = Math.ceil((valid * this.#blockSize) / (1024 * 1024));
+    const used = Math.ceil((valid * this.#blockSize) / (1024 * 1024));
+    // A buffer emptied (a dropped relation) changes no tag we compare, but the occupancy.
+    this.lastChanged = first || accessed > 0 || used !== this.usedChunks;
+    this.usedChunks = used;
     this.lastSampleAt = nowMs;
   }
 }

@@ -16,6 +16,8 @@ export interface ExporterConfig {
   connectTimeoutMs: number;
   /** Period of the pg_buffercache samples behind the working-set windows (vanilla source). */
   wssSampleMs: number;
+  /** Longest period between those samples while they find nothing new (buffer-sampler.ts). */
+  wssQuietSampleMs: number;
   sourceRecheckMs: number;
   /** Where the working-set estimator is saved so a restarted exporter keeps its history. */
   stateFile: string | null;
@@ -35,6 +37,7 @@ export const TIMING_DEFAULTS = {
   lockTimeoutMs: 1000,
   connectTimeoutMs: 3000,
   wssSampleMs: 2000,
+  wssQuietSampleMs: 16_000,
   sourceRecheckMs: 10_000,
 } as const satisfies Partial<Record<keyof ExporterConfig, number>>;
 

@@ -136,6 +136,18 @@ export function healthFamilies(h: HealthInputs): MetricFamily[] {
       samples: [{ value: h.sampler.lastSampleAt ? (h.now - h.sampler.lastSampleAt) / 1000 : -1 }],
     },
     {
+      name: "compute_exporter_wss_samples_total",
+      help: "pg_buffercache samples taken for the working-set estimator, periodic and on demand of a scrape",
+      type: "counter",
+      samples: [{ value: h.sampler.samplesTaken }],
+    },
+    {
+      name: "compute_exporter_wss_sample_period_seconds",
+      help: "Current period of the periodic pg_buffercache samples: the base period while pages move, up to the quiet period while samples find nothing new",
+      type: "gauge",
+      samples: [{ value: h.sampler.currentPeriodMs / 1000 }],
+    },
+    {
       name: "compute_exporter_postgres_connects_total",
       help: "Connections the exporter opened to Postgres (one is kept open; more mean reconnects)",
       type: "counter",

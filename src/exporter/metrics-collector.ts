@@ -120,8 +120,9 @@ export class MetricsCollector {
       }
     }
     const counters = await readVanillaCounters(conn, queryTimeoutMs);
-    // Before the first buffer sample there is no occupancy to report: take that sample now.
-    if (sampler.usedChunks === null) await sampler.sampleOnce();
+    // A reader gets windows and occupancy at most one base period old (the first sample too),
+    // however far the sampler has stretched its period while the buffer pool was quiet.
+    await sampler.fresh();
     return {
       source,
       values: { ...counters, usedChunks: sampler.usedChunks ?? 0, windows: sampler.windows() },

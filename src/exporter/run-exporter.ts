@@ -29,7 +29,13 @@ export async function runExporter(config: ExporterConfig, log: ExporterLog): Pro
     connectTimeoutMs: config.connectTimeoutMs,
     log,
   });
-  const sampler = new BufferSampler({ conn, log, periodMs: config.wssSampleMs, queryTimeoutMs });
+  const sampler = new BufferSampler({
+    conn,
+    log,
+    periodMs: config.wssSampleMs,
+    quietPeriodMs: config.wssQuietSampleMs,
+    queryTimeoutMs,
+  });
   if (config.stateFile && loadHll(sampler.hll, config.stateFile))
     log.info("restored the working-set estimator");
   const collector = new MetricsCollector({
