@@ -66,7 +66,7 @@ after(async () => {
 async function quietAtMost(): Promise<number> {
   return waitFor(
     "the sampler to stretch its period to the quiet period",
-    () => sampler.currentPeriodMs === QUIET_MS && !sampler.lastChanged && sampler.lastSampleAt,
+    () => (sampler.currentPeriodMs === QUIET_MS && !sampler.lastChanged ? sampler.lastSampleAt : null),
     60_000,
     20,
   );
@@ -77,7 +77,7 @@ test("a quiet pool is sampled every quiet period, not every base period", async 
   const queriesBefore = sampleQueries.length;
   const next = await waitFor(
     "the next periodic sample",
-    () => sampleQueries.length > queriesBefore && sampleQueries[queriesBefore],
+    () => (sampleQueries.length > queriesBefore ? sampleQueries[queriesBefore] : null),
     60_000,
     20,
   );
@@ -89,10 +89,13 @@ test("a quiet pool is sampled every quiet period, not every base period", async 
 
 test("a scrape while the sampler is stretched gets windows from a sample taken for it", async () => {
   await quietAtMost();
-  // The latest sample is older than the base period (the next periodic one is a quiet period away).
+  // The latest sample is older than the base period and none is running (the next periodic one is
+  // a quiet period away).
   await waitFor(
-    "the latest sample to age",
-    () => Date.now() - sampler.lastSampleAt > 2 * PERIOD_MS,
+    "the latest sample to age, with none running",
+    () =>
+      Date.now() - sampler.lastSampleAt > 2 * PERIOD_MS &&
+      (sampleQueries.at(-1) ?? 0) <= sampler.lastSampleAt,
     60_000,
     20,
   );

@@ -98,8 +98,7 @@ export class BufferSampler {
       this.#samples = 0;
       this.#period = this.#opts.periodMs;
       this.#schedule(0);
-    }
-    else if (this.#timer) {
+    } else if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
