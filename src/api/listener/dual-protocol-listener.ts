@@ -104,22 +104,33 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
   // connection. (Slow request bodies are cut by request-deadlines.ts, where bodies are read.)
   /** Per session: when its last stream started (negative: none yet, the headers timeout applies). */
   const lastStream = new Map<http2.ServerHttp2Session, { at: number }>();
-  const sweep = setInterval(() => {
+  // The sweep runs only while HTTP/2 sessions are open: an agent nobody talks to over HTTP/2
+  // (an idle compute) has no timer waking it every second.
+  let sweep: NodeJS.Timeout | null = null;
+  const sweepIdle = () => {
     const now = Date.now();
     for (const [session, { at }] of lastStream) {
       const limit = at < 0 ? limits.headersTimeoutMs : limits.idleSessionTimeoutMs;
       if (now - Math.abs(at) > limit && !session.closed) session.close();
     }
-  }, 1000);
-  sweep.unref();
+  };
+  const stopSweep = () => {
+    if (sweep) clearInterval(sweep);
+    sweep = null;
+  };
 
   h2.on("session", (session) => {
     sessions.add(session);
     const last = { at: -Date.now() };
     lastStream.set(session, last);
+    if (!sweep) {
+      sweep = setInterval(sweepIdle, 1000);
+      sweep.unref();
+    }
     session.once("close", () => {
       sessions.delete(session);
       lastStream.delete(session);
+      if (lastStream.size === 0) stopSweep();
     });
     if (closing) session.close();
     session.on("stream", () => {
@@ -203,7 +214,7 @@ export function createDualProtocolListener(opts: DualProtocolOptions): DualProto
       }, graceMs);
       await allClosed;
       clearTimeout(timer);
-      clearInterval(sweep);
+      stopSweep();
       // The checking interval of the HTTP/1.1 timeouts.
       h1.close();
     },
