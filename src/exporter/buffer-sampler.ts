@@ -8,9 +8,9 @@
 //
 // Cadence: every `periodMs` while the buffer pool moves. A sample that finds nothing new (no page
 // entered, none referenced again, the occupancy unchanged) doubles the period, up to
-// `quietPeriodMs`: an idle compute is sampled a few times a minute instead of every `periodMs`,
-// and since nothing entered or was referenced meanwhile, nothing is lost. The first sample that
-// sees a change brings the period back to `periodMs`. A reader that needs the estimate fresh
+// `quietPeriodMs`: an idle compute is sampled a few times a minute instead of every `periodMs`
+// (a quiet pool has nothing to record; only the first interval after it wakes is longer). The
+// first sample that sees a change brings the period back to `periodMs`. A reader that needs the estimate fresh
 // (a scrape: `fresh()`) takes a sample first when the latest is older than `periodMs`, so a
 // scraped figure is as fresh as with a constant period.
 
