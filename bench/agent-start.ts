@@ -8,6 +8,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import pg from "pg";
 import { EXPORTER_THREAD_NAME } from "../src/exporter/thread-protocol.js";
 import { waitForReady } from "../src/postgres/readiness.js";
 import { REPO } from "../test/support/agent.js";
@@ -173,8 +174,35 @@ function cpuBetween(a: ProcSample, b: ProcSample): { total: number } & Record<Th
   };
 }
 
+/** utime + stime ticks of a single-threaded process (a Postgres backend), 0 once it is gone. */
+function processTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The Postgres backends of the agent's own sessions (application_name `compute_ctl:...`). */
+async function agentBackends(pgPort: number): Promise<{ pid: number; app: string }[]> {
+  const c = new pg.Client({ host: "127.0.0.1", port: pgPort, user: "postgres", database: "postgres" });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number; app: string }>(
+      "SELECT pid, application_name AS app FROM pg_catalog.pg_stat_activity WHERE application_name LIKE 'compute\\_ctl:%' ORDER BY 2",
+    );
+    return r.rows;
+  } finally {
+    await c.end();
+  }
+}
+
 interface Idle {
   agentRssMb: number;
+  /** % of a core of the backends serving the agent's sessions over the settled window, by session. */
+  backends: { app: string; pct: number }[];
   /** Settled: from IDLE_SETTLE_S after `running`, over IDLE_SAMPLE_S. */
   cpu: ReturnType<typeof cpuBetween>;
   /** The first EARLY_SAMPLE_S after EARLY_REST_S of rest: the start-up tail is in it. */
@@ -200,10 +228,18 @@ async function idleFootprint(root: string): Promise<Idle> {
     };
     const early0 = await until(EARLY_REST_S);
     const early1 = await until(EARLY_REST_S + EARLY_SAMPLE_S);
+    // Looked up before the window, so the bench's own session is gone by then.
+    const backends = await agentBackends(agent.pgPort);
     const before = await until(IDLE_SETTLE_S);
+    const backendsBefore = backends.map((b) => processTicks(b.pid));
     const after = await until(IDLE_SETTLE_S + IDLE_SAMPLE_S);
+    const windowS = (after.at - before.at) / 1000;
     return {
       agentRssMb: after.rssKb / 1024,
+      backends: backends.map((b, i) => ({
+        app: b.app,
+        pct: ((processTicks(b.pid) - backendsBefore[i]) / CLK_TCK / windowS) * 100,
+      })),
       cpu: cpuBetween(before, after),
       earlyCpuPct: cpuBetween(early0, early1).total,
     };
@@ -288,7 +324,7 @@ function section(
   const readyOk = ready.median < 10;
   const markdown = [
     "Start: exec of `bin/compute_ctl` (no spec) until its first answered `GET /healthz`: the external HTTP port is tried every 1 ms and the request is sent as soon as it accepts a connection; the agent binds its REST ports before it loads the rest of itself, so that request waits for the loaded agent. The floor does the same against a bare `node` HTTP server; the time until the port accepted is a detail row. Idle: a running compute from the example spec, activity monitor on, nobody asking for `/ready` or scraping; " +
-      `CPU from /proc utime+stime of the agent process (every thread) over ${IDLE_SAMPLE_S} s, starting ${IDLE_SETTLE_S} s after \`running\` (once the start-up tail is over: V8's post-start garbage collections and compilation); per thread from /proc/<pid>/task/<tid>/schedstat (the exporter thread names itself \`${EXPORTER_THREAD_NAME}\`); the first ${EARLY_SAMPLE_S} s after ${EARLY_REST_S} s of rest, which hold that tail, as a detail row. Readiness: time from Postgres writing \`ready\` into postmaster.pid (its mtime) until \`waitForReady\` resolved.`,
+      `CPU from /proc utime+stime of the agent process (every thread) over ${IDLE_SAMPLE_S} s, starting ${IDLE_SETTLE_S} s after \`running\` (once the start-up tail is over: V8's post-start garbage collections and compilation); per thread from /proc/<pid>/task/<tid>/schedstat (the exporter thread names itself \`${EXPORTER_THREAD_NAME}\`); the first ${EARLY_SAMPLE_S} s after ${EARLY_REST_S} s of rest, which hold that tail, as a detail row; and, not counted in the figure, the Postgres backends serving the agent's own sessions over the settled window (what the agent's periodic queries cost Postgres). Readiness: time from Postgres writing \`ready\` into postmaster.pid (its mtime) until \`waitForReady\` resolved.`,
     "",
     "| Case | Ours | Floor | Target | Verdict |",
     "|---|---|---|---|---|",
@@ -297,6 +333,7 @@ function section(
     `| Agent idle RSS (its exporter thread included) | ${idle.agentRssMb.toFixed(1)} MB | | < 80 MB | ${verdict(rssOk)} |`,
     `| Agent idle CPU (its exporter thread included), settled | ${idle.cpu.total.toFixed(2)}% of a core | | < 1% | ${verdict(cpuOk)} |`,
     `| (detail) idle CPU by thread, settled | main ${idle.cpu.main.toFixed(2)}%, exporter ${idle.cpu.exporter.toFixed(2)}%, Node/V8 helpers ${idle.cpu.helpers.toFixed(2)}% | | | |`,
+    `| (detail) Postgres backends of the agent's sessions, settled (not in the figure above) | ${idle.backends.map((b) => `\`${b.app}\` ${b.pct.toFixed(2)}%`).join(", ") || "none"} | | | |`,
     `| (detail) idle CPU, the first ${EARLY_SAMPLE_S} s after ${EARLY_REST_S} s of rest (start-up tail included) | ${idle.earlyCpuPct.toFixed(2)}% of a core | | | |`,
     `| Readiness detected after \`ready\` | ${fmt(ready)} | | < 10 ms | ${verdict(readyOk)} |`,
     "",
