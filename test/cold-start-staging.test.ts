@@ -4,11 +4,13 @@
 // template is discarded, never used: leftovers of an earlier agent (complete or partial), a
 // staged tree modified after staging, a rewritten marker, another owner, a replaced template.
 // A spec of another source kind discards it, /terminate and SIGTERM remove it, and a mount
-// point at -D is not staged (a rename cannot cross it): the start copies. Real agent binary,
+// point at -D is not staged (a rename cannot cross it): the start copies. A launch with an
+// initdb spec stages too, before it validates the spec (its head start): used when valid,
+// removed when the spec is rejected, never made from a template modified since publish. Real agent binary,
 // real Postgres (one case, binaries upgraded while waiting, drives the staging directly); every
 // wait is for a log line or a status.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   appendFileSync,
   chmodSync,
@@ -28,7 +30,8 @@ import pino from "pino";
 import { TemplateCache } from "../src/startup/sources/template-cache.js";
 import { parseManifest } from "../src/startup/sources/template-cache-manifest.js";
 import { stagedPath, stagingMarkerPath, TemplateStaging } from "../src/startup/sources/template-staging.js";
-import { minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
+import { AGENT_BIN, minimalSpec, type RunningAgent, startAgent } from "./support/agent.js";
+import { freePort } from "./support/ports.js";
 import { pgOsUser, tempDir } from "./support/postgres.js";
 
 const root = tempDir("cct-stage-");
@@ -348,6 +351,116 @@ describe("a mount point at -D", () => {
       }
     } finally {
       execFileSync("umount", ["-l", mnt]);
+    }
+  });
+});
+
+describe("a launch's head start (-S with an initdb spec)", () => {
+  const STAGING = "staging the data directory from the template";
+
+  it("copies the template beside -D while the agent loads, and the start renames it into place", async () => {
+    const agent = await startAgent({
+      name: "head-start-used",
+      spec: minimalSpec(),
+      args: ["--cache-dir", cacheDir],
+    });
+    try {
+      await agent.waitForStatus("running");
+      const entries = agent.logEntries();
+      const began = entries.findIndex(msg(STAGING));
+      assert.ok(began >= 0, agent.logs().slice(-3000));
+      assert.equal(entries[began].kind, "head_start");
+      assert.ok(
+        began < entries.findIndex((e) => e.to === "init"),
+        "the copy began before the spec was validated and the start began",
+      );
+      assert.ok(entries.some(msg(RENAMED)), "renamed into place");
+      assert.ok(!entries.some(msg(COPIED)), "no second copy from the template");
+      assert.equal(existsSync(stagedPath(agent.pgdata)), false);
+      assert.equal(existsSync(stagingMarkerPath(agent.pgdata)), false);
+      const [{ one }] = await agent.query<{ one: number }>("SELECT 1 AS one");
+      assert.equal(one, 1);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("a spec that fails validation after the copy began: exit 1, nothing left in or beside -D", async () => {
+    const dir = path.join(root, "head-start-invalid");
+    mkdirSync(dir);
+    const pgdata = path.join(dir, "pgdata");
+    const specFile = path.join(dir, "spec.json");
+    // Valid JSON with an initdb source (the head start begins), rejected by validation.
+    writeFileSync(specFile, JSON.stringify(minimalSpec({ mode: "Sideways" })));
+    const res = spawnSync(
+      AGENT_BIN,
+      [
+        ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", specFile],
+        ...["--cache-dir", cacheDir, "--http-host", "127.0.0.1"],
+        ...[
+          "--external-http-port",
+          String(await freePort()),
+          "--internal-http-port",
+          String(await freePort()),
+        ],
+        ...["--grpc-port", String(await freePort()), "--grpc-socket", path.join(dir, "g.sock")],
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, /\$\.mode/);
+    const lines = res.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Entry);
+    assert.ok(lines.some(msg(STAGING)), `the head start began:\n${res.stderr.slice(-3000)}`);
+    assert.equal(existsSync(stagedPath(pgdata)), false, "the staged copy is gone");
+    assert.equal(existsSync(stagingMarkerPath(pgdata)), false, "its marker is gone");
+    assert.equal(existsSync(pgdata), false, "-D was never created");
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.includes("pgdata")),
+      [],
+      "nothing beside -D (no staging, no owner record)",
+    );
+  });
+
+  it("a template modified after its manifest was recorded is not used: initdb rebuilds it", async () => {
+    const ownCache = path.join(root, "head-start-damaged-cache");
+    const first = await startAgent({
+      name: "head-start-publish",
+      spec: minimalSpec(),
+      args: ["--cache-dir", ownCache],
+    });
+    try {
+      await first.waitForStatus("running");
+    } finally {
+      await first.stop();
+    }
+    const template = readdirSync(ownCache).find((n) => n.startsWith("initdb-")) as string;
+    const manifestFile = path.join(ownCache, template, "manifest.json");
+    const before = parseManifest(readFileSync(manifestFile, "utf8")).createdAt;
+    // Content unchanged, mode put back: only the ctime tells.
+    const victim = path.join(ownCache, template, "data", "postgresql.conf");
+    const mode = statSync(victim).mode & 0o777;
+    chmodSync(victim, 0o600);
+    chmodSync(victim, mode);
+    const agent = await startAgent({
+      name: "head-start-damaged",
+      spec: minimalSpec(),
+      args: ["--cache-dir", ownCache],
+    });
+    try {
+      await agent.waitForStatus("running");
+      const failed = agent.logEntries().find(msg("could not stage the data directory"));
+      assert.ok(failed, agent.logs().slice(-3000));
+      assert.match(String(failed.error), /postgresql\.conf: modified since publish/);
+      assert.ok(!agent.logEntries().some(msg(RENAMED)), "the head start's copy was not used");
+      assert.ok(agent.logEntries().some(msg("template is damaged, rebuilding it")));
+      assert.notEqual(parseManifest(readFileSync(manifestFile, "utf8")).createdAt, before, "rebuilt");
+      assert.equal(existsSync(stagedPath(agent.pgdata)), false);
+      assert.equal(existsSync(stagingMarkerPath(agent.pgdata)), false);
+    } finally {
+      await agent.stop();
     }
   });
 });

@@ -16,6 +16,7 @@ import { loadAhead } from "../loading/load-ahead.js";
 import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
+import type { HeadStart } from "../startup/head-start.js";
 import { templateKey } from "../startup/sources/template-cache-source.js";
 import { TemplateStaging } from "../startup/sources/template-staging.js";
 import { logProgress } from "../state/progress-log.js";
@@ -74,7 +75,13 @@ async function stopPostmasterBeforeExit(rt: ComputeRuntime): Promise<void> {
   await pm.shutdown("fast");
 }
 
-export async function runAgent(options: AgentOptions, log: Logger, early?: EarlyListeners): Promise<number> {
+export async function runAgent(
+  options: AgentOptions,
+  log: Logger,
+  early?: EarlyListeners,
+  /** The template copy a launch began before loading (cli/main.ts); it replaces the staging. */
+  headStart?: HeadStart | null,
+): Promise<number> {
   // Control-plane attempts are counted once the metrics exist (after the start has begun).
   const controlPlaneAttempts: string[] = [];
   for (const note of notApplicableFlags(options))
@@ -96,7 +103,7 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   // fail later with nothing but "exit undefined" from initdb.
   const why = osUser ? whyUnreachable(osUser, pg.postgres) : null;
   if (why) throw new Error(`--pg-user ${options.pgUser} cannot run ${pg.postgres}: ${why}`);
-  const staging = templateStaging(options, pg, osUser, log);
+  const staging = headStart?.staging ?? templateStaging(options, pg, osUser, log);
   // The agent's services are built before the runtime is shared, and stay for its whole life.
   const shutdown = new AbortController();
   const rt = new ComputeRuntime({
@@ -126,7 +133,8 @@ export async function runAgent(options: AgentOptions, log: Logger, early?: Early
   // The start pipeline first; the API and the services load and come up while it runs (REST
   // ports are bound already: requests wait for their handler, see early-listener.ts).
   if (launch.spec) {
-    staging?.sweep();
+    // A head start removed any earlier agent's staging before making its own.
+    if (!headStart) staging?.sweep();
     void startCompute(rt, launch.spec, "launch");
   }
   const { startAgentServices } = await import("./agent-services.js");

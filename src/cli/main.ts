@@ -3,6 +3,7 @@
 // are bound; the agent itself (most of the module loading) comes after.
 import "../loading/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
+import { startHeadStart } from "../startup/head-start.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
 
@@ -69,22 +70,29 @@ async function main(): Promise<number> {
     }
   }
   const early = listenEarly(parsed.options, tls);
+  // The template copy of an initdb spec runs while the rest of the agent loads (head-start.ts).
+  const headStart = startHeadStart(parsed.options);
   const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([
     import("../agent/run-agent.js"),
     import("../log/logger.js"),
   ]);
   const log = await openLogger({ format: parsed.options.logFormat });
+  headStart?.attach(log);
   tls?.certificate.follow({
     log: log.child({ component: "tls" }),
     intervalMs: parsed.options.tlsRecheckS * 1000,
   });
   try {
-    return await runAgent(parsed.options, log, early);
+    return await runAgent(parsed.options, log, early, headStart);
   } catch (err) {
     const msg = maskSecrets(err instanceof Error ? err.message : String(err));
     log.fatal({ error: msg }, "compute_ctl failed");
     process.stderr.write(`compute_ctl: ${msg}\n`);
     return 1;
+  } finally {
+    // A launch that failed before its start (a spec that fails validation, a port in use)
+    // leaves no head start behind.
+    await headStart?.staging.close();
   }
 }
 

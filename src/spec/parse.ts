@@ -8,16 +8,10 @@ import {
   ComputeSpecSchema,
   ConfigurationRequestSchema,
 } from "./schema.js";
+import { impliedSourceKind, settingValue } from "./source-kind.js";
 import { SpecError } from "./spec-error.js";
 import { checkSpecRules, type SpecAgentContext } from "./spec-rules.js";
-import type {
-  ComputeCtlConfig,
-  ComputeMode,
-  ComputeSpec,
-  ComputeSpecJson,
-  DataSource,
-  GenericOption,
-} from "./types.js";
+import type { ComputeCtlConfig, ComputeMode, ComputeSpec, ComputeSpecJson, DataSource } from "./types.js";
 import { checkWarmFields } from "./warm-fields.js";
 
 export type { SpecAgentContext } from "./spec-rules.js";
@@ -52,27 +46,15 @@ function check<S extends v.GenericSchema>(schema: S, input: unknown, prefix: str
   throw new SpecError(issuePath(issue, prefix), describeIssue(issue), "shape");
 }
 
-function settingValue(settings: GenericOption[] | null | undefined, name: string): string | null {
-  return settings?.find((s) => s.name === name)?.value ?? null;
-}
-
 function resolveMode(json: ComputeSpecJson): ComputeMode {
   if (json.mode === "Primary") return { kind: "primary" };
   if (json.mode === "Replica") return { kind: "replica" };
   return { kind: "static", lsn: json.mode.Static.toUpperCase() };
 }
 
-function hasNeonStorage(json: ComputeSpecJson): boolean {
-  return (
-    json.pageserver_connection_info != null ||
-    json.pageserver_connstring != null ||
-    settingValue(json.cluster.settings, "neon.pageserver_connstring") != null
-  );
-}
-
 function resolveSource(json: ComputeSpecJson): DataSource {
   const src = json.source;
-  if (src == null) return hasNeonStorage(json) ? { kind: "neon" } : { kind: "initdb" };
+  if (src == null) return { kind: impliedSourceKind(json) };
   if (src.kind === "primary")
     return { kind: "primary", connstring: src.connstring, slotName: src.slot_name ?? null };
   if (src.kind === "archive") return { kind: "archive", archive: src, target: null };
@@ -134,7 +116,7 @@ function checkNeonFields(json: ComputeSpecJson, mode: ComputeMode, prefix: strin
   if (!json.timeline_id && !settingValue(settings, "neon.timeline_id")) {
     throw new SpecError(`${prefix}.timeline_id`, "timeline id should be provided for the neon source");
   }
-  if (!hasNeonStorage(json)) {
+  if (impliedSourceKind(json) !== "neon") {
     throw new SpecError(
       `${prefix}.pageserver_connstring`,
       "pageserver connection information should be provided",

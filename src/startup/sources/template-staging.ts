@@ -13,6 +13,13 @@
 // used: the token lives in this process's memory only; at launch a leftover is removed if its
 // marker says we made it, and left alone (no staging) otherwise. The agent's exit removes it.
 //
+// A launch with an initdb spec stages too, as its first act (startup/head-start.ts): the copy runs
+// as a `cp` child on the other core while the agent loads its modules and validates the spec,
+// and the start renames the result into place. That staging lives for a fraction of a second,
+// inside this process's own start, so the start checks its marker, identity, owner and template
+// but not every entry again (as a copy straight into -D is not re-read either); the copy itself
+// checks the template entry by entry as every copy does.
+//
 // When -D is a mount point the rename cannot cross it: nothing is staged (staging inside the
 // mount would put files in a directory the -D guard only lets us wipe, before any spec asked
 // for it) and the start copies from the template as without staging.
@@ -24,7 +31,7 @@ import type { Logger } from "pino";
 import type { OsUser } from "../../postgres/os-user.js";
 import { checkPgdata, type GuardOptions, markOwned } from "../pgdata-guard.js";
 import { type Template, TemplateCache } from "./template-cache.js";
-import { copyVerified, type Owner } from "./template-cache-copy.js";
+import { copyVerified, copyVerifiedByChild, type Owner } from "./template-cache-copy.js";
 import { sameKey, type TemplateKey } from "./template-cache-key.js";
 import {
   checkEntry,
@@ -34,12 +41,22 @@ import {
   TemplateDamagedError,
 } from "./template-cache-manifest.js";
 
+/** What staging logs (pino's methods; a launch's head start logs before the logger exists). */
+export type StagingLog = Pick<Logger, "info" | "warn">;
+
+/**
+ * `waiting`: an agent without a spec, the staging may wait for minutes (copied in the event
+ * loop's idle time, every entry re-checked when taken). `head_start`: a launch copying while it
+ * loads (a `cp` child; see the file comment).
+ */
+export type StagingKind = "waiting" | "head_start";
+
 export interface StagingOptions {
   readonly pgdata: string;
   readonly cacheDir: string;
   readonly guard: GuardOptions;
   readonly osUser: OsUser | null;
-  readonly log: Logger;
+  readonly log: StagingLog;
   /** The template key for these binaries, superuser and OS user (template-cache-source.ts). */
   readonly templateKey: () => TemplateKey;
 }
@@ -66,7 +83,8 @@ interface Staged {
   readonly templateCreatedAt: string;
   readonly identity: string;
   readonly owner: Owner | null;
-  readonly entries: readonly ManifestEntry[];
+  /** The staged tree as copied (null for a head start: see the file comment). */
+  readonly entries: readonly ManifestEntry[] | null;
 }
 
 const lstatOrNull = (p: string) => lstatSync(p, { throwIfNoEntry: false }) ?? null;
@@ -128,7 +146,7 @@ function whyUnusable(
   if (target.dev !== st.dev) return "the data directory is on another filesystem (a mount point)";
   // Every entry as this process left it (a write, chmod, chown, added or removed entry changes
   // ctime, see template-cache-manifest.ts): nothing else wrote to it since.
-  for (const e of staged.entries) {
+  for (const e of staged.entries ?? []) {
     checkEntry(e, lstatExactSync(e.path === "" ? dir : `${dir}/${e.path}`));
   }
   const version = readFileSync(path.join(dir, "PG_VERSION"), "utf8");
@@ -143,6 +161,8 @@ export class TemplateStaging {
   #staging: Promise<Staged | null> | null = null;
   #removing: Promise<void> = Promise.resolve();
   #closed = false;
+  /** Stops a head start's copy when the staging is dropped. */
+  #stop = new AbortController();
 
   constructor(readonly opts: StagingOptions) {}
 
@@ -151,9 +171,12 @@ export class TemplateStaging {
   }
 
   /** Starts staging in the background (once); its log says whether and why not. */
-  start(): void {
+  start(kind: StagingKind = "waiting"): void {
     if (this.#staging || this.#closed) return;
-    this.#staging = this.#stage().catch((err: unknown) => {
+    const stop = new AbortController();
+    this.#stop = stop;
+    this.#staging = this.#stage(kind, stop.signal).catch((err: unknown) => {
+      if (stop.signal.aborted) return null; // dropped on purpose (discard says why)
       this.opts.log.warn({ error: (err as Error).message }, "could not stage the data directory");
       this.#removeOurs();
       return null;
@@ -212,6 +235,7 @@ export class TemplateStaging {
     const pending = this.#staging;
     if (!pending) return;
     this.#staging = null;
+    this.#stop.abort(new Error(reason));
     this.#removing = this.#removing.then(async () => {
       const staged = await pending;
       if (!staged) return;
@@ -278,7 +302,7 @@ export class TemplateStaging {
       .catch(() => {});
   }
 
-  async #stage(): Promise<Staged | null> {
+  async #stage(kind: StagingKind, signal: AbortSignal): Promise<Staged | null> {
     const { pgdata, log } = this.opts;
     const skip = (reason: string) => {
       log.info({ staged: this.path, reason }, "not staging the data directory");
@@ -318,8 +342,20 @@ export class TemplateStaging {
     const identity = identityOf(lstatSync(dir));
     // Before the copy: a leftover of this run, however far it got, is recognised as ours.
     writeMarker(pgdata, { identity, token: this.#token, complete: false });
-    await copyVerified(t.dataDir, t.manifest.entries, dir, owner);
-    const entries = await scanTemplate(dir);
+    log.info({ staged: dir, template: t.dir, kind }, "staging the data directory from the template");
+    let entries: ManifestEntry[] | null = null;
+    try {
+      if (kind === "head_start") {
+        await copyVerifiedByChild(t.dataDir, t.manifest.entries, dir, signal);
+      } else {
+        await copyVerified(t.dataDir, t.manifest.entries, dir, owner);
+        entries = await scanTemplate(dir);
+      }
+    } catch (err) {
+      // Gone before anyone waiting for this staging goes on.
+      await this.#remove(identity);
+      throw err;
+    }
     if (this.#closed) {
       await this.#remove(identity);
       return null;
