@@ -9,6 +9,7 @@ import type { EarlyListeners } from "../api/rest/early-listener.js";
 import { type AutoscalingMetricsForwarder, externalRoutes, internalRoutes } from "../api/rest/route-table.js";
 import { type RestServer, startRestServer } from "../api/rest/server.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import * as load from "../loading/modules.js";
 
 export interface ApiServers {
   external: RestServer;
@@ -45,7 +46,7 @@ export async function launchAuthorizer(rt: ComputeRuntime, log: Logger): Promise
       'compute_ctl_config.jwks is an empty key set: every authenticated request is refused (401), as in Neon; omit "jwks" for no token checks',
     );
   }
-  const { createAuthorizer } = await import("../api/auth/index.js");
+  const { createAuthorizer } = await load.auth();
   return createAuthorizer({
     jwks: jwks as { keys: import("jose").JWK[] } | undefined,
     computeId: rt.options.computeId,
@@ -99,7 +100,7 @@ export async function startApiServers(
   // at once for probes and /status); an empty compute starts it right away.
   const grpcStarting = rt.state
     .waitFor((st) => st.status !== "init")
-    .then(() => import("../api/grpc/index.js"))
+    .then(() => load.grpcApi())
     .then(({ startGrpcServer }) =>
       startGrpcServer({
         api,

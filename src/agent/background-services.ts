@@ -6,6 +6,7 @@
 import { specAppliesSql } from "../apply/apply-spec-to-postgres.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
 import { runtimeSourceContext } from "../compute/source-hooks.js";
+import * as load from "../loading/modules.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import type { ActivityMonitor } from "../monitor/activity-monitor.js";
 import type { ReadinessProbe } from "../monitor/readiness-probe.js";
@@ -31,7 +32,7 @@ function vmMonitorService(rt: ComputeRuntime): Service {
     name: "vm-monitor",
     async start() {
       if (!rt.options.autoscaling) return null;
-      const { startVmMonitor } = await import("../autoscaling/index.js");
+      const { startVmMonitor } = await load.autoscaling();
       const monitor = await startVmMonitor({
         addr: rt.options.vmMonitorAddr,
         cgroup: rt.options.cgroup,
@@ -53,7 +54,7 @@ function migrationsService(rt: ComputeRuntime, metrics: AgentMetrics): Service {
     name: "migrations",
     async start() {
       if (!rt.spec || !specAppliesSql(rt.spec)) return null;
-      const { runMigrations } = await import("../reconcile/index.js");
+      const { runMigrations } = await load.reconciler();
       const report = await runMigrations({
         target: { connstr: rt.options.connstr },
         log: rt.log.child({ component: "migrations" }),
@@ -97,9 +98,7 @@ function installedExtensionsService(rt: ComputeRuntime, metrics: AgentMetrics): 
   return {
     name: "installed-extensions",
     async start() {
-      const { collectInstalledExtensions, collectionIntervalS } = await import(
-        "../monitor/installed-extensions.js"
-      );
+      const { collectInstalledExtensions, collectionIntervalS } = await load.installedExtensions();
       const log = rt.log.child({ component: "installed_extensions" });
       let timer: NodeJS.Timeout | null = null;
       let stopped = false;

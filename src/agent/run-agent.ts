@@ -13,6 +13,7 @@ import { releaseSource } from "../compute/source-hooks.js";
 import { startCompute } from "../compute/start-compute.js";
 import { agentSources } from "../loading/agent-sources.js";
 import { loadAhead } from "../loading/load-ahead.js";
+import * as load from "../loading/modules.js";
 import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgres/binaries.js";
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
@@ -57,7 +58,7 @@ async function remoteExtensions(
   signal: AbortSignal,
 ): Promise<RemoteExtensions | null> {
   if (!options.remoteExtBaseUrl) return null;
-  const { RemoteExtensions } = await import("../remote-ext/remote-extensions.js");
+  const { RemoteExtensions } = await load.remoteExtensions();
   return new RemoteExtensions({
     baseUrl: new URL(options.remoteExtBaseUrl),
     pg,
@@ -137,7 +138,7 @@ export async function runAgent(
     if (!headStart) staging?.sweep();
     void startCompute(rt, launch.spec, "launch");
   }
-  const { startAgentServices } = await import("./agent-services.js");
+  const { startAgentServices } = await load.agentServices();
   const { background, servers: starting } = startAgentServices(rt, log, { early, controlPlaneAttempts });
   let servers: Awaited<typeof starting>;
   try {

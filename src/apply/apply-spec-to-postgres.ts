@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
+import * as load from "../loading/modules.js";
 import type { OsUser } from "../postgres/os-user.js";
 import type { Postmaster } from "../postgres/postmaster.js";
 import { TEMP_OVERRIDE_FILE } from "../spec/render-conf.js";
@@ -70,8 +71,8 @@ export async function applySpecToPostgres(
     if (!specAppliesSql(spec)) return;
     // Loaded on first use (a start preloads it while Postgres starts).
     const [{ reconcileSpec }, drops] = await Promise.all([
-      import("../reconcile/index.js"),
-      opts.dropSubscriptions ? import("../reconcile/subscription-drops.js") : null,
+      load.reconciler(),
+      opts.dropSubscriptions ? load.subscriptionDrops() : null,
     ]);
     await reconcileSpec({
       target: { connstr: pg.options.connstr },

@@ -3,6 +3,7 @@
 // otherwise). Parse errors name the JSON path; nothing is touched before this succeeds.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
+import * as load from "../loading/modules.js";
 import type { ParsedConfig, SpecAgentContext } from "../spec/parse.js";
 import { SpecError } from "../spec/spec-error.js";
 
@@ -74,7 +75,7 @@ export async function fetchFromControlPlane(opts: ControlPlaneOptions): Promise<
     if (json.status === "attached" && json.spec == null) {
       throw new ConfigSourceError("control plane says the compute is attached but sent no spec");
     }
-    const { parseComputeConfig } = await import("../spec/parse.js");
+    const { parseComputeConfig } = await load.specParser();
     return parseComputeConfig(
       { spec: json.spec ?? null, compute_ctl_config: json.compute_ctl_config },
       opts.agent,
@@ -95,7 +96,7 @@ export async function loadLaunchConfig(
   agent?: SpecAgentContext,
 ): Promise<ParsedConfig> {
   // valibot and the schemas load only when there is something to parse.
-  const parser = () => import("../spec/parse.js");
+  const parser = () => load.specParser();
   try {
     if (opts.specPath) {
       const [{ parseSpec }, json] = await Promise.all([parser(), readJsonFile(opts.specPath, "--spec")]);

@@ -3,6 +3,7 @@
 // are bound; the agent itself (most of the module loading) comes after.
 import "../loading/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
+import * as load from "../loading/modules.js";
 import { startHeadStart } from "../startup/head-start.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
@@ -10,8 +11,8 @@ import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
 /** The --help line naming the Postgres binaries a launch with these flags and this environment uses. */
 async function binariesInUse(): Promise<string> {
   const [{ describeBinaries, resolvePgBinaries }, { installRoot }] = await Promise.all([
-    import("../postgres/binaries.js"),
-    import("./install-root.js"),
+    load.pgBinaries(),
+    load.installRoot(),
   ]);
   const pgbin = process.env.POSTGRES_PATH || undefined;
   try {
@@ -38,7 +39,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (parsed.kind === "version") {
-    const { agentVersion } = await import("./install-root.js");
+    const { agentVersion } = await load.installRoot();
     process.stdout.write(`compute_ctl ${agentVersion()}\n`);
     return 0;
   }
@@ -56,8 +57,8 @@ async function main(): Promise<number> {
   let tls: import("../tls/listener-tls.js").ListenerTls | null = null;
   if (parsed.options.tlsCertPath) {
     const [{ loadListenerTls }, { CertificateError }] = await Promise.all([
-      import("../tls/listener-tls.js"),
-      import("../tls/certificate-pair.js"),
+      load.listenerTls(),
+      load.certificatePair(),
     ]);
     try {
       tls = loadListenerTls(parsed.options);
@@ -72,10 +73,7 @@ async function main(): Promise<number> {
   const early = listenEarly(parsed.options, tls);
   // The template copy of an initdb spec runs while the rest of the agent loads (head-start.ts).
   const headStart = startHeadStart(parsed.options);
-  const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([
-    import("../agent/run-agent.js"),
-    import("../log/logger.js"),
-  ]);
+  const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([load.agent(), load.logger()]);
   const log = await openLogger({ format: parsed.options.logFormat });
   headStart?.attach(log);
   tls?.certificate.follow({

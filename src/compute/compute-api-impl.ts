@@ -6,6 +6,7 @@ import type { ComputeApi } from "../api/compute-api.js";
 import { computeInfo } from "../diagnostics/compute-info.js";
 import { OperationError } from "../errors/operation-error.js";
 import { checkEndpointId } from "../lfc/storage-location.js";
+import * as load from "../loading/modules.js";
 import type { AgentMetrics } from "../metrics/agent-metrics.js";
 import { flattenSamples, type MetricFamily, unionByName } from "../metrics/metric-family.js";
 import { renderFamilies } from "../metrics/prometheus-text.js";
@@ -61,31 +62,31 @@ export function createComputeApi(
     },
     started: () => rt.postmaster?.running === true,
     async dbsAndRoles() {
-      const { listDbsAndRoles } = await import("../reconcile/index.js");
+      const { listDbsAndRoles } = await load.reconciler();
       return listDbsAndRoles(target()).catch(unavailable);
     },
     async setGrants(body) {
       requireRunning(rt);
-      const { setSchemaGrants } = await import("../reconcile/index.js");
+      const { setSchemaGrants } = await load.reconciler();
       return setSchemaGrants(target(), body);
     },
     async installExtension(body) {
       requireRunning(rt);
-      const { installExtension } = await import("../reconcile/index.js");
+      const { installExtension } = await load.reconciler();
       return installExtension(target(), body);
     },
     async databaseSchema(database, signal) {
-      const { dumpDatabaseSchema } = await import("../diagnostics/schema-dump.js");
+      const { dumpDatabaseSchema } = await load.schemaDump();
       return dumpDatabaseSchema({ connstr: rt.options.connstr, pg: rt.pg, log: rt.log }, database, signal);
     },
     async insights() {
       requireRunning(rt);
-      const { collectInsights } = await import("../diagnostics/insights.js");
+      const { collectInsights } = await load.insights();
       return collectInsights(target()).catch(unavailable);
     },
     async checkWritability() {
       requireRunning(rt);
-      const { checkWritability } = await import("../diagnostics/check-writability.js");
+      const { checkWritability } = await load.writabilityCheck();
       return checkWritability(target(), rt.log);
     },
     info: () => computeInfo(rt.pg, PROCESS_START),

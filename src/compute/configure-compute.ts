@@ -3,6 +3,7 @@
 // (throws the reason when that fails; the compute stays `running`).
 import type { StatusView } from "../api/compute-api.js";
 import { OperationError } from "../errors/operation-error.js";
+import * as load from "../loading/modules.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { checkPgdata } from "../startup/pgdata-guard.js";
@@ -18,7 +19,7 @@ async function parseBody(
   rt: ComputeRuntime,
   body: unknown,
 ): Promise<{ spec: ComputeSpec; computeCtlConfig: ComputeCtlConfig }> {
-  const { parseConfigurationRequest } = await import("../spec/parse.js");
+  const { parseConfigurationRequest } = await load.specParser();
   const parsed = parseConfigurationRequest(body, specAgentContext(rt.options));
   if (!parsed.spec) throw new SpecError("$.spec", "required field is missing", "shape");
   return { spec: parsed.spec, computeCtlConfig: parsed.computeCtlConfig };

@@ -5,6 +5,7 @@
 
 import { applySpecToPostgres } from "../apply/apply-spec-to-postgres.js";
 import { OperationError } from "../errors/operation-error.js";
+import * as load from "../loading/modules.js";
 import { SpecError } from "../spec/spec-error.js";
 import type { ComputeSpec } from "../spec/types.js";
 import { type ComputeRuntime, specAgentContext } from "./compute-runtime.js";
@@ -27,7 +28,7 @@ async function parsePromoteBody(
   if (b.wal_flush_lsn != null && typeof b.wal_flush_lsn !== "string") {
     throw new OperationError("unprocessable", "invalid request at $.wal_flush_lsn: expected an LSN string");
   }
-  const { parseSpec } = await import("../spec/parse.js");
+  const { parseSpec } = await load.specParser();
   if (b.spec === undefined) throw new SpecError("$.spec", "required field is missing", "shape");
   return {
     spec: parseSpec(b.spec, "$.spec", specAgentContext(rt.options)),

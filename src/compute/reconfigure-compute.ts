@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { applySpecToPostgres } from "../apply/apply-spec-to-postgres.js";
 import { errorText } from "../errors/error-text.js";
 import { OperationError } from "../errors/operation-error.js";
+import * as load from "../loading/modules.js";
 import { asUser } from "../postgres/os-user.js";
 import { PlanError } from "../reconcile/plan-error.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
@@ -77,7 +78,7 @@ async function postgresTlsFor(
   const files = postgresTlsFiles(spec.json, rt.computeCtlConfig);
   if (!files) return { ssl: false, pair: null };
   if (rt.tlsCertificates.has("postgres")) return { ssl: true, pair: null };
-  const { installPostgresCertificate, waitForCertificatePair } = await import("../tls/postgres-tls.js");
+  const { installPostgresCertificate, waitForCertificatePair } = await load.postgresTls();
   const pair = await waitForCertificatePair(files, {
     timeoutMs: rt.options.pgTlsWaitS * 1000,
     signal: rt.shutdown.signal,

@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import { errorText } from "../errors/error-text.js";
 import { loadAhead } from "../loading/load-ahead.js";
+import * as load from "../loading/modules.js";
 import type { ComputeCtlConfig, ComputeSpec } from "../spec/types.js";
 import { planStartup, type StartupPlan } from "../startup/plan-startup.js";
 import type { StartupContext, StartupProducts } from "../startup/startup-context.js";
@@ -18,7 +19,7 @@ import { supervisePostmaster } from "./supervise-postmaster.js";
 
 /** From now on a rotation of Postgres's certificate files is copied in and Postgres reloads. */
 export async function followPostgresTls(rt: ComputeRuntime, initial: CertificatePair): Promise<void> {
-  const { followPostgresCertificate } = await import("../tls/postgres-tls.js");
+  const { followPostgresCertificate } = await load.postgresTls();
   rt.tlsCertificates.get("postgres")?.close();
   const certificate = followPostgresCertificate({
     initial,

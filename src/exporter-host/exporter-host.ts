@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ExporterAccess } from "../compute/compute-api-impl.js";
 import type { ComputeRuntime } from "../compute/compute-runtime.js";
+import * as load from "../loading/modules.js";
 import type { MetricFamily } from "../metrics/metric-family.js";
 import { createAutoscalingAccess } from "./autoscaling-access.js";
 import type { ExporterHandle } from "./exporter-supervisor.js";
@@ -29,7 +30,7 @@ export function createExporterHost(rt: ComputeRuntime, log: Logger): ExporterHos
   return {
     async start() {
       if (!rt.options.exporter || handle || stopped) return;
-      const { startExporter } = await import("./exporter-supervisor.js");
+      const { startExporter } = await load.exporterSupervisor();
       if (handle || stopped) return;
       handle = startExporter({
         pgdata: rt.options.pgdata,
@@ -53,7 +54,7 @@ export function createExporterHost(rt: ComputeRuntime, log: Logger): ExporterHos
       }
     },
     async forward(req: IncomingMessage, res: ServerResponse, reqLog: Logger) {
-      const { forwardAutoscalingMetrics } = await import("./forward-autoscaling-metrics.js");
+      const { forwardAutoscalingMetrics } = await load.autoscalingForwarder();
       await forwardAutoscalingMetrics(req, res, { exporter: stopped ? null : handle, access, log: reqLog });
     },
   };

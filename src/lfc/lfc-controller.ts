@@ -6,6 +6,7 @@
 // every 250 ms; a prewarm logs its progress every second. The work itself is in lfc-operations.ts.
 import type { Logger } from "pino";
 import { errorText } from "../errors/error-text.js";
+import * as load from "../loading/modules.js";
 import type { ConnectionTarget } from "../postgres/connection.js";
 import type { ComputeSpec } from "../spec/types.js";
 import type { LfcOffloadState, LfcPrewarmState } from "./lfc-states.js";
@@ -100,7 +101,7 @@ export class LfcController {
       try {
         const spec = this.deps.spec();
         if (!spec) throw new Error("the compute has no spec");
-        const { runPrewarm } = await import("./lfc-operations.js");
+        const { runPrewarm } = await load.lfcOperations();
         next = await runPrewarm(
           { spec: spec.json, target: this.deps.target, log: this.#log, signal: abort.signal },
           fromEndpoint,
@@ -146,7 +147,7 @@ export class LfcController {
     try {
       const spec = this.deps.spec();
       if (!spec) throw new Error("the compute has no spec");
-      const { runOffload } = await import("./lfc-operations.js");
+      const { runOffload } = await load.lfcOperations();
       next = await runOffload({
         spec: spec.json,
         target: this.deps.target,

@@ -5,6 +5,7 @@ import { initdbSource } from "../startup/sources/initdb.js";
 import { cachedInitdbSource } from "../startup/sources/template-cache-source.js";
 import type { TemplateStaging } from "../startup/sources/template-staging.js";
 import { lazySource } from "./lazy-source.js";
+import * as load from "./modules.js";
 
 /** `staging`: the data directory staged while waiting for a spec; any other source discards it. */
 export function agentSources(options: AgentOptions, staging: TemplateStaging | null = null): SourceFactories {
@@ -22,22 +23,22 @@ export function agentSources(options: AgentOptions, staging: TemplateStaging | n
     primary: notStaged(
       "primary",
       lazySource("primary-basebackup", async () =>
-        (await import("../startup/sources/primary-basebackup.js")).primaryBasebackupSource(),
+        (await load.primaryBasebackup()).primaryBasebackupSource(),
       ),
     ),
     neon: notStaged(
       "neon",
-      lazySource("neon-basebackup", async () =>
-        (await import("../startup/sources/neon-source.js")).neonSource(),
-      ),
+      lazySource("neon-basebackup", async () => (await load.neonSource()).neonSource()),
     ),
     archive: notStaged(
       "archive",
-      lazySource(
-        "archive",
-        async () => (await import("../startup/sources/archive-source.js")).archiveSource({ initdb }),
-        { afterStart: true, whileRunning: true, status: true, release: true, beforeShutdown: true },
-      ),
+      lazySource("archive", async () => (await load.archiveSource()).archiveSource({ initdb }), {
+        afterStart: true,
+        whileRunning: true,
+        status: true,
+        release: true,
+        beforeShutdown: true,
+      }),
     ),
   };
 }

@@ -3,6 +3,7 @@
 // and `maskSecrets` masks passwords, tokens and password hashes in free text (every logged
 // string, error messages, Postgres output).
 import { type Logger, pino } from "pino";
+import * as load from "../loading/modules.js";
 
 export type LogFormat = "json" | "pretty";
 
@@ -93,7 +94,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** `createLogger`, loading pino-pretty first when the pretty format is asked for. */
 export async function openLogger(opts: LoggerOptions = {}): Promise<Logger> {
   if (opts.format !== "pretty" || opts.pretty) return createLogger(opts);
-  const { default: pretty } = await import("pino-pretty");
+  const { default: pretty } = await load.pinoPretty();
   return createLogger({ ...opts, pretty });
 }
 

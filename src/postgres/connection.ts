@@ -5,6 +5,7 @@
 // itself with an application_name so it can be told apart in pg_stat_activity.
 import type pg from "pg";
 import { parse } from "pg-connection-string";
+import * as load from "../loading/pg-loader.js";
 
 export interface ConnectionTarget {
   /** The `-C/--connstr` URL. */
@@ -93,7 +94,7 @@ export function agentSessions(except: readonly string[]): number {
 /** Opens a connection; the caller ends it. */
 export async function connect(target: ConnectionTarget, opts: ConnectOptions): Promise<pg.Client> {
   // pg (and the fetch machinery it touches) loads on the first connection, not at agent start.
-  const { default: pgModule } = await import("pg");
+  const { default: pgModule } = await load.pg();
   const config = clientConfig(target, opts);
   const database = config.database ?? "postgres";
   sessionsOpened.set(database, (sessionsOpened.get(database) ?? 0) + 1);

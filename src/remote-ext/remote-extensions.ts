@@ -5,6 +5,7 @@
 // happens before the metrics exist).
 import type { Logger } from "pino";
 import { OperationError } from "../errors/operation-error.js";
+import * as load from "../loading/modules.js";
 import type { PgBinaries } from "../postgres/binaries.js";
 import type { ComputeSpecJson } from "../spec/types.js";
 import type { InstallLimits } from "./archive-install.js";
@@ -44,7 +45,7 @@ export class RemoteExtensions {
 
   async #resolveDirs(): Promise<PgInstallDirs> {
     if (this.#dirs) return this.#dirs;
-    const { findPgInstallDirs } = await import("./pg-install-dirs.js");
+    const { findPgInstallDirs } = await load.pgInstallDirs();
     this.#dirs = findPgInstallDirs(this.opts.pg);
     this.#log.info(this.#dirs, "Postgres install directories for remote extensions");
     return this.#dirs;
@@ -53,7 +54,7 @@ export class RemoteExtensions {
   #getDownloader(): Promise<ExtensionDownloader> {
     this.#downloader ??= (async () => {
       await this.#resolveDirs();
-      const { ExtensionDownloader } = await import("./extension-downloader.js");
+      const { ExtensionDownloader } = await load.extensionDownloader();
       return new ExtensionDownloader({
         baseUrl: this.opts.baseUrl,
         dirs: () => this.dirs(),
@@ -87,11 +88,7 @@ export class RemoteExtensions {
     if (!remote) return report;
     const dirs = await this.#resolveDirs();
     const [{ removeStaleStaging }, { writeControlFiles }, { preloadLibraries, resolveExtension }] =
-      await Promise.all([
-        import("./archive-install.js"),
-        import("./control-files.js"),
-        import("./remote-ext-lookup.js"),
-      ]);
+      await Promise.all([load.archiveInstall(), load.controlFiles(), load.remoteExtLookup()]);
     removeStaleStaging(dirs);
     const control = writeControlFiles(remote, dirs);
     report.controlFiles = control.written.length;
@@ -127,7 +124,7 @@ export class RemoteExtensions {
   async download(spec: ComputeSpecJson | null, filename: string, isLibrary: boolean): Promise<void> {
     const remote = spec?.remote_extensions;
     if (!remote) throw new OperationError("conflict", "information about remote extensions is unavailable");
-    const { resolveExtension, UnknownExtensionError } = await import("./remote-ext-lookup.js");
+    const { resolveExtension, UnknownExtensionError } = await load.remoteExtLookup();
     let ext: ReturnType<typeof resolveExtension>;
     try {
       ext = resolveExtension(remote, filename, isLibrary);

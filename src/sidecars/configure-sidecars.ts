@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import type { AgentOptions } from "../cli/options.js";
+import * as load from "../loading/modules.js";
 import type { ComputeSpecJson } from "../spec/types.js";
 import type { CertificateFiles } from "../tls/certificate-pair.js";
 import { configureLocalProxy } from "./local-proxy.js";
@@ -50,7 +51,7 @@ export class SidecarConfigurator {
       }
     }
     if (spec.pgbouncer_settings != null && Object.keys(spec.pgbouncer_settings).length > 0) {
-      const { applyPgbouncerSettings } = await import("./pgbouncer.js");
+      const { applyPgbouncerSettings } = await load.pgbouncer();
       let settings: Record<string, string> = spec.pgbouncer_settings;
       // As Neon: pgbouncer without its key file would refuse TLS clients, so wait for it.
       if (tls && (await this.#keyFileAppears(tls.keyPath))) {

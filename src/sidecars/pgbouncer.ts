@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type pg from "pg";
 import { parse } from "pg-connection-string";
 import type { Logger } from "pino";
+import * as load from "../loading/modules.js";
 import { updatePgbouncerIni } from "./pgbouncer-ini.js";
 
 export interface PgbouncerTarget {
@@ -33,7 +34,7 @@ function adminValue(value: string): string {
 
 async function connectAdmin(target: PgbouncerTarget): Promise<pg.Client> {
   const c = parse(target.adminUrl);
-  const { default: pgModule } = await import("pg");
+  const { default: pgModule } = await load.pg();
   // Only the startup parameters pgbouncer's admin console accepts: no `options`.
   const client = new pgModule.Client({
     host: c.host ?? "localhost",

@@ -6,6 +6,7 @@ import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "pino";
+import * as load from "../../loading/modules.js";
 import { asUser, type OsUser } from "../../postgres/os-user.js";
 
 export class PgbackrestError extends Error {
@@ -128,7 +129,7 @@ export function pgbackrestRunner(opts: {
     config: opts.config,
     stanza: opts.stanza,
     async run(command, args = [], o = {}) {
-      const { execa } = await import("execa");
+      const { execa } = await load.execa();
       const argv = [
         `--config=${opts.config}`,
         `--stanza=${opts.stanza}`,

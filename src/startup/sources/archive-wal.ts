@@ -3,6 +3,7 @@
 // what pg_controldata says about a stopped cluster.
 import { open } from "node:fs/promises";
 import path from "node:path";
+import * as load from "../../loading/modules.js";
 import type { PgBinaries } from "../../postgres/binaries.js";
 import { formatLsn, parseLsn } from "../../postgres/lsn.js";
 import { asUser, type OsUser } from "../../postgres/os-user.js";
@@ -91,7 +92,7 @@ export async function readControlData(
   osUser: OsUser | null,
   pgdata: string,
 ): Promise<ControlData> {
-  const { execa } = await import("execa");
+  const { execa } = await load.execa();
   const r = await execa(pg.tool("pg_controldata"), [pgdata], {
     ...asUser(osUser),
     env: { LC_ALL: "C" },

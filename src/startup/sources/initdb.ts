@@ -1,5 +1,6 @@
 // The local default source: a new, empty cluster made by initdb (UTF8, C.UTF-8), whose
 // bootstrap superuser is the `-C` user. `template-cache-source.ts` wraps it with a cache.
+import * as load from "../../loading/modules.js";
 import { parseConnstr } from "../../postgres/connection.js";
 import { asUser } from "../../postgres/os-user.js";
 import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
@@ -35,7 +36,7 @@ export function initdbSuperuser(ctx: Pick<SourceContext, "connstr">): string {
 export async function runInitdb(ctx: SourceContext, pgdata = ctx.pgdata): Promise<void> {
   // execa is loaded here, not at module load: it costs tens of ms of the agent's start time and
   // a start from the template cache never runs a tool.
-  const { execa } = await import("execa");
+  const { execa } = await load.execa();
   const res = await execa(ctx.pg.tool("initdb"), initdbArgs(pgdata, initdbSuperuser(ctx)), {
     ...asUser(ctx.osUser),
     reject: false,

@@ -2,6 +2,7 @@
 // running initdb, which is many times slower (bench: cold start). A missing, stale or damaged template means initdb as
 // usual, and the fresh cluster is then published as the template for the next start. Any cache
 // trouble (directory not creatable, damaged template, failed publish) costs time, never the start.
+import * as load from "../../loading/modules.js";
 import { recreateDataDir } from "../steps/prepare-pgdata.js";
 import { INITDB_LOCALE, initdbOptions, initdbSource, initdbSuperuser, runInitdb } from "./initdb.js";
 import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
@@ -26,7 +27,7 @@ export function templateKey(ctx: Pick<SourceContext, "connstr" | "osUser" | "pg"
 }
 
 async function postgresVersion(ctx: SourceContext): Promise<string> {
-  const { execa } = await import("execa");
+  const { execa } = await load.execa();
   const res = await execa(ctx.pg.postgres, ["--version"], { cancelSignal: ctx.signal });
   return res.stdout.trim();
 }

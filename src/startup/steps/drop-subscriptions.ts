@@ -11,6 +11,7 @@
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import * as load from "../../loading/modules.js";
 import { parseConnstr } from "../../postgres/connection.js";
 import { Postmaster } from "../../postgres/postmaster.js";
 import type { ComputeSpec } from "../../spec/types.js";
@@ -69,8 +70,8 @@ export const dropSubscriptionsStep: StartupStep = {
           "synchronous_standby_names=",
         ],
       });
-      const { dropSubscriptionsNow } = await import("../../reconcile/drop-subscriptions-now.js");
-      const { dropSubscriptionsKey } = await import("../../reconcile/subscription-drops.js");
+      const { dropSubscriptionsNow } = await load.dropSubscriptionsNow();
+      const { dropSubscriptionsKey } = await load.subscriptionDrops();
       await dropSubscriptionsNow(
         { connstr: privateConnstr(ctx.options.connstr, socketDir) },
         dropSubscriptionsKey(ctx.spec.json),

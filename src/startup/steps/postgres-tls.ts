@@ -2,6 +2,7 @@
 // waits for the certificate and key to form a valid pair (--pg-tls-wait-s), then puts Postgres's
 // copies into the data directory (src/tls/postgres-tls.ts). After fetch_data, which fills the
 // directory, and before write_config, which turns `ssl` on.
+import * as load from "../../loading/modules.js";
 import type { StartupStep } from "../startup-context.js";
 
 export const postgresTlsStep: StartupStep = {
@@ -11,7 +12,7 @@ export const postgresTlsStep: StartupStep = {
     const files = ctx.postgresTlsFiles;
     if (!files) return;
     // node:crypto and node:tls only for a start that needs them.
-    const { installPostgresCertificate, waitForCertificatePair } = await import("../../tls/postgres-tls.js");
+    const { installPostgresCertificate, waitForCertificatePair } = await load.postgresTls();
     const pair = await waitForCertificatePair(files, {
       timeoutMs: ctx.options.pgTlsWaitS * 1000,
       signal: ctx.signal,

@@ -3,6 +3,7 @@
 // same bytes.
 import { readFile } from "node:fs/promises";
 import { installedFile } from "../../../cli/install-root.js";
+import * as load from "../../../loading/modules.js";
 import { sendText } from "../http-io.js";
 import type { RouteHandler } from "../route.js";
 
@@ -14,7 +15,7 @@ async function loadDocument(): Promise<string> {
   const file = installedFile(OPENAPI_FILE);
   // yaml is CommonJS: its functions are on the default export wherever it is loaded from (the
   // bundle's lazy chunk exports only `default`).
-  const { default: yaml } = await import("yaml");
+  const { default: yaml } = await load.openapiYaml();
   let text: string;
   try {
     text = await readFile(file, "utf8");
