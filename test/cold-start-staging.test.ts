@@ -356,7 +356,7 @@ describe("a mount point at -D", () => {
 });
 
 describe("a launch's head start (-S with an initdb spec)", () => {
-  const STAGING = "staging the data directory from the template";
+  const STAGING = "staging the data directory";
 
   it("copies the template beside -D while the agent loads, and the start renames it into place", async () => {
     const agent = await startAgent({
@@ -385,43 +385,71 @@ describe("a launch's head start (-S with an initdb spec)", () => {
     }
   });
 
-  it("a spec that fails validation after the copy began: exit 1, nothing left in or beside -D", async () => {
-    const dir = path.join(root, "head-start-invalid");
-    mkdirSync(dir);
-    const pgdata = path.join(dir, "pgdata");
-    const specFile = path.join(dir, "spec.json");
-    // Valid JSON with an initdb source (the head start begins), rejected by validation.
-    writeFileSync(specFile, JSON.stringify(minimalSpec({ mode: "Sideways" })));
-    const res = spawnSync(
-      AGENT_BIN,
-      [
-        ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", specFile],
-        ...["--cache-dir", cacheDir, "--http-host", "127.0.0.1"],
-        ...[
-          "--external-http-port",
-          String(await freePort()),
-          "--internal-http-port",
-          String(await freePort()),
+  for (const cache of ["template", "no-template-cache"] as const) {
+    it(`a spec that fails validation after the head start began (${cache}): exit 1, nothing left in or beside -D`, async () => {
+      const dir = path.join(root, `head-start-invalid-${cache}`);
+      mkdirSync(dir);
+      const pgdata = path.join(dir, "pgdata");
+      const specFile = path.join(dir, "spec.json");
+      // Valid JSON with an initdb source (the head start begins), rejected by validation.
+      writeFileSync(specFile, JSON.stringify(minimalSpec({ mode: "Sideways" })));
+      const res = spawnSync(
+        AGENT_BIN,
+        [
+          ...["-D", pgdata, "-C", "postgresql://postgres@127.0.0.1:1/postgres", "-S", specFile],
+          ...(cache === "template" ? ["--cache-dir", cacheDir] : ["--no-template-cache"]),
+          ...["--http-host", "127.0.0.1"],
+          ...[
+            "--external-http-port",
+            String(await freePort()),
+            "--internal-http-port",
+            String(await freePort()),
+          ],
+          ...["--grpc-port", String(await freePort()), "--grpc-socket", path.join(dir, "g.sock")],
         ],
-        ...["--grpc-port", String(await freePort()), "--grpc-socket", path.join(dir, "g.sock")],
-      ],
-      { encoding: "utf8", timeout: 60_000 },
-    );
-    assert.equal(res.status, 1, res.stderr);
-    assert.match(res.stderr, /\$\.mode/);
-    const lines = res.stderr
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Entry);
-    assert.ok(lines.some(msg(STAGING)), `the head start began:\n${res.stderr.slice(-3000)}`);
-    assert.equal(existsSync(stagedPath(pgdata)), false, "the staged copy is gone");
-    assert.equal(existsSync(stagingMarkerPath(pgdata)), false, "its marker is gone");
-    assert.equal(existsSync(pgdata), false, "-D was never created");
-    assert.deepEqual(
-      readdirSync(dir).filter((n) => n.includes("pgdata")),
-      [],
-      "nothing beside -D (no staging, no owner record)",
-    );
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      assert.equal(res.status, 1, res.stderr);
+      assert.match(res.stderr, /\$\.mode/);
+      const lines = res.stderr
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Entry);
+      assert.ok(lines.some(msg(STAGING)), `the head start began:\n${res.stderr.slice(-3000)}`);
+      assert.equal(existsSync(stagedPath(pgdata)), false, "the staged copy is gone");
+      assert.equal(existsSync(stagingMarkerPath(pgdata)), false, "its marker is gone");
+      assert.equal(existsSync(pgdata), false, "-D was never created");
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.includes("pgdata")),
+        [],
+        "nothing beside -D (no staging, no owner record)",
+      );
+    });
+  }
+
+  it("--no-template-cache: initdb runs beside -D while the agent loads, and the start renames it into place", async () => {
+    const agent = await startAgent({
+      name: "head-start-initdb",
+      spec: minimalSpec(),
+      args: ["--no-template-cache"],
+    });
+    try {
+      await agent.waitForStatus("running");
+      const entries = agent.logEntries();
+      const began = entries.findIndex(msg(STAGING));
+      assert.ok(began >= 0, agent.logs().slice(-3000));
+      assert.equal(entries[began].initdb, true);
+      assert.ok(began < entries.findIndex((e) => e.to === "init"), "initdb began before the start");
+      assert.ok(entries.some(msg("data directory staged by initdb")));
+      assert.ok(entries.some(msg(RENAMED)), "renamed into place");
+      const metrics = (await (await agent.get("/metrics.json")).json()) as Record<string, number>;
+      assert.ok(metrics.initdb_staged_ms > 0 && !metrics.initdb_ms, JSON.stringify(metrics));
+      assert.equal(existsSync(stagedPath(agent.pgdata)), false);
+      const [{ one }] = await agent.query<{ one: number }>("SELECT 1 AS one");
+      assert.equal(one, 1);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it("a template modified after its manifest was recorded is not used: initdb rebuilds it", async () => {

@@ -18,7 +18,7 @@ import { describeBinaries, type PgBinaries, resolvePgBinaries } from "../postgre
 import { type OsUser, postgresOsUser, whyUnreachable } from "../postgres/os-user.js";
 import type { RemoteExtensions } from "../remote-ext/remote-extensions.js";
 import type { HeadStart } from "../startup/head-start.js";
-import { templateKey } from "../startup/sources/template-cache-source.js";
+import { templateKey } from "../startup/sources/initdb.js";
 import { TemplateStaging } from "../startup/sources/template-staging.js";
 import { logProgress } from "../state/progress-log.js";
 import { installSignalHandlers } from "./signals.js";

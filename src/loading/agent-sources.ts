@@ -10,8 +10,8 @@ import * as load from "./modules.js";
 /** `staging`: the data directory staged while waiting for a spec; any other source discards it. */
 export function agentSources(options: AgentOptions, staging: TemplateStaging | null = null): SourceFactories {
   const { cacheDir } = options;
-  // --no-template-cache (cacheDir null): initdb on every start.
-  const initdb = () => (cacheDir === null ? initdbSource() : cachedInitdbSource(cacheDir, staging));
+  // --no-template-cache (cacheDir null): initdb on every start (or a launch's head start ran it).
+  const initdb = () => (cacheDir === null ? initdbSource(staging) : cachedInitdbSource(cacheDir, staging));
   const notStaged =
     <T>(kind: string, make: () => T) =>
     () => {

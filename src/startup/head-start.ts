@@ -1,10 +1,10 @@
-// A launch's head start on its data: with a spec file (`-S`, `-c`) whose source is initdb and the
-// template cache on, the copy of the template begins as the agent's very first act, before its
-// modules load and before the spec is validated - a `cp` child on the other core
-// (template-staging.ts, kind `head_start`), renamed into place by the start. Only what the
-// copy depends on is read here: -D (already checked by the -D guard), the template (found by
-// the binaries, the -C superuser and the OS user) and the source kind (one field of the spec
-// file). The copy goes beside -D, never into it; a spec that then fails validation, a source
+// A launch's head start on its data: with a spec file (`-S`, `-c`) whose source is initdb, the
+// data directory is filled beside -D as the agent's very first act, before its modules load and
+// before the spec is validated - a `cp` of the template (or, with --no-template-cache, `initdb`)
+// as a child on the other core (template-staging.ts, kind `head_start`), renamed into place by
+// the start. Only what that work depends on is read here: -D (already checked by the -D guard),
+// the binaries, the -C superuser, the OS user, the template, and the source kind (one field of
+// the spec file). The copy goes beside -D, never into it; a spec that then fails validation, a source
 // other than initdb or an agent that stops first discards it (`staging.close()`), and the start
 // checks it as it checks any staging. Any trouble here only means no head start.
 import { readFileSync } from "node:fs";
@@ -15,7 +15,7 @@ import { resolvePgBinaries } from "../postgres/binaries.js";
 import { postgresOsUser } from "../postgres/os-user.js";
 import { sourceKindOf } from "../spec/source-kind.js";
 import type { ComputeSpecJson } from "../spec/types.js";
-import { templateKey } from "./sources/template-cache-source.js";
+import { initdbSuperuser, spawnInitdb, templateKey } from "./sources/initdb.js";
 import { type StagingLog, TemplateStaging } from "./sources/template-staging.js";
 
 export interface HeadStart {
@@ -56,7 +56,7 @@ function laterLog(): { log: StagingLog; attach(log: Logger): void } {
 }
 
 export function startHeadStart(options: AgentOptions): HeadStart | null {
-  if (options.cacheDir === null || specSourceKind(options) !== "initdb") return null;
+  if (specSourceKind(options) !== "initdb") return null;
   let staging: TemplateStaging;
   const later = laterLog();
   try {
@@ -73,6 +73,8 @@ export function startHeadStart(options: AgentOptions): HeadStart | null {
       osUser,
       log: later.log,
       templateKey: () => templateKey({ connstr: options.connstr, osUser, pg }),
+      initdb: (dir, signal) =>
+        spawnInitdb({ pg, osUser, superuser: initdbSuperuser(options), pgdata: dir, signal }),
     });
   } catch {
     return null; // the agent reports it where it resolves the same

@@ -4,27 +4,15 @@
 // trouble (directory not creatable, damaged template, failed publish) costs time, never the start.
 import * as load from "../../loading/modules.js";
 import { recreateDataDir } from "../steps/prepare-pgdata.js";
-import { INITDB_LOCALE, initdbOptions, initdbSource, initdbSuperuser, runInitdb } from "./initdb.js";
+import { initdbSource, runInitdb, templateKey } from "./initdb.js";
 import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 import { type Lookup, TemplateCache } from "./template-cache.js";
 import type { Owner } from "./template-cache-copy.js";
-import { fileIdentity, type TemplateKey } from "./template-cache-key.js";
+import type { TemplateKey } from "./template-cache-key.js";
 import { TemplateDamagedError } from "./template-cache-manifest.js";
 import type { TemplateStaging } from "./template-staging.js";
 
 const RESULT: SourceResult = { lsn: null, confLines: [] };
-
-/** The template a start would use, from what is known at launch (no spec needed). */
-export function templateKey(ctx: Pick<SourceContext, "connstr" | "osUser" | "pg">): TemplateKey {
-  const superuser = initdbSuperuser(ctx);
-  return {
-    initdbArgs: initdbOptions(superuser),
-    locale: INITDB_LOCALE,
-    uid: ctx.osUser?.uid ?? process.getuid?.() ?? -1,
-    superuser,
-    binaries: [fileIdentity(ctx.pg.postgres), fileIdentity(ctx.pg.tool("initdb"))],
-  };
-}
 
 async function postgresVersion(ctx: SourceContext): Promise<string> {
   const { execa } = await load.execa();

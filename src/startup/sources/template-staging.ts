@@ -18,7 +18,8 @@
 // and the start renames the result into place. That staging lives for a fraction of a second,
 // inside this process's own start, so the start checks its marker, identity, owner and template
 // but not every entry again (as a copy straight into -D is not re-read either); the copy itself
-// checks the template entry by entry as every copy does.
+// checks the template entry by entry as every copy does. Without a template cache
+// (--no-template-cache) a head start runs initdb into the staged directory instead.
 //
 // When -D is a mount point the rename cannot cross it: nothing is staged (staging inside the
 // mount would put files in a directory the -D guard only lets us wipe, before any spec asked
@@ -53,7 +54,10 @@ export type StagingKind = "waiting" | "head_start";
 
 export interface StagingOptions {
   readonly pgdata: string;
-  readonly cacheDir: string;
+  /** null: no template cache; a head start then fills the staged directory with `initdb`. */
+  readonly cacheDir: string | null;
+  /** Runs initdb into the (empty) directory given (head starts without a template cache). */
+  readonly initdb?: (dir: string, signal: AbortSignal) => Promise<void>;
   readonly guard: GuardOptions;
   readonly osUser: OsUser | null;
   readonly log: StagingLog;
@@ -78,9 +82,8 @@ interface Marker {
 /** What this process staged: checked against the template and the tree when a start takes it. */
 interface Staged {
   readonly key: TemplateKey;
-  readonly templateDir: string;
-  readonly templateIno: bigint;
-  readonly templateCreatedAt: string;
+  /** The template copied (null: made by initdb). */
+  readonly template: { readonly dir: string; readonly ino: bigint; readonly createdAt: string } | null;
   readonly identity: string;
   readonly owner: Owner | null;
   /** The staged tree as copied (null for a head start: see the file comment). */
@@ -122,13 +125,17 @@ function whyUnusable(
   token: string,
   pgdata: string,
   key: TemplateKey,
-  t: Template,
+  t: Template | null,
 ): string | null {
   if (!sameKey(staged.key, key)) return "the binaries, superuser or OS user changed since staging";
+  if (staged.template && !t) return "no usable template for this start";
+  if (!staged.template !== !t) return "it was not made from this start's template";
   if (
-    staged.templateDir !== t.dir ||
-    staged.templateIno !== t.dirIno ||
-    staged.templateCreatedAt !== t.manifest.createdAt
+    staged.template &&
+    t &&
+    (staged.template.dir !== t.dir ||
+      staged.template.ino !== t.dirIno ||
+      staged.template.createdAt !== t.manifest.createdAt)
   )
     return "the template was replaced since staging";
   const marker = readMarker(pgdata);
@@ -149,6 +156,7 @@ function whyUnusable(
   for (const e of staged.entries ?? []) {
     checkEntry(e, lstatExactSync(e.path === "" ? dir : `${dir}/${e.path}`));
   }
+  if (!t) return null;
   const version = readFileSync(path.join(dir, "PG_VERSION"), "utf8");
   const wanted = readFileSync(path.join(t.dataDir, "PG_VERSION"), "utf8");
   if (version !== wanted) return `PG_VERSION ${version.trim()} is not the template's ${wanted.trim()}`;
@@ -184,7 +192,8 @@ export class TemplateStaging {
   }
 
   /**
-   * Called by the initdb source with the template it would copy: renames the staged directory
+   * Called by the initdb source with the template it would copy (null: it would run initdb,
+   * without a template cache): renames the staged directory
    * onto the (empty) data directory and returns true, or discards the staging and returns false.
    * Waits for a staging still in progress (it is further along than a new copy would be).
    */
@@ -200,9 +209,7 @@ export class TemplateStaging {
       why =
         pgdata !== this.opts.pgdata
           ? "it was staged for another data directory"
-          : template
-            ? whyUnusable(staged, this.#token, pgdata, key, template)
-            : "no usable template for this start";
+          : whyUnusable(staged, this.#token, pgdata, key, template);
     } catch (err) {
       if (!(err instanceof TemplateDamagedError) && (err as NodeJS.ErrnoException).code !== "ENOENT")
         throw err;
@@ -219,7 +226,9 @@ export class TemplateStaging {
     if (why) {
       log.warn(
         { staged: this.path, reason: why },
-        "staged data directory discarded, copying from the template",
+        template
+          ? "staged data directory discarded, copying from the template"
+          : "staged data directory discarded",
       );
       this.#removeOurs(staged.identity);
       return false;
@@ -320,11 +329,15 @@ export class TemplateStaging {
       return skip("the data directory is a mount point: a rename cannot cross it, the start copies");
     await this.#removing;
     if (!(await this.#removeLeftover())) return skip("the staged path is taken");
-    const cache = TemplateCache.open(this.opts.cacheDir);
     const key = this.opts.templateKey();
-    const found = cache.lookup(key);
-    if (found.kind !== "hit") return skip(`no usable template yet (${found.kind})`);
-    const t = found.template;
+    let t: Template | null = null;
+    if (this.opts.cacheDir !== null) {
+      const found = TemplateCache.open(this.opts.cacheDir).lookup(key);
+      if (found.kind !== "hit") return skip(`no usable template yet (${found.kind})`);
+      t = found.template;
+    } else if (kind !== "head_start" || !this.opts.initdb) {
+      return skip("no template cache");
+    }
     const t0 = performance.now();
     const dir = this.path;
     const owner: Owner | null = this.opts.osUser
@@ -342,10 +355,13 @@ export class TemplateStaging {
     const identity = identityOf(lstatSync(dir));
     // Before the copy: a leftover of this run, however far it got, is recognised as ours.
     writeMarker(pgdata, { identity, token: this.#token, complete: false });
-    log.info({ staged: dir, template: t.dir, kind }, "staging the data directory from the template");
+    const from = t ? { template: t.dir } : { initdb: true };
+    log.info({ staged: dir, ...from, kind }, "staging the data directory");
     let entries: ManifestEntry[] | null = null;
     try {
-      if (kind === "head_start") {
+      if (!t) {
+        await this.opts.initdb?.(dir, signal);
+      } else if (kind === "head_start") {
         await copyVerifiedByChild(t.dataDir, t.manifest.entries, dir, signal);
       } else {
         await copyVerified(t.dataDir, t.manifest.entries, dir, owner);
@@ -362,14 +378,12 @@ export class TemplateStaging {
     }
     writeMarker(pgdata, { identity, token: this.#token, complete: true });
     log.info(
-      { staged: dir, template: t.dir, duration_ms: ms(t0) },
-      "data directory staged from the template",
+      { staged: dir, ...from, duration_ms: ms(t0) },
+      t ? "data directory staged from the template" : "data directory staged by initdb",
     );
     return {
       key,
-      templateDir: t.dir,
-      templateIno: t.dirIno,
-      templateCreatedAt: t.manifest.createdAt,
+      template: t ? { dir: t.dir, ino: t.dirIno, createdAt: t.manifest.createdAt } : null,
       identity,
       owner,
       entries,
