@@ -27,7 +27,8 @@ function applyModules(primary: boolean): void {
 export function loadAhead(moment: AgentMoment): void {
   switch (moment.kind) {
     case "waiting_for_spec":
-      // Everything configuring it needs: the spec parser, execa for initdb, pg and the reconciler.
+      // Everything configuring it needs: the spec parser, execa (a template miss asks `postgres
+      // --version`), pg and the reconciler.
       setImmediate(() => {
         preload(load.specParser);
         preload(load.execa);
