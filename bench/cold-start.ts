@@ -188,9 +188,9 @@ function copyTable(m: Record<string, Stats>): string {
     "",
     "| Method | Time |",
     "|---|---|",
-    `| ours (\`copyVerified\`): synchronous \`copyFile\` + chown + identity check per entry, in 8 ms slices | ${fmt(m.verifiedCopy)} |`,
+    `| ours for a waiting agent (\`copyVerified\`): synchronous \`copyFile\` + chown + identity check per entry, in 8 ms slices | ${fmt(m.verifiedCopy)} |`,
     `| async \`fs.copyFile\` + chown, all files in parallel, no check | ${fmt(m.plainCopy)} |`,
-    `| \`cp --reflink=auto -a\` (one process) | ${fmt(m.cpA)} |`,
+    `| \`cp --reflink=auto -a\` (one process; ours at exec, \`copyVerifiedByChild\`, adds the identity check below) | ${fmt(m.cpA)} |`,
     `| \`fs.cp\` recursive + \`chown -R\` | ${fmt(m.fsCp)} |`,
     `| identity check alone (parallel lstat of every entry, compared with the manifest) | ${fmt(m.statOnly)} |`,
     `| sha256 of every file (what a content check per start would cost) | ${fmt(m.sha256)} |`,
@@ -210,7 +210,10 @@ function phaseTable(
     ["prepare_pgdata_ms", "empty the data directory"],
     ["fetch_data_ms", "fill it (floor: plain copy)"],
     ["template_copy_ms", "  of which: verified copy from the template"],
-    ["template_staged_ms", "  of which: staged copy checked and renamed into place"],
+    [
+      "template_staged_ms",
+      "  of which: staged copy (head start at exec, or the waiting agent's) awaited, checked, renamed into place",
+    ],
     ["write_config_ms", "postgresql.conf, pg_hba.conf"],
     ["start_postgres_ms", "`postgres` until ready"],
     ["config_ms", "the spec's SQL (floor: `psql -f`)"],
@@ -285,7 +288,7 @@ function section(
   // The verdict is against the 1 ms-poll floor: pg_ctl -w sleeps 100 ms between checks.
   const uncachedOk = uncached.ours.median <= uncached.tight.median * 1.1;
   const markdown = [
-    "Example spec (`examples/spec.json`: 2 roles, 2 databases, 2 settings), data directory and template on tmpfs (`/dev/shm`), Postgres as the `postgres` OS user. Ours: exec of `bin/compute_ctl -S spec` until the agent logs `-> running` (includes Node start, the API servers and the spec apply); and the same spec sent with `POST /configure` to an agent that is already up and waiting (a pool of pre-started computes, Neon's model) and has staged its data directory from the template beside `-D` (renamed into place when an initdb spec arrives, `src/startup/sources/template-staging.ts`), until the answer, which comes at `running`. Floors: a plain copy of the template, the same config files, `postgres` with a 1 ms readiness poll, and the statements our planner produces for this spec run by one `psql -f`, measured in the same rounds (the waiting agent's staging happens before the spec, so it is in neither figure). Rounds interleave ours and the floors.",
+    "Example spec (`examples/spec.json`: 2 roles, 2 databases, 2 settings), data directory and template on tmpfs (`/dev/shm`), Postgres as the `postgres` OS user. Ours: exec of `bin/compute_ctl -S spec` until the agent logs `-> running` (includes Node start, the API servers and the spec apply; as its first act the agent starts a `cp -a` of the template beside `-D` - its head start, `src/startup/head-start.ts` - which runs on the other core while the agent loads and validates the spec, and is checked against the template's manifest and renamed into place by the start); and the same spec sent with `POST /configure` to an agent that is already up and waiting (a pool of pre-started computes, Neon's model) and has staged its data directory from the template beside `-D` (renamed into place when an initdb spec arrives, `src/startup/sources/template-staging.ts`), until the answer, which comes at `running`. Floors: a plain copy of the template, the same config files, `postgres` with a 1 ms readiness poll, and the statements our planner produces for this spec run by one `psql -f`, measured in the same rounds (the waiting agent's staging happens before the spec, so it is in neither figure). Rounds interleave ours and the floors.",
     "",
     "| Case | Ours | Floor | Ours vs floor | Target | Verdict |",
     "|---|---|---|---|---|---|",

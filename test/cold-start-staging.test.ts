@@ -79,18 +79,26 @@ function ownPgdata(name: string): string {
   return path.join(dir, "pgdata");
 }
 
+/** An agent launched with the minimal spec and these flags, once it is `running`. */
+async function launched(name: string, args: string[]): Promise<RunningAgent> {
+  const agent = await startAgent({ name, spec: minimalSpec(), args });
+  try {
+    await agent.waitForStatus("running");
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return agent;
+}
+
+/** One start with `cache`: it publishes the template. */
+async function publishTemplate(name: string, cache: string): Promise<void> {
+  await (await launched(name, ["--cache-dir", cache])).stop();
+}
+
 before(async () => {
   // The first start with this cache publishes the template every waiting agent then stages.
-  const first = await startAgent({
-    name: "staging-publish",
-    spec: minimalSpec(),
-    args: ["--cache-dir", cacheDir],
-  });
-  try {
-    await first.waitForStatus("running");
-  } finally {
-    await first.stop();
-  }
+  await publishTemplate("staging-publish", cacheDir);
 });
 
 describe("a waiting agent with a template", () => {
@@ -359,13 +367,8 @@ describe("a launch's head start (-S with an initdb spec)", () => {
   const STAGING = "staging the data directory";
 
   it("copies the template beside -D while the agent loads, and the start renames it into place", async () => {
-    const agent = await startAgent({
-      name: "head-start-used",
-      spec: minimalSpec(),
-      args: ["--cache-dir", cacheDir],
-    });
+    const agent = await launched("head-start-used", ["--cache-dir", cacheDir]);
     try {
-      await agent.waitForStatus("running");
       const entries = agent.logEntries();
       const began = entries.findIndex(msg(STAGING));
       assert.ok(began >= 0, agent.logs().slice(-3000));
@@ -428,13 +431,8 @@ describe("a launch's head start (-S with an initdb spec)", () => {
   }
 
   it("--no-template-cache: initdb runs beside -D while the agent loads, and the start renames it into place", async () => {
-    const agent = await startAgent({
-      name: "head-start-initdb",
-      spec: minimalSpec(),
-      args: ["--no-template-cache"],
-    });
+    const agent = await launched("head-start-initdb", ["--no-template-cache"]);
     try {
-      await agent.waitForStatus("running");
       const entries = agent.logEntries();
       const began = entries.findIndex(msg(STAGING));
       assert.ok(began >= 0, agent.logs().slice(-3000));
@@ -454,16 +452,7 @@ describe("a launch's head start (-S with an initdb spec)", () => {
 
   it("a template modified after its manifest was recorded is not used: initdb rebuilds it", async () => {
     const ownCache = path.join(root, "head-start-damaged-cache");
-    const first = await startAgent({
-      name: "head-start-publish",
-      spec: minimalSpec(),
-      args: ["--cache-dir", ownCache],
-    });
-    try {
-      await first.waitForStatus("running");
-    } finally {
-      await first.stop();
-    }
+    await publishTemplate("head-start-publish", ownCache);
     const template = readdirSync(ownCache).find((n) => n.startsWith("initdb-")) as string;
     const manifestFile = path.join(ownCache, template, "manifest.json");
     const before = parseManifest(readFileSync(manifestFile, "utf8")).createdAt;
@@ -472,13 +461,8 @@ describe("a launch's head start (-S with an initdb spec)", () => {
     const mode = statSync(victim).mode & 0o777;
     chmodSync(victim, 0o600);
     chmodSync(victim, mode);
-    const agent = await startAgent({
-      name: "head-start-damaged",
-      spec: minimalSpec(),
-      args: ["--cache-dir", ownCache],
-    });
+    const agent = await launched("head-start-damaged", ["--cache-dir", ownCache]);
     try {
-      await agent.waitForStatus("running");
       const failed = agent.logEntries().find(msg("could not stage the data directory"));
       assert.ok(failed, agent.logs().slice(-3000));
       assert.match(String(failed.error), /postgresql\.conf: modified since publish/);
