@@ -1,9 +1,10 @@
 // The local default source: a new, empty cluster made by initdb (UTF8, C.UTF-8), whose
 // bootstrap superuser is the `-C` user. `template-cache-source.ts` wraps it with a cache.
-import { spawn } from "node:child_process";
+
 import type { PgBinaries } from "../../postgres/binaries.js";
 import { parseConnstr } from "../../postgres/connection.js";
 import { asUser, type OsUser } from "../../postgres/os-user.js";
+import { runToExit } from "./run-to-exit.js";
 import type { SourceContext, SourceDriver, SourceResult } from "./source-driver.js";
 import { fileIdentity, type TemplateKey } from "./template-cache-key.js";
 import type { TemplateStaging } from "./template-staging.js";
@@ -62,25 +63,12 @@ export interface InitdbRun {
  * execa's loading would cost tens of ms there.
  */
 export function spawnInitdb(run: InitdbRun): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(run.pg.tool("initdb"), initdbArgs(run.pgdata, run.superuser), {
-      ...asUser(run.osUser),
-      env: { ...process.env, LC_ALL: INITDB_LOCALE },
-      stdio: ["ignore", "pipe", "pipe"],
-      signal: run.signal,
-    });
-    let output = "";
-    const keep = (d: Buffer) => {
-      if (output.length < 16_000) output += d.toString();
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.on("error", reject);
-    child.on("close", (code, sig) => {
-      if (code === 0) resolve();
-      else reject(new Error(`initdb failed (${sig ?? `exit ${code}`}): ${output.trim()}`));
-    });
-  });
+  return runToExit(
+    run.pg.tool("initdb"),
+    initdbArgs(run.pgdata, run.superuser),
+    { ...asUser(run.osUser), env: { ...process.env, LC_ALL: INITDB_LOCALE } },
+    { what: "initdb", signal: run.signal, abortWith: "SIGTERM" },
+  );
 }
 
 export function runInitdb(ctx: SourceContext, pgdata = ctx.pgdata): Promise<void> {

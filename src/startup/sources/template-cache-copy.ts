@@ -14,9 +14,10 @@
 // copy (a launch copies while the agent's own modules load): one `cp -a` on the other core, then
 // the same identity check of every source entry. It costs the event loop a spawn and one lstat
 // per entry, a tenth of the synchronous copy, and takes longer from start to end.
-import { spawn } from "node:child_process";
+
 import { chownSync, constants, copyFileSync, mkdirSync } from "node:fs";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { runToExit } from "./run-to-exit.js";
 import {
   checkEntry,
   lstatExactSync,
@@ -103,20 +104,11 @@ export async function copyVerifiedByChild(
   destRoot: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const cp = spawn("cp", ["-a", "--reflink=auto", "--", `${srcRoot}/.`, destRoot], {
-      stdio: ["ignore", "ignore", "pipe"],
-      signal,
-    });
-    let stderr = "";
-    cp.stderr.on("data", (d: Buffer) => {
-      if (stderr.length < 2000) stderr += d.toString();
-    });
-    cp.on("error", reject);
-    cp.on("close", (code, sig) => {
-      if (code === 0) resolve();
-      else reject(new Error(`cp -a of the template failed (${sig ?? `exit ${code}`}): ${stderr.trim()}`));
-    });
-  });
+  await runToExit(
+    "cp",
+    ["-a", "--reflink=auto", "--", `${srcRoot}/.`, destRoot],
+    {},
+    { what: "cp -a of the template", signal, abortWith: "SIGKILL" },
+  );
   for (const entry of entries) verify(srcRoot, entry);
 }
