@@ -1,6 +1,10 @@
 // Process entry point of compute_ctl: parse flags, bind the REST ports, then load and run the
-// agent, and exit with its code. Only the flag parser and node:http are loaded before the ports
-// are bound; the agent itself (most of the module loading) comes after.
+// agent, and exit with its code. Before the ports are bound only the flag parser, node:http, the
+// -D guard and the head start's modules (child_process, crypto: a launch with an initdb spec file
+// starts filling its data directory as soon as the ports are bound) are loaded; the agent itself
+// (most of the module loading) comes after. Loading the head start on demand instead would bind a
+// waiting agent's ports earlier but start a `-S` launch's copy later; the first answered /healthz
+// waits for the loaded agent either way.
 import "../loading/skip-undici.js";
 import { listenEarly } from "../api/rest/early-listener.js";
 import * as load from "../loading/modules.js";
