@@ -1,4 +1,5 @@
 // The core's status view and timings -> compute.v1.ComputeState.
+
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
@@ -59,53 +60,26 @@ export function computeStateToProto(view: StatusView, timings: Record<string, nu
   });
 }
 
-function sameProgress(a: ProgressView | undefined, b: ProgressView | undefined): boolean {
+/**
+ * Whether two JSON-shaped values are equal, walked as a whole: no field list to keep in step
+ * with StatusView (a key present on one side only counts as a difference, costing a rebuild).
+ */
+function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (!a || !b) return false;
-  return (
-    a.phase === b.phase &&
-    a.bytes_done === b.bytes_done &&
-    a.bytes_total === b.bytes_total &&
-    a.files_done === b.files_done &&
-    a.files_total === b.files_total &&
-    a.started_at === b.started_at &&
-    a.updated_at === b.updated_at
-  );
-}
-
-function sameTimings(a: Record<string, number>, b: Record<string, number>): boolean {
-  let count = 0;
-  for (const key in a) {
-    if (a[key] !== b[key]) return false;
-    count++;
-  }
-  return count === Object.keys(b).length;
-}
-
-/** Whether two views with their timings give the same ComputeState (the fields it is made of). */
-function sameState(
-  a: { view: StatusView; timings: Record<string, number> },
-  b: { view: StatusView; timings: Record<string, number> },
-): boolean {
-  const [x, y] = [a.view, b.view];
-  return (
-    x.status === y.status &&
-    x.start_time === y.start_time &&
-    x.last_active === y.last_active &&
-    x.error === y.error &&
-    x.tenant === y.tenant &&
-    x.timeline === y.timeline &&
-    sameProgress(x.progress, y.progress) &&
-    x.ignored.length === y.ignored.length &&
-    x.ignored.every((f, i) => f.field === y.ignored[i].field && f.reason === y.ignored[i].reason) &&
-    sameTimings(a.timings, b.timings)
-  );
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a))
+    return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  const keys = Object.keys(a);
+  if (Array.isArray(b) || keys.length !== Object.keys(b).length) return false;
+  for (const k of keys)
+    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
 
 /**
  * computeStateToProto that returns its previous ComputeState, the same object, while the view
- * and timings it is given make the same state (Status polling between two changes). The states
- * it returns must not be modified.
+ * and timings it is given are equal (Status polling between two changes). The states it returns
+ * must not be modified.
  */
 export function lastStateWhileUnchanged(): (
   view: StatusView,
@@ -113,9 +87,8 @@ export function lastStateWhileUnchanged(): (
 ) => ComputeState {
   let last: { view: StatusView; timings: Record<string, number>; state: ComputeState } | undefined;
   return (view, timings) => {
-    const next = { view, timings };
-    if (last && sameState(last, next)) return last.state;
-    last = { ...next, state: computeStateToProto(view, timings) };
+    if (!last || !sameJson(last.view, view) || !sameJson(last.timings, timings))
+      last = { view, timings, state: computeStateToProto(view, timings) };
     return last.state;
   };
 }
