@@ -1,6 +1,6 @@
 // The children of a process, read from Linux's /proc: the postmaster's are needed to kill them
-import { readdirSync, readFileSync } from "node:fs";
 // all on the last rung of the shutdown ladder (each is the leader of its own process group).
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Pids of the live processes whose parent is `pid`. */
 export function childPids(pid: number): number[] {
