@@ -230,12 +230,23 @@ test("the logger masks secrets at any depth and in free text, and keeps everythi
     },
     "deep",
   );
+  // A child logger's bindings and top-level secret fields go through the same masking.
+  log
+    .child({ component: "c", connstr: "postgresql://u:child-pw-5@h/db", nested: { token: "child-token-6" } })
+    .info({ password: "top-pw-7", authorization: "Bearer top-bearer-8", path: "/status" }, "child");
   closeSync(fd);
   const text = readFileSync(file, "utf8");
-  for (const secret of [scram, md5, jwt, "deep-token-1", "deep-bearer-2", "deep-conn-3", "deep-url-4"]) {
+  const secrets = [scram, md5, jwt, "deep-token-1", "deep-bearer-2", "deep-conn-3", "deep-url-4"];
+  for (const secret of [...secrets, "child-pw-5", "child-token-6", "top-pw-7", "top-bearer-8"]) {
     assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
   }
-  const entry = JSON.parse(text);
+  const [first, second] = text.trim().split("\n");
+  const child = JSON.parse(second);
+  assert.deepEqual(
+    [child.component, child.connstr, child.nested.token, child.password, child.authorization, child.path],
+    ["c", "***", "***", "***", "***", "/status"],
+  );
+  const entry = JSON.parse(first);
   assert.equal(entry.body.spec.cluster.roles[0].name, "carol", "non-secret fields stay");
   assert.equal(entry.body.spec.cluster.roles[0].encrypted_password, "***");
   assert.equal(entry.request.headers["x-request-id"], "keep-me");
@@ -246,4 +257,9 @@ test("the logger masks secrets at any depth and in free text, and keeps everythi
   assert.equal(maskSecrets("x PASSWORD 'a''b' y"), "x PASSWORD '***' y");
   assert.equal(maskSecrets(`v=${scram};`), "v=SCRAM-SHA-256$***;");
   assert.equal(maskSecrets("dbname=x password=hunter2 user=y"), "dbname=x password=*** user=y");
+  assert.equal(maskSecrets("PassWord = 'x y' z"), "PassWord = *** z", "any case");
+  assert.equal(maskSecrets("authorization: bearer abc.def"), "authorization: bearer abc.def", "case as Neon's");
+  // Text none of the patterns can match comes back unchanged (the same string).
+  for (const plain of ["/autoscaling_metrics", "request", "GET", "starting compute on 127.0.0.1:5432"])
+    assert.equal(maskSecrets(plain), plain);
 });

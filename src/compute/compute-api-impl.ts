@@ -23,7 +23,7 @@ export interface ExporterAccess {
   /** The exporter's families (its /metrics); none when it is not running or does not answer. */
   families(): Promise<MetricFamily[]>;
   /** GET /autoscaling_metrics, answered from the exporter. */
-  forward(req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void>;
+  forward(req: IncomingMessage, res: ServerResponse, log: () => Logger): Promise<void>;
 }
 
 function requireRunning(rt: ComputeRuntime): void {

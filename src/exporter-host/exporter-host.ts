@@ -53,7 +53,7 @@ export function createExporterHost(rt: ComputeRuntime, log: Logger): ExporterHos
         return [];
       }
     },
-    async forward(req: IncomingMessage, res: ServerResponse, reqLog: Logger) {
+    async forward(req: IncomingMessage, res: ServerResponse, reqLog: () => Logger) {
       const { forwardAutoscalingMetrics } = await load.autoscalingForwarder();
       await forwardAutoscalingMetrics(req, res, { exporter: stopped ? null : handle, access, log: reqLog });
     },

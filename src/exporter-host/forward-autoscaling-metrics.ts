@@ -18,7 +18,8 @@ export interface ForwardOptions {
   /** Longest the client waits for the exporter (default 2000 ms). */
   timeoutMs?: number;
   access?: AutoscalingAccess;
-  log?: Logger;
+  /** The request's logger, made on first call (a scrape that goes well logs nothing here). */
+  log?: () => Logger;
 }
 
 /** An answer ready to send: status, headers and body. */
@@ -133,7 +134,7 @@ export async function forwardAutoscalingMetrics(
   try {
     ({ r: answer, reusedMs } = await readShared(opts.exporter, opts.timeoutMs ?? 2000));
   } catch (err) {
-    opts.log?.warn({ err }, "autoscaling metrics: exporter unreachable");
+    opts.log?.().warn({ err }, "autoscaling metrics: exporter unreachable");
     sendJson(res, 502, { error: (err as Error).message });
     return;
   }

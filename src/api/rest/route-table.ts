@@ -17,7 +17,8 @@ import { terminate } from "./routes/terminate.js";
 export type AutoscalingMetricsForwarder = (
   req: IncomingMessage,
   res: ServerResponse,
-  log: Logger,
+  /** The request's logger, made on first call. */
+  log: () => Logger,
 ) => Promise<void>;
 
 const noExporter: AutoscalingMetricsForwarder = async (_req, res) => {
@@ -90,7 +91,8 @@ export function externalRoutes(forwardAutoscalingMetrics: AutoscalingMetricsForw
     route("GET",    "/info",                 READ,   json(200, ({ api }) => api.info())),
     route("GET",    "/openapi.json",         OPEN,   openapiDocument),
     route("POST",   "/promote",              CHANGE, promote),
-    route("GET",    "/autoscaling_metrics",  OPEN,   ({ req, res, log }) => forwardAutoscalingMetrics(req, res, log)),
+    // The request's logger only when the forwarder logs (rarely): a scrape costs no child logger.
+    route("GET",    "/autoscaling_metrics",  OPEN,   (ctx) => forwardAutoscalingMetrics(ctx.req, ctx.res, () => ctx.log)),
     // Neon's http/routes/lfc.rs: 429 while one runs.
     route("GET",    "/lfc/prewarm",          READ,   json(200, ({ api }) => api.lfcPrewarmState())),
     route("POST",   "/lfc/prewarm",          CHANGE, accepted(({ api, url }) => api.lfcPrewarm(url.searchParams.get("from_endpoint")))),
