@@ -258,7 +258,6 @@ test("the logger masks secrets at any depth and in free text, and keeps everythi
   assert.equal(maskSecrets(`v=${scram};`), "v=SCRAM-SHA-256$***;");
   assert.equal(maskSecrets("dbname=x password=hunter2 user=y"), "dbname=x password=*** user=y");
   assert.equal(maskSecrets("PassWord = 'x y' z"), "PassWord = *** z", "any case");
-  assert.equal(maskSecrets("authorization: bearer abc.def"), "authorization: bearer abc.def", "case as Neon's");
   // Text none of the patterns can match comes back unchanged (the same string).
   for (const plain of ["/autoscaling_metrics", "request", "GET", "starting compute on 127.0.0.1:5432"])
     assert.equal(maskSecrets(plain), plain);
