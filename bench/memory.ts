@@ -5,6 +5,7 @@
 // (what the exporter thread costs), and a bare `node` HTTP server (Node's own floor here).
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { execa } from "execa";
@@ -13,6 +14,7 @@ import { freePort } from "../test/support/ports.js";
 import { tempDir } from "../test/support/postgres.js";
 import type { BenchSection, SummaryRow } from "./stats.js";
 import { spawnAgent } from "./support/agent-process.js";
+import { type MemoryCgroup, memoryCgroup } from "./support/memory-cgroup.js";
 import { benchRoot } from "./support/scratch-dirs.js";
 
 /** Rest after `running` (and after the exporter first answered) before the idle sample. */
@@ -152,7 +154,11 @@ async function scrapeLoad(
   return { peak, end, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p99Ms, errors };
 }
 
-async function measureAgent(exporter: boolean, scratch: string): Promise<AgentRun> {
+async function measureAgent(
+  exporter: boolean,
+  scratch: string,
+  cgroup: MemoryCgroup | null,
+): Promise<AgentRun> {
   const root = benchRoot(exporter ? "ccb-mem-" : "ccb-memne-");
   const spec = minimalSpec({ skip_pg_catalog_updates: true });
   (spec.cluster as { postgresql_conf: string }).postgresql_conf =
@@ -164,6 +170,7 @@ async function measureAgent(exporter: boolean, scratch: string): Promise<AgentRu
     spec,
     args: exporter ? [] : ["--no-exporter"],
     ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}),
+    ...(cgroup ? { prefix: cgroup.prefix } : {}),
   });
   try {
     await agent.waitRunning(120_000);
@@ -203,26 +210,61 @@ async function bareNode(): Promise<Mem> {
   }
 }
 
+/** The compute size the targets are for (issue 14: the smallest compute serverless platforms sell). */
+const COMPUTE_BYTES = 1024 ** 3;
+
+/** The cgroup the verdict runs are in, or why there is none (they then run unconstrained). */
+function computeCgroup(): MemoryCgroup | string {
+  try {
+    return memoryCgroup("ccb-mem", COMPUTE_BYTES);
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+async function closeCgroup(cgroup: MemoryCgroup): Promise<void> {
+  // The agent's Postgres may take a moment to leave after the agent's exit.
+  for (let i = 0; ; i++) {
+    try {
+      return cgroup.close();
+    } catch (err) {
+      if (i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 export async function run(): Promise<BenchSection> {
   const scratch = tempDir("cct-bmem-");
+  const cgroup = computeCgroup();
+  const inCompute = typeof cgroup === "string" ? null : cgroup;
+  const noCgroup = typeof cgroup === "string" ? cgroup : null;
   try {
-    const withExporter = await measureAgent(true, scratch);
-    const without = await measureAgent(false, scratch);
+    const withExporter = await measureAgent(true, scratch, inCompute);
+    const without = await measureAgent(false, scratch, inCompute);
+    const unconstrained = inCompute ? await measureAgent(true, scratch, null) : null;
     const bare = await bareNode();
-    return section(withExporter, without, bare);
+    return section(withExporter, without, unconstrained, bare, noCgroup);
   } finally {
+    if (inCompute) await closeCgroup(inCompute);
     rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-function section(ours: AgentRun, noExporter: AgentRun, bare: Mem): BenchSection {
+function section(
+  ours: AgentRun,
+  noExporter: AgentRun,
+  unconstrained: AgentRun | null,
+  bare: Mem,
+  noCgroup: string | null,
+): BenchSection {
   const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? "–" : n.toFixed(d));
   const v = (ok: boolean) => (ok ? "✅" : "❌");
   const load = ours.load;
   const idleOk = ours.idle.rssMb < IDLE_TARGET_MB;
   const loadOk = load !== undefined && load.peak.rssMb < LOAD_TARGET_MB;
   const markdown = [
-    `The shipped agent (\`bin/compute_ctl\`) running a compute (shared_buffers 128MB) with its metrics exporter, a worker thread of the agent. Processes measured: the agent and every descendant that is not Postgres (${ours.processes.length === 1 ? "there is none: the agent is the only one" : ours.processes.join("; ")}); the agent has ${ours.threads} threads (Node's, libuv's pool, the exporter's). RSS and PSS from \`/proc/<pid>/smaps_rollup\`, summed over those processes. Idle: median of 5 samples a second apart, ${REST_S} s after the exporter first answered. Under load: \`GET /autoscaling_metrics\` at about 1,000 req/s for ${LOAD_S} s (\`wrk -t1 -c10\` with a Lua \`delay()\` of 9 ms), peak of samples every 250 ms and the value at the end. Reference rows from the same run: the same agent and spec with \`--no-exporter\`, and a bare \`node\` HTTP server.`,
+    `The shipped agent (\`bin/compute_ctl\`) running a compute (shared_buffers 128MB) with its metrics exporter, a worker thread of the agent, ${noCgroup ? `on this machine as it is (no 1 GB memory cgroup could be made: ${noCgroup})` : "in a memory cgroup limited to 1 GB (agent, exporter and Postgres: a 1 GB compute, the size the targets are for)"}. Node sizes V8's heap, its young generation among it, from the memory the process may use (the cgroup's limit, else the machine's RAM); no V8 flag is set, since any V8 flag on the command line makes Node refuse the compiled code it ships for its own modules (bin/compute_ctl). Processes measured: the agent and every descendant that is not Postgres (${ours.processes.length === 1 ? "there is none: the agent is the only one" : ours.processes.join("; ")}); the agent has ${ours.threads} threads (Node's, libuv's pool, the exporter's). RSS and PSS from \`/proc/<pid>/smaps_rollup\`, summed over those processes. Idle: median of 5 samples a second apart, ${REST_S} s after the exporter first answered. Under load: \`GET /autoscaling_metrics\` at about 1,000 req/s for ${LOAD_S} s (\`wrk -t1 -c10\` with a Lua \`delay()\` of 9 ms), peak of samples every 250 ms and the value at the end. Reference rows from the same run: the same agent and spec with \`--no-exporter\`, and a bare \`node\` HTTP server.`,
     "",
     "| Processes | RSS MB | PSS MB | Target | Verdict |",
     "|---|---|---|---|---|",
@@ -230,13 +272,19 @@ function section(ours: AgentRun, noExporter: AgentRun, bare: Mem): BenchSection 
     `| agent + exporter thread, scraped at 1,000 req/s: peak | ${f(load?.peak.rssMb)} | ${f(load?.peak.pssMb)} | < ${LOAD_TARGET_MB} MB | ${v(loadOk)} |`,
     `| agent + exporter thread, scraped at 1,000 req/s: at the end | ${f(load?.end.rssMb)} | ${f(load?.end.pssMb)} | | |`,
     `| reference: agent with \`--no-exporter\`, idle | ${f(noExporter.idle.rssMb)} | ${f(noExporter.idle.pssMb)} | | |`,
+    ...(unconstrained
+      ? [
+          `| reference: agent + exporter thread on this ${Math.round(totalmem() / 1024 ** 3)} GB machine without a cgroup, idle | ${f(unconstrained.idle.rssMb)} | ${f(unconstrained.idle.pssMb)} | | |`,
+          `| reference: the same, scraped at 1,000 req/s: peak | ${f(unconstrained.load?.peak.rssMb)} | ${f(unconstrained.load?.peak.pssMb)} | | |`,
+        ]
+      : []),
     `| reference: bare \`node\` HTTP server, idle | ${f(bare.rssMb)} | ${f(bare.pssMb)} | | |`,
     "",
     `The load itself: ${f(load?.rps, 0)} req/s, p99 ${f(load?.p99Ms, 2)} ms, ${load?.errors ?? "–"} failed (the throughput and latency verdicts are the \`exporter\` section's).`,
   ].join("\n");
   const summary: SummaryRow[] = [
     {
-      figure: "Agent + exporter RSS: idle / scraped at 1,000 req/s",
+      figure: `Agent + exporter RSS${noCgroup ? "" : " on a 1 GB compute"}: idle / scraped at 1,000 req/s`,
       ours: `${f(ours.idle.rssMb)} MB / ${f(load?.peak.rssMb)} MB (PSS ${f(ours.idle.pssMb)} / ${f(load?.peak.pssMb)})`,
       floor: `bare \`node\` HTTP server: ${f(bare.rssMb)} MB`,
       target: `< ${IDLE_TARGET_MB} MB / < ${LOAD_TARGET_MB} MB ${v(idleOk && loadOk)}`,

@@ -51,6 +51,11 @@ export interface SpawnAgentOptions {
   pgPort?: number;
   /** Extra environment variables (e.g. NODE_OPTIONS). */
   env?: Record<string, string>;
+  /**
+   * A command that execs its arguments (the agent's command line) in the same process, e.g. to
+   * enter a cgroup first (memory-cgroup.ts): the pid stays the agent's.
+   */
+  prefix?: readonly string[];
 }
 
 export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess> {
@@ -84,7 +89,8 @@ export async function spawnAgent(opts: SpawnAgentOptions): Promise<AgentProcess>
   }
   args.push(...(opts.args ?? []));
   const spawnedAt = performance.now();
-  const proc = spawn(agentBin(), args, {
+  const [command, ...argv] = [...(opts.prefix ?? []), agentBin(), ...args];
+  const proc = spawn(command, argv, {
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "ignore", "pipe"],
   });
