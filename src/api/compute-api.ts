@@ -64,8 +64,8 @@ export interface PromoteResult {
 
 export interface ComputeApi {
   status(): StatusView;
-  /** Phase timings (`/metrics.json`). */
-  timings(): Record<string, number>;
+  /** Phase timings (`/metrics.json`): the same frozen object until one of them changes. */
+  timings(): Readonly<Record<string, number>>;
   /** Calls `listener` on every state change (and progress change if asked); returns the unsubscribe function. */
   subscribe(listener: (s: StateSnapshot) => void, opts?: SubscribeOptions): () => void;
   /** Body as received (`{spec, compute_ctl_config}`); resolves when running, throws OperationError. */

@@ -18,6 +18,8 @@ const NEON_METRICS = [
 
 export class PhaseTimings {
   readonly #values = new Map<string, number>();
+  /** toJSON's answer until a value changes (Status polling reads it on every call). */
+  #json: Readonly<Record<string, number>> | undefined;
 
   constructor() {
     for (const name of NEON_METRICS) this.#values.set(name, 0);
@@ -25,6 +27,7 @@ export class PhaseTimings {
 
   record(name: string, value: number): void {
     this.#values.set(name, Math.round(value));
+    this.#json = undefined;
   }
 
   get(name: string): number {
@@ -34,9 +37,12 @@ export class PhaseTimings {
   /** Clears the per-start phases (kept: wait_for_spec_ms). */
   resetForStart(): void {
     for (const k of this.#values.keys()) if (k !== "wait_for_spec_ms") this.#values.set(k, 0);
+    this.#json = undefined;
   }
 
-  toJSON(): Record<string, number> {
-    return Object.fromEntries(this.#values);
+  /** The values as an object: the same frozen object until one of them changes. */
+  toJSON(): Readonly<Record<string, number>> {
+    this.#json ??= Object.freeze(Object.fromEntries(this.#values));
+    return this.#json;
   }
 }

@@ -63,17 +63,29 @@ export function computeStateToProto(view: StatusView, timings: Record<string, nu
 /**
  * Whether two JSON-shaped values are equal, walked as a whole: no field list to keep in step
  * with StatusView (a key present on one side only counts as a difference, costing a rebuild).
+ * It runs on every Status call, so it allocates nothing (no key arrays, no callbacks): what a
+ * call allocates is what the young generation fills with, and each minor GC it triggers copies
+ * every call in flight (bin/compute_ctl keeps that generation small).
  */
 function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a))
-    return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
-  const keys = Object.keys(a);
-  if (Array.isArray(b) || keys.length !== Object.keys(b).length) return false;
-  for (const k of keys)
-    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  return true;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  // JSON-shaped: plain objects, whose enumerable keys are all their own.
+  let keys = 0;
+  for (const k in ra) {
+    if (!(k in rb) || !sameJson(ra[k], rb[k])) return false;
+    keys++;
+  }
+  for (const _ in rb) keys--;
+  return keys === 0;
 }
 
 /**

@@ -134,6 +134,9 @@ function parseFrame(body: Buffer): Uint8Array {
 
 /** As connect-node: an undecodable message is INTERNAL ("parse binary: ..."). */
 function decode(method: DescMethodUnary, bytes: Uint8Array) {
+  // An empty message (Status, Info polling) decodes to the defaults: the message fromBinary
+  // would build, without the reflection objects it allocates to read no field at all.
+  if (bytes.length === 0) return create(method.input);
   try {
     return fromBinary(method.input, bytes);
   } catch (err) {
