@@ -4,7 +4,8 @@
 // answers) once with http2.createSecureServer (the same certificate and key) and once plaintext.
 // All four in the same run, rounds interleaved, the same client (h2load, 8 connections x 16
 // streams: the handshakes are amortised, this is the per-call cost of encryption); a server with
-// TLS and without are loaded at the same time, so other work on the machine hits both. Every answer
+// TLS and without are loaded at the same time, so other work on the machine hits both; the rounds
+// are spread over several sets of the four processes, started anew for each. Every answer
 // is checked: h2load's failures and any HTTP 200 without its message (a gRPC error) fail the
 // verdict. The cost is the server's CPU time per call with TLS minus without (throughput on a
 // shared 2-core machine is too noisy to subtract), per round, and its median with a 95%
@@ -43,6 +44,14 @@ import { benchRoot } from "./support/scratch-dirs.js";
 const LOAD_SECONDS = Number(process.env.BENCH_GRPC_TLS_SECONDS ?? 3);
 /** 25 rounds: the 95% interval of a median spans its 8th to 18th values. */
 const ROUNDS = Number(process.env.BENCH_GRPC_TLS_ROUNDS ?? 25);
+/**
+ * The rounds are spread over this many sets of server processes, started anew for each: two
+ * processes running the very same code differ by a few µs per call for as long as they live
+ * (where the heap and the code landed), as much as the difference measured, so one set would
+ * make that luck part of the figure. Across sets it is one more source of noise between rounds,
+ * which the interval of the median takes in.
+ */
+const GENERATIONS = Math.max(1, Number(process.env.BENCH_GRPC_TLS_GENERATIONS ?? 5));
 const VARIANTS = ["oursTls", "oursPlain", "floorTls", "floorPlain"] as const;
 type Variant = (typeof VARIANTS)[number];
 
@@ -69,15 +78,33 @@ async function checkOk(name: string, target: LoadTarget, ca: Buffer, frame?: Buf
   return a.data;
 }
 
-export async function run(): Promise<BenchSection> {
-  ensureH2load();
-  const root = benchRoot("ccb-grpc-tls-");
+type PerVariant = Record<Variant, number[]>;
+const perVariant = () => Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as PerVariant;
+
+/** What the rounds of every generation measured, warm-up rounds left out. */
+interface Rounds {
+  /** Per round: the server's CPU time per call (µs) and its calls per second. */
+  cpu: PerVariant;
+  rates: PerVariant;
+  failed: number;
+  missing: number;
+  frameBytes: number;
+}
+
+/**
+ * One generation: the four servers started, checked, loaded for `rounds` interleaved rounds after
+ * a warm-up round, checked again and stopped; its rounds are appended to `into`.
+ */
+async function generation(
+  root: string,
+  ca: { pem: Buffer },
+  tlsFiles: { certPath: string; keyPath: string },
+  rounds: number,
+  into: Rounds,
+): Promise<void> {
   const agents: AgentProcess[] = [];
   const floors: Floor[] = [];
   try {
-    const ca = makeCa(path.join(root, "certs"), "bench-ca");
-    const cert = issueCertificate(ca, path.join(root, "certs"), { name: "bench-server" });
-    const tlsFiles = { certPath: cert.certPath, keyPath: cert.keyPath };
     const plain = await startAgentServer(benchRoot("p-", root));
     agents.push(plain);
     const withTls = await startAgentServer(benchRoot("t-", root), tlsFiles);
@@ -90,6 +117,7 @@ export async function run(): Promise<BenchSection> {
     } as Record<Variant, LoadTarget>;
     // Both agents answer OK; the floors answer exactly the plaintext agent's bytes.
     const frame = await checkOk("the agent", targets.oursPlain, ca.pem);
+    into.frameBytes = frame.length;
     const frames = {
       oursPlain: frame,
       oursTls: await checkOk("the agent with TLS", targets.oursTls, ca.pem),
@@ -109,20 +137,18 @@ export async function run(): Promise<BenchSection> {
       floorPlain: floorPlain.pid,
       floorTls: floorTls.pid,
     };
-    let failed = 0;
-    let missing = 0;
-    /** Per round: the server's CPU time per call (µs) and its calls per second. */
-    const cpu = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
-    const rates = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    let warm = true;
     const load = async (v: Variant) => {
       const before = cpuMicros(pids[v]);
       // No h2load warm-up: every call it makes is one the CPU time was spent on (the round
       // before is the warm-up; the 8 handshakes are the same for every server).
       const r = await h2load(targets[v], LOAD_SECONDS, 0);
-      cpu[v].push((cpuMicros(pids[v]) - before) / (r.succeeded + r.failed));
-      rates[v].push(r.rps);
-      failed += r.failed;
-      missing += withoutMessage(r, frames[v].length);
+      const cpu = (cpuMicros(pids[v]) - before) / (r.succeeded + r.failed);
+      into.failed += r.failed;
+      into.missing += withoutMessage(r, frames[v].length);
+      if (warm) return;
+      into.cpu[v].push(cpu);
+      into.rates[v].push(r.rps);
     };
     // A server with TLS and the same server without, under load at the same time (an h2load
     // each): whatever else the machine runs in those seconds weighs on both alike.
@@ -130,29 +156,46 @@ export async function run(): Promise<BenchSection> {
       await Promise.all([load(tls), load(plainV)]);
       return 0;
     };
-    await interleave(
-      { ours: pair("oursTls", "oursPlain"), floor: pair("floorTls", "floorPlain") },
-      { runs: ROUNDS, warmup: 1 },
-    );
+    const ours = pair("oursTls", "oursPlain");
+    const floor = pair("floorTls", "floorPlain");
+    await ours();
+    await floor();
+    warm = false;
+    await interleave({ ours, floor }, { runs: rounds, warmup: 0 });
     // Still answering OK after the load.
     for (const v of VARIANTS) await checkOk(v, targets[v], ca.pem, frames[v]);
-    // The warm-up round dropped.
-    const rounds = (v: Variant, of: Record<Variant, number[]>) => summarize(of[v].slice(1));
-    const perRound = (tls: Variant, plainV: Variant) =>
-      cpu[tls].slice(1).map((t, i) => t - cpu[plainV][i + 1]);
-    const ours = perRound("oursTls", "oursPlain");
-    const floor = perRound("floorTls", "floorPlain");
-    return report({
-      rates: Object.fromEntries(VARIANTS.map((v) => [v, rounds(v, rates)])) as Record<Variant, Stats>,
-      cpu: Object.fromEntries(VARIANTS.map((v) => [v, rounds(v, cpu)])) as Record<Variant, Stats>,
-      cost: { ours: costOf(ours), floor: costOf(floor), extra: costOf(ours.map((c, i) => c - floor[i])) },
-      failed,
-      missing,
-      frameBytes: frame.length,
-    });
   } finally {
     await Promise.all(floors.map((f) => f.stop()));
     await Promise.all(agents.map((a) => a.stop()));
+  }
+}
+
+export async function run(): Promise<BenchSection> {
+  ensureH2load();
+  const root = benchRoot("ccb-grpc-tls-");
+  try {
+    const ca = makeCa(path.join(root, "certs"), "bench-ca");
+    const cert = issueCertificate(ca, path.join(root, "certs"), { name: "bench-server" });
+    const tlsFiles = { certPath: cert.certPath, keyPath: cert.keyPath };
+    const into: Rounds = { cpu: perVariant(), rates: perVariant(), failed: 0, missing: 0, frameBytes: 0 };
+    for (let g = 0; g < GENERATIONS; g++) {
+      // ROUNDS split as evenly as it goes (25 over 5: five each).
+      const rounds = Math.floor(((g + 1) * ROUNDS) / GENERATIONS) - Math.floor((g * ROUNDS) / GENERATIONS);
+      await generation(benchRoot(`g${g}-`, root), ca, tlsFiles, rounds, into);
+    }
+    const { cpu, rates } = into;
+    const perRound = (tls: Variant, plainV: Variant) => cpu[tls].map((t, i) => t - cpu[plainV][i]);
+    const ours = perRound("oursTls", "oursPlain");
+    const floor = perRound("floorTls", "floorPlain");
+    return report({
+      rates: Object.fromEntries(VARIANTS.map((v) => [v, summarize(rates[v])])) as Record<Variant, Stats>,
+      cpu: Object.fromEntries(VARIANTS.map((v) => [v, summarize(cpu[v])])) as Record<Variant, Stats>,
+      cost: { ours: costOf(ours), floor: costOf(floor), extra: costOf(ours.map((c, i) => c - floor[i])) },
+      failed: into.failed,
+      missing: into.missing,
+      frameBytes: into.frameBytes,
+    });
+  } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -207,9 +250,12 @@ function report(m: Measured): BenchSection {
     "(`bin/compute_ctl`, an empty compute) on its gRPC TCP port, one with `--tls-cert`/`--tls-key` (TLS 1.3, ECDSA",
     "P-256, ALPN h2), one without. Floor: a bare `node:http2` server answering the agent's very bytes",
     `(${m.frameBytes} bytes framed), \`http2.createSecureServer\` with the same certificate and key, and plaintext`,
-    `\`http2.createServer\`. Each server in its own process; ${ROUNDS} interleaved rounds (ours, floor) after a warm-up`,
-    "round, each loading a server with TLS and the same without at the same time, an h2load each, so the machine's",
-    "other work weighs on both alike. Every answer checked: failed or errored requests",
+    `\`http2.createServer\`. Each server in its own process; ${ROUNDS} interleaved rounds (ours, floor), each loading`,
+    "a server with TLS and the same without at the same time, an h2load each, so the machine's other work weighs",
+    `on both alike. The rounds are spread over ${GENERATIONS} sets of the four processes, each started anew and given a`,
+    "warm-up round: two processes running the same code differ by a few µs per call for as long as they live,",
+    "as much as the difference measured, so no single set decides the figure. Every answer checked (warm-up rounds",
+    "too): failed or errored requests",
     `${m.failed}; HTTP 200 answers without their message (gRPC errors): ${m.missing}.`,
     "",
     "The figure is the server's CPU time per call (user + system summed over all its threads, GC helpers included,",
