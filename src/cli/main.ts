@@ -1,12 +1,11 @@
-// Process entry point of compute_ctl: parse flags, bind the REST ports, then load and run the
-// agent, and exit with its code. Before the ports are bound only the flag parser, node:http, the
-// -D guard and the head start's modules (child_process, crypto: a launch with an initdb spec file
-// starts filling its data directory as soon as the ports are bound) are loaded; the agent itself
-// (most of the module loading) comes after. Loading the head start on demand instead would bind a
-// waiting agent's ports earlier but start a `-S` launch's copy later; the first answered /healthz
-// waits for the loaded agent either way.
+// Process entry point of compute_ctl: parse flags, start the head start, bind the REST ports,
+// then load and run the agent, and exit with its code. Before the head start only the flag
+// parser, the -D guard and the head start's own modules (child_process, crypto) are loaded: a
+// launch with an initdb spec file starts filling its data directory first, since that copy is
+// the longest path to `running` (bench/cold-start-profile.ts). node:http and the listeners come
+// next (the ports are bound a few ms later than they could be); the agent itself (most of the
+// module loading) comes after. The first answered /healthz waits for the loaded agent either way.
 import "../loading/skip-undici.js";
-import { listenEarly } from "../api/rest/early-listener.js";
 import * as load from "../loading/modules.js";
 import { startHeadStart } from "../startup/head-start.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
@@ -74,9 +73,11 @@ async function main(): Promise<number> {
       throw err;
     }
   }
-  const early = listenEarly(parsed.options, tls);
   // The template copy of an initdb spec runs while the rest of the agent loads (head-start.ts).
+  // It is spawned in the microtasks that run while the listener's module loads.
   const headStart = startHeadStart(parsed.options);
+  const { listenEarly } = await load.earlyListener();
+  const early = listenEarly(parsed.options, tls);
   const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([load.agent(), load.logger()]);
   const log = await openLogger({ format: parsed.options.logFormat });
   headStart?.attach(log);

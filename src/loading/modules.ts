@@ -14,6 +14,8 @@
 // exporter-host/exporter-supervisor.ts (code the worker runs, not an import of ours).
 
 // --- The process entry (cli/main.ts): the agent after its ports are bound ---
+/** The REST ports, bound once the head start has begun. */
+export const earlyListener = () => import("../api/rest/early-listener.js");
 export const agent = () => import("../agent/run-agent.js");
 export const logger = () => import("../log/logger.js");
 export const pinoPretty = () => import("pino-pretty");
