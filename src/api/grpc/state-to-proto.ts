@@ -65,7 +65,7 @@ export function computeStateToProto(view: StatusView, timings: Record<string, nu
  * with StatusView (a key present on one side only counts as a difference, costing a rebuild).
  * It runs on every Status call, so it allocates nothing (no key arrays, no callbacks): what a
  * call allocates is what the young generation fills with, and each minor GC it triggers copies
- * every call in flight (bin/compute_ctl keeps that generation small).
+ * every call in flight (V8 keeps that generation small on a small compute).
  */
 function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
