@@ -1,9 +1,9 @@
 // Every start is a fresh start: the old data directory goes, a new empty one (mode 0700, owned by
 // the Postgres OS user) takes its place.
 //
-// The old directory is renamed aside (one syscall) and deleted by a background `rm -rf`, so a
-// start does not wait for tens of MB of unlinks, and the deletion runs on another core rather
-// than as thousands of callbacks on the event loop the start needs. Leftovers of an agent that
+// The old directory is renamed aside (one syscall) and deleted by a background `rm -rf` spawned
+// a second later, so a start does not wait for tens of MB of unlinks (nor for the spawn), and the
+// deletion runs on another core rather than as thousands of callbacks on the event loop. Leftovers of an agent that
 // stopped before its `rm` finished (`.<name>.old-*` next to the data directory) are removed by
 // the next start. Where renaming is impossible (the data directory is a mount point, or its
 // parent is not writable) it is emptied in place: its entries go, the directory stays.
@@ -46,11 +46,20 @@ function leftovers(pgdata: string): string[] {
   }
 }
 
+/**
+ * How long the `rm` waits: spawning it forks the agent, a few ms of the event loop that the start
+ * needs (it would be on every start's path to `running`); a second later the start is done.
+ */
+const REMOVE_AFTER_MS = 1000;
+
 function removeInBackground(dirs: string[]): void {
   if (dirs.length === 0) return;
-  const child = spawn("rm", ["-rf", "--", ...dirs], { stdio: "ignore", detached: true });
-  child.on("error", () => {}); // no rm(1): the next start's sweep tries again
-  child.unref();
+  // Unref'd: an agent that exits first leaves them to the next start's sweep.
+  setTimeout(() => {
+    const child = spawn("rm", ["-rf", "--", ...dirs], { stdio: "ignore", detached: true });
+    child.on("error", () => {}); // no rm(1): the next start's sweep tries again
+    child.unref();
+  }, REMOVE_AFTER_MS).unref();
 }
 
 /** Removes every entry of `dir` (symlinks themselves, never their targets) and keeps `dir`. */
