@@ -33,7 +33,7 @@ import {
 import { interleave, verdict } from "./support/interleave.js";
 import { benchRoot, templateDataDir } from "./support/scratch-dirs.js";
 
-const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 15);
 const UNCACHED_RUNS = Number(process.env.BENCH_COLD_UNCACHED_RUNS ?? 5);
 
 interface ColdStartContext {
