@@ -7,9 +7,10 @@
 // module loading) comes after. The first answered /healthz waits for the loaded agent either way.
 import "../loading/skip-undici.js";
 import * as load from "../loading/modules.js";
-import { startHeadStart } from "../startup/head-start.js";
+import { type HeadStart, startHeadStart } from "../startup/head-start.js";
 import { checkPgdata, PgdataRefusedError } from "../startup/pgdata-guard.js";
 import { HELP, parseCli, UsageError, usageErrorText } from "./args.js";
+import type { AgentOptions } from "./options.js";
 
 /** The --help line naming the Postgres binaries a launch with these flags and this environment uses. */
 async function binariesInUse(): Promise<string> {
@@ -76,26 +77,37 @@ async function main(): Promise<number> {
   // The template copy of an initdb spec runs while the rest of the agent loads (head-start.ts).
   // It is spawned in the microtasks that run while the listener's module loads.
   const headStart = startHeadStart(parsed.options);
+  try {
+    return await loadAndRun(parsed.options, tls, headStart);
+  } finally {
+    // A launch that failed before its start (a spec that fails validation, a port in use, a
+    // module that would not load) leaves no head start behind.
+    await headStart?.staging.close();
+  }
+}
+
+/** Binds the ports, loads the agent and runs it: the exit code. */
+async function loadAndRun(
+  options: AgentOptions,
+  tls: import("../tls/listener-tls.js").ListenerTls | null,
+  headStart: HeadStart | null,
+): Promise<number> {
   const { listenEarly } = await load.earlyListener();
-  const early = listenEarly(parsed.options, tls);
+  const early = listenEarly(options, tls);
   const [{ runAgent }, { maskSecrets, openLogger }] = await Promise.all([load.agent(), load.logger()]);
-  const log = await openLogger({ format: parsed.options.logFormat });
+  const log = await openLogger({ format: options.logFormat });
   headStart?.attach(log);
   tls?.certificate.follow({
     log: log.child({ component: "tls" }),
-    intervalMs: parsed.options.tlsRecheckS * 1000,
+    intervalMs: options.tlsRecheckS * 1000,
   });
   try {
-    return await runAgent(parsed.options, log, early, headStart);
+    return await runAgent(options, log, early, headStart);
   } catch (err) {
     const msg = maskSecrets(err instanceof Error ? err.message : String(err));
     log.fatal({ error: msg }, "compute_ctl failed");
     process.stderr.write(`compute_ctl: ${msg}\n`);
     return 1;
-  } finally {
-    // A launch that failed before its start (a spec that fails validation, a port in use)
-    // leaves no head start behind.
-    await headStart?.staging.close();
   }
 }
 

@@ -3,10 +3,11 @@
 //
 // The old directory is renamed aside (one syscall) and deleted by a background `rm -rf` spawned
 // a second later, so a start does not wait for tens of MB of unlinks (nor for the spawn), and the
-// deletion runs on another core rather than as thousands of callbacks on the event loop. Leftovers of an agent that
-// stopped before its `rm` finished (`.<name>.old-*` next to the data directory) are removed by
-// the next start. Where renaming is impossible (the data directory is a mount point, or its
-// parent is not writable) it is emptied in place: its entries go, the directory stays.
+// deletion runs on another core rather than as thousands of callbacks on the event loop.
+// Leftovers of an agent that stopped before its `rm` finished (`.<name>.old-*` next to the data
+// directory) are removed by the next start. Where renaming is impossible (the data directory is a
+// mount point, or its parent is not writable) it is emptied in place: its entries go, the
+// directory stays.
 //
 // Nothing is wiped unless pgdata-guard.ts says the agent owns the directory; a directory the
 // agent creates is recorded as its own beside it.
