@@ -242,9 +242,13 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RunningAgent>
       if (passed && list.includes(passed.to as string)) {
         return { ...last, status: passed.to as string, error: (passed.error as string | undefined) ?? null };
       }
-      throw new Error(
-        `agent did not reach ${list.join("|")} (last: ${JSON.stringify(last)})\n${output.slice(-4000)}`,
-      );
+      // The log's tail without the access lines of this wait's own polling, which would fill it.
+      const tail = output
+        .split("\n")
+        .filter((l) => !(l.includes('"path":"/status"') && l.includes('"msg":"request"')))
+        .join("\n")
+        .slice(-6000);
+      throw new Error(`agent did not reach ${list.join("|")} (last: ${JSON.stringify(last)})\n${tail}`);
     },
     async query(sql, params, database = "postgres") {
       const c = new pg.Client({ host: "127.0.0.1", port: pgPort, user: "postgres", database });
