@@ -243,6 +243,9 @@ function peakRss(pid: number): number {
   return Number(m?.[1]) * 1024;
 }
 
+/** How uploadUntilAnswered reports a request closed unanswered before its whole body was sent. */
+const CUT_SHORT = "closed unanswered, body cut short";
+
 /**
  * Streams `total` bytes as a request body until the server answers; resolves with the answer, or
  * with how the request ended without one. A server that answers early and closes while the body
@@ -265,7 +268,7 @@ function uploadUntilAnswered(
       resolve(status);
     });
     req.once("close", () => {
-      if (!answered) resolve(sent < total ? "closed unanswered, body cut short" : "closed unanswered");
+      if (!answered) resolve(sent < total ? CUT_SHORT : "closed unanswered");
     });
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
     const pump = () => {
@@ -281,7 +284,7 @@ function uploadUntilAnswered(
 
 /** The refusal expected, or the reset that can replace it (uploadUntilAnswered). */
 function assertRefused(answer: string, expected: string, what: string): void {
-  if (answer !== "closed unanswered, body cut short") assert.equal(answer, expected, what);
+  if (answer !== CUT_SHORT) assert.equal(answer, expected, what);
 }
 
 test("a 50 MB body without a token is refused from its headers on every protocol; peak RSS grows < 40 MB", async (t) => {
